@@ -1,0 +1,90 @@
+"""The MODEL, --input-shape and --bits options shared by every sub-command that captures a model."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from codesign.workload import Workload
+
+MODEL_HELP = (
+    "the model: zoo:NAME, package.module:factory, path/to/file.py:factory, or a saved torch.export "
+    "program (file.pt2). A factory returns a module or a (module, example_inputs) pair."
+)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add MODEL, --input-shape, --bits, --layer-bits, --kind-bits and --no-fold to ``parser``."""
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument(
+        "--input-shape",
+        metavar="N,C,H,W",
+        default=None,
+        help="shape of the example input (e.g. 1,3,224,224); needed when the factory returns only a module; "
+        "for zoo models it replaces the default input",
+    )
+    parser.add_argument(
+        "--bits",
+        metavar="W,A[,ACC]",
+        default=None,
+        help="weight, activation (and accumulator) bit-widths of every layer, 1..32 (default 8,8,32; 1 = binarized)",
+    )
+    parser.add_argument(
+        "--layer-bits",
+        metavar="NAME=W,A[,ACC]",
+        action="append",
+        default=[],
+        help="bit-widths of one layer by name (repeatable; wins over --kind-bits and --bits)",
+    )
+    parser.add_argument(
+        "--kind-bits",
+        metavar="KIND=W,A[,ACC]",
+        action="append",
+        default=[],
+        help="bit-widths of every layer of an op kind, e.g. depthwise_conv=8,8 (repeatable; wins over --bits)",
+    )
+    parser.add_argument(
+        "--no-fold",
+        dest="fold_views",
+        action="store_false",
+        help="keep every view/reshape that moves no data as its own node",
+    )
+
+
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"1,3,224,224"`` -> (1, 3, 224, 224); every entry a positive integer."""
+    from codesign.errors import ModelLoadError
+
+    if text is None:
+        return None
+    parts = [part.strip() for part in str(text).replace("x", ",").split(",") if part.strip()]
+    try:
+        shape = tuple(int(part) for part in parts)
+    except ValueError:
+        shape = ()
+    if not shape or any(size <= 0 for size in shape):
+        raise ModelLoadError(f"--input-shape {text!r} must be positive integers separated by commas, e.g. 1,3,224,224")
+    return shape
+
+
+def bits_policy_from_args(args: argparse.Namespace):
+    """The BitsPolicy the --bits / --kind-bits / --layer-bits options describe."""
+    from codesign.capture.precision import BitsPolicy, parse_bits, parse_override
+    from codesign.workload import Bits
+
+    default = parse_bits(args.bits) if getattr(args, "bits", None) else Bits()
+    by_kind = dict(parse_override(item, default) for item in getattr(args, "kind_bits", []) or [])
+    by_name = dict(parse_override(item, default) for item in getattr(args, "layer_bits", []) or [])
+    return BitsPolicy(default=default, by_kind=by_kind, by_name=by_name)
+
+
+def workload_from_args(args: argparse.Namespace) -> "Workload":
+    """Load the model named by ``args.model`` and capture it at the requested bit-widths."""
+    from codesign.capture import from_torch
+    from codesign.model_ref import load_model
+
+    policy = bits_policy_from_args(args)
+    shape = parse_input_shape(getattr(args, "input_shape", None))
+    name, model, example_inputs = load_model(args.model, shape)
+    return from_torch(model, example_inputs, name=name, bits=policy, fold_views=getattr(args, "fold_views", True))
