@@ -6,8 +6,31 @@ bundled presets in ``codesign/presets``. Field names carry their units.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
+
+# SRAM read energy versus capacity, 64-bit reads at 45 nm: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ
+# (Horowitz, "Computing's energy problem", ISSCC 2014). Used only for its SHAPE: how a global-buffer
+# access grows with the buffer's size, interpolated linearly in log(size)-log(energy) between the
+# points and extrapolated beyond them with the nearest segment's slope (exponent 0.5 below 32 KB,
+# log(5)/log(32) ~ 0.46 above). Every table anchors the curve at its own ``glb_reference_bytes``.
+SRAM_SIZE_CURVE: tuple[tuple[int, float], ...] = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
+
+
+def sram_size_factor(size_bytes: float) -> float:
+    """Relative read energy of an SRAM of ``size_bytes`` on the Horowitz curve (1.0 at 8 KB)."""
+    if size_bytes <= 0:
+        raise ValueError(f"buffer size must be positive, got {size_bytes}")
+    points = [(math.log(s), math.log(e)) for s, e in SRAM_SIZE_CURVE]
+    x = math.log(size_bytes)
+    # Pick the segment holding x, or the end segment for extrapolation.
+    index = 0
+    while index < len(points) - 2 and x > points[index + 1][0]:
+        index += 1
+    (x0, y0), (x1, y1) = points[index], points[index + 1]
+    y = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return math.exp(y - points[0][1])
 
 
 class Dataflow(str, Enum):
@@ -55,6 +78,8 @@ class EnergyTable:
 
     MAC energy scales with operand widths by ``mac_pj(weight_bits, activation_bits)``; memory
     energies are per access of ``access_bits`` bits and scale linearly with the bits moved.
+    ``unit`` says what the numbers are in ("pJ", or "normalized MAC energy" for a relative table);
+    ``preset`` names the bundled table it was derived from ("" if built by hand).
     """
 
     name: str
@@ -67,6 +92,8 @@ class EnergyTable:
     access_bits: int = 16
     glb_reference_bytes: int = 108 * 1024
     multiplier_share: float = 0.87  # share of mac_8b_pj that is the multiplier (scales ~ wb*ab)
+    unit: str = "pJ"
+    preset: str = ""
 
     def mac_pj(self, weight_bits: int, activation_bits: int) -> float:
         """Multiplier energy quadratic in width (product of widths), adder linear.
@@ -84,6 +111,21 @@ class EnergyTable:
         table = {"rf": self.rf_pj, "noc": self.noc_hop_pj, "glb": self.glb_pj, "dram": self.dram_pj}
         return table[level] / self.access_bits
 
+    def glb_pj_for(self, size_bytes: int, bits: int) -> float:
+        """Energy of one global-buffer access of ``bits`` in a buffer of ``size_bytes``.
+
+        Linear in the bits moved; in size, ``glb_pj`` (at ``glb_reference_bytes``) scaled along the
+        Horowitz SRAM curve: ``glb_pj * f(size) / f(reference) * bits / access_bits``.
+        """
+        if bits < 0:
+            raise ValueError(f"bits must be >= 0, got {bits}")
+        scale = sram_size_factor(size_bytes) / sram_size_factor(self.glb_reference_bytes)
+        return self.glb_pj * scale * bits / self.access_bits
+
+    def describe(self) -> str:
+        """One line naming the table, its unit and its source, for reports."""
+        return f"{self.name} ({self.unit}; {self.source})"
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -98,10 +140,17 @@ class ArchSpec:
     clock_mhz: float = 200.0
     dataflows: tuple[Dataflow, ...] = (Dataflow.WEIGHT_STATIONARY, Dataflow.OUTPUT_STATIONARY)
     source: str = ""  # preset name or YAML path it was loaded from
+    description: str = ""
 
     @property
     def pes(self) -> int:
         return self.rows * self.cols
+
+    def energy_per_bit(self, level: str) -> float:
+        """Energy per bit moved at 'rf', 'noc', 'glb' or 'dram'; the 'glb' figure is for this buffer's size."""
+        if level == "glb":
+            return self.energy.glb_pj_for(self.glb.size_bytes, 1)
+        return self.energy.per_bit(level)
 
     def supports(self, dataflow: Dataflow) -> bool:
         return dataflow in self.dataflows
