@@ -151,13 +151,13 @@ def _energy_from(block: dict, origin: str) -> EnergyTable:
         if key in overrides and key not in ("access_bits", "glb_reference_bytes"):
             overrides[key] = float(overrides[key])
     changed = sorted(k for k, v in overrides.items() if v != getattr(base, k))
-    name = block.get("name") or (f"{base.name}+{'+'.join(changed)}" if changed else base.name)
-    source = block.get("source") or (
-        f"{base.source}; overridden in {origin}: "
-        + ", ".join(f"{k}={overrides[k]:g}" for k in changed)
-        if changed
-        else base.source
-    )
+    # A changed table never goes by the preset's own name or source: results must say what made them.
+    name = block.get("name", base.name)
+    source = block.get("source", base.source)
+    if changed and name == base.name:
+        name = f"{base.name}+{'+'.join(changed)}"
+    if changed and source == base.source:
+        source = f"{base.source}; overridden in {origin}: " + ", ".join(f"{k}={overrides[k]:g}" for k in changed)
     return replace(base, name=name, source=source, unit=block.get("unit", base.unit), **overrides)
 
 
@@ -242,9 +242,14 @@ _SpecDumper.add_representer(
 )
 
 
+def spec_dict_to_yaml(data: dict) -> str:
+    """Spec data as YAML text, keys in the order given, lists inline."""
+    return yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+
+
 def arch_to_yaml(spec: ArchSpec) -> str:
     """A spec as YAML text in the field order of the schema."""
-    return yaml.dump(arch_to_dict(spec), Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+    return spec_dict_to_yaml(arch_to_dict(spec))
 
 
 # --------------------------------------------------------------------------- entry point
