@@ -7,6 +7,7 @@ e.g. ``my.yaml: field pe.weight_bits: -1 is less than the minimum of 1``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields, replace
 from functools import lru_cache
 from importlib import resources
@@ -107,13 +108,46 @@ def _field_path(path) -> str:
     return text
 
 
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+def _yaml_repr(value: Any) -> str:
+    """A value as the user wrote it in YAML (null, true, 'text', 4.5), cut to one short line."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    text = text.removesuffix("...").strip()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _non_finite(data: Any, path: list) -> list | None:
+    """Path of the first NaN or infinity in ``data`` (a JSON schema lets NaN through every bound)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite(value, path + [key])
+        if found is not None:
+            return found
+    return None
+
+
 def _message(error) -> str:
     """One line for a jsonschema error: the dotted field and what is wrong with it."""
     path = list(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        key = extra[0] if extra else "?"
+        extra = sorted((k for k in error.instance if k not in allowed), key=str) if isinstance(error.instance, dict) else []
+        key = str(extra[0]) if extra else "?"
         return f"field {_field_path(path + [key])}: unknown key (allowed here: {', '.join(allowed)})"
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
@@ -122,8 +156,10 @@ def _message(error) -> str:
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
         return f"field {_field_path(path)}: {error.instance!r} is not one of: {allowed}"
-    if error.validator == "type" and not path:
-        return f"the spec must be a mapping of fields, got {type(error.instance).__name__}"
+    if error.validator == "type":
+        wanted = _TYPE_WORDS.get(error.validator_value, str(error.validator_value))
+        hint = " such as {preset: horowitz-45nm}" if path == ["energy"] else ""
+        return f"field {_field_path(path)}: expected {wanted}{hint}, got {_yaml_repr(error.instance)}"
     where = _field_path(path) or "(top level)"
     return f"field {where}: {error.message}"
 
@@ -136,6 +172,9 @@ def _validate(data: Any, origin: str) -> None:
     if errors:
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise SpecError(f"{origin}: {_message(errors[0])}{more}")
+    bad = _non_finite(data, [])
+    if bad is not None:
+        raise SpecError(f"{origin}: field {_field_path(bad)}: must be a finite number")
 
 
 # --------------------------------------------------------------------------- dict <-> ArchSpec

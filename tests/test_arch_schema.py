@@ -71,12 +71,24 @@ def test_zero_dram_bandwidth_is_rejected(tmp_path, good):
 
 def test_wrong_type_is_named(tmp_path, good):
     good["glb"]["size_bytes"] = "lots"
-    assert "field glb.size_bytes: 'lots' is not of type 'integer'" in _error(tmp_path, good)
+    assert "field glb.size_bytes: expected an integer, got lots" in _error(tmp_path, good)
+
+
+def test_a_missing_section_reads_as_yaml_null(tmp_path, good):
+    good["pe"] = None
+    assert "field pe: expected a mapping, got null" in _error(tmp_path, good)
+
+
+@pytest.mark.parametrize("text", [".nan", ".inf"])
+def test_a_non_finite_number_is_rejected(tmp_path, good, text):
+    del good["clock_mhz"]
+    message = _error(tmp_path, yaml.safe_dump(good) + f"clock_mhz: {text}\n")
+    assert "field clock_mhz:" in message
 
 
 def test_a_boolean_is_not_a_count(tmp_path, good):
     good["rows"] = True
-    assert "field rows:" in _error(tmp_path, good)
+    assert "field rows: expected an integer, got true" in _error(tmp_path, good)
 
 
 def test_bad_dataflow_names_the_list_entry_and_the_choices(tmp_path, good):
