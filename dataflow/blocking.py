@@ -1,0 +1,126 @@
+"""GLB blocking: a GEMM cut into global-buffer blocks walked in a loop order, and the DRAM traffic of it.
+
+Blocks (bm, bk, bn) tile each group's M x K x N space (full blocks, then one remainder per dim); the
+groups are the outermost loop. A tensor's block is fetched when its block changes from the previous
+step (it stays resident while only loops that do not index it move): the classic loop-nest reuse rule
+(as in Timeloop / ZigZag's temporal reuse). The output block is written back when it changes: as a
+final output (activation bits) after its last K block, otherwise as a partial sum (accumulator bits)
+that is read back before its next K block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import permutations
+
+import numpy as np
+
+from dataflow.mapping import GEMM_DIMS, OPERAND_DIMS, Problem, input_words
+
+DRAM_ORDERS: tuple[tuple[str, ...], ...] = tuple(permutations(GEMM_DIMS))
+
+
+def trips(problem: Problem, block: tuple[int, int, int]) -> dict[str, int]:
+    sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
+    return {dim: math.ceil(sizes[dim] / b) for dim, b in zip(GEMM_DIMS, block)}
+
+
+@dataclass(frozen=True)
+class BlockSchedule:
+    """Per GLB block, in execution order (all groups): its size and the DRAM bits moved around it.
+
+    ``load_bits[b]`` is fetched before block b runs; ``write_bits[b]`` is written after it.
+    """
+
+    bm: np.ndarray
+    bk: np.ndarray
+    bn: np.ndarray
+    k_first: np.ndarray  # bool: the block is its outputs' first K block
+    load_bits: np.ndarray
+    write_bits: np.ndarray
+    dram_words: dict  # operand -> (reads, writes) in words
+    dram_bits: dict  # operand -> (read bits, write bits)
+
+    @property
+    def blocks(self) -> int:
+        return int(self.bm.size)
+
+
+def block_schedule(problem: Problem, block: tuple[int, int, int], order: tuple[str, ...]) -> BlockSchedule:
+    """Every block of the layer with the exact DRAM traffic of the loop-nest reuse rule."""
+    t = trips(problem, block)
+    sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
+    shape = (problem.groups,) + tuple(t[d] for d in order)
+    idx = np.indices(shape).reshape(len(shape), -1)
+    group = idx[0]
+    index = {d: idx[1 + i] for i, d in enumerate(order)}
+    size = {d: np.minimum(b, sizes[d] - index[d] * b) for d, b in zip(GEMM_DIMS, block)}
+    count = group.size
+
+    def changed(dims: tuple[str, ...]) -> np.ndarray:
+        flag = np.ones(count, dtype=bool)
+        if count > 1:
+            diff = group[1:] != group[:-1]
+            for d in dims:
+                diff |= index[d][1:] != index[d][:-1]
+            flag[1:] = diff
+        return flag
+
+    k_first = index["k"] == 0
+    k_last = index["k"] == t["k"] - 1
+    a_new, b_new, c_new = changed(OPERAND_DIMS["input"]), changed(OPERAND_DIMS["weight"]), changed(OPERAND_DIMS["output"])
+    c_leave = np.ones(count, dtype=bool)
+    c_leave[:-1] = c_new[1:]
+
+    a_words = np.ceil(size["m"] * size["k"] * problem.input_ratio).astype(np.int64) * a_new
+    b_words = (size["k"] * size["n"]) * b_new
+    c_words = size["m"] * size["n"]
+    psum_read = c_words * (c_new & ~k_first)
+    final_write = c_words * (c_leave & k_last)
+    psum_write = c_words * (c_leave & ~k_last)
+
+    ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+    load_bits = a_words * ab + b_words * wb + psum_read * acc
+    write_bits = final_write * ab + psum_write * acc
+    dram_words = {
+        "input": (int(a_words.sum()), 0),
+        "weight": (int(b_words.sum()), 0),
+        "output": (int(psum_read.sum()), int(final_write.sum() + psum_write.sum())),
+    }
+    dram_bits = {
+        "input": (int(a_words.sum()) * ab, 0),
+        "weight": (int(b_words.sum()) * wb, 0),
+        "output": (int(psum_read.sum()) * acc, int(final_write.sum()) * ab + int(psum_write.sum()) * acc),
+    }
+    return BlockSchedule(
+        bm=size["m"], bk=size["k"], bn=size["n"], k_first=k_first,
+        load_bits=load_bits.astype(np.int64), write_bits=write_bits.astype(np.int64),
+        dram_words=dram_words, dram_bits=dram_bits,
+    )
+
+
+def refetch_factor(t: dict[str, int], order: tuple[str, ...], dims: tuple[str, ...]) -> int:
+    """How often a tensor indexed by ``dims`` is fetched whole: the product of the trip counts of the loops
+    that do not index it but sit outside its innermost moving loop."""
+    moving = [i for i, d in enumerate(order) if d in dims and t[d] > 1]
+    if not moving:
+        return 1
+    innermost = max(moving)
+    return math.prod(t[d] for d in order[:innermost] if d not in dims)
+
+
+def dram_bits_closed_form(problem: Problem, block: tuple[int, int, int], order: tuple[str, ...]) -> int:
+    """Total DRAM bits of ``block_schedule`` without listing blocks (the mapper's fast estimate).
+
+    Exact for weights and outputs; raw-input words are rounded per whole tensor instead of per block.
+    """
+    t = trips(problem, block)
+    g = problem.groups
+    a = g * input_words(problem, problem.m * problem.k) * refetch_factor(t, order, OPERAND_DIMS["input"])
+    b = g * problem.k * problem.n * refetch_factor(t, order, OPERAND_DIMS["weight"])
+    c_all = g * problem.m * problem.n
+    c_visits = c_all * refetch_factor(t, order, OPERAND_DIMS["output"])
+    psum = c_visits - c_all
+    return (a * problem.activation_bits + b * problem.weight_bits + c_all * problem.activation_bits
+            + 2 * psum * problem.accumulator_bits)

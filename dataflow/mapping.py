@@ -1,0 +1,190 @@
+"""A layer lowered for mapping (``Problem``) and one way to run it on an array (``Mapping``).
+
+Every MAC layer is a batch of ``groups`` GEMMs, M x K @ K x N (conv by im2col per group: M = N*P*Q
+output pixels, K = C/G*R*S, N = K/G filters). A mapping says which loop dimension unrolls over the
+array's rows and columns, the temporal loop order, and the tile held at each memory level: the
+global-buffer (GLB) block (bm, bk, bn) walked in ``dram_order``, and inside it the array tiles.
+docs/simulator.md states every formula used here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from codesign.arch import ArchSpec, Dataflow
+from codesign.errors import MappingError
+from codesign.workload import ConvDims, GemmDims, Layer
+
+GEMM_DIMS = ("m", "k", "n")
+# The operand each GEMM tensor is, and the GEMM dimensions that index it.
+OPERAND_DIMS = {"input": ("m", "k"), "weight": ("k", "n"), "output": ("m", "n")}
+OPERANDS = ("weight", "input", "output")
+LEVELS = ("dram", "glb", "noc", "rf")
+
+
+def parse_dataflow(value: object) -> Dataflow:
+    """'ws' / 'os' / 'rs' or a Dataflow -> Dataflow; anything else is a MappingError."""
+    if isinstance(value, Dataflow):
+        return value
+    try:
+        return Dataflow(str(value).lower())
+    except ValueError:
+        choices = ", ".join(d.value for d in Dataflow)
+        raise MappingError(f"unknown dataflow {value!r}; choose one of {choices}") from None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A MAC layer as the mapper sees it: dims after structured pruning, widths, packing.
+
+    ``input_ratio`` = unique input elements / im2col elements (<= 1): the GLB holds raw input and
+    expands im2col on chip, so DRAM moves and stores only the unique share. ``pack`` narrow MACs fit
+    one PE per cycle (operands narrower than the PE); ``passes`` core passes per tile when operands
+    are wider than the PE. ``conv`` is the conv view (GEMM layers as 1x1 convs over 1x1 images).
+    """
+
+    name: str
+    groups: int
+    m: int
+    k: int
+    n: int
+    conv: ConvDims
+    weight_bits: int
+    activation_bits: int
+    accumulator_bits: int
+    weight_density: float = 1.0
+    input_ratio: float = 1.0
+    pack: int = 1
+    passes: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.groups * self.m * self.k * self.n
+
+    def operand_bits(self, operand: str, final: bool = True) -> int:
+        """Bits per word of an operand; outputs are partial sums (accumulator bits) until final."""
+        if operand == "weight":
+            return self.weight_bits
+        if operand == "input":
+            return self.activation_bits
+        return self.activation_bits if final else self.accumulator_bits
+
+    def signature(self) -> tuple:
+        """Everything but the name: identical layers map and simulate identically."""
+        return (self.groups, self.m, self.k, self.n, self.conv, self.weight_bits, self.activation_bits,
+                self.accumulator_bits, self.weight_density, self.input_ratio, self.pack, self.passes)
+
+
+def _conv_view(dims: ConvDims | GemmDims) -> ConvDims:
+    if isinstance(dims, ConvDims):
+        return dims
+    return ConvDims(n=dims.m, k=dims.n * dims.batch, c=dims.k * dims.batch, p=1, q=1, r=1, s=1, h=1, w=1,
+                    groups=dims.batch)
+
+
+def packing(weight_bits: int, activation_bits: int, arch: ArchSpec) -> tuple[int, int]:
+    """(pack, passes): weights narrower than the PE's multiplier share it in ``pe_bits // weight_bits``
+    lanes (same activation, different filters); wider operands take ceil(w/pe_w) * ceil(a/pe_a) passes."""
+    pe = arch.pe
+    passes = math.ceil(weight_bits / pe.weight_bits) * math.ceil(activation_bits / pe.activation_bits)
+    if passes > 1:
+        return 1, passes
+    return max(1, pe.weight_bits // weight_bits), 1
+
+
+def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
+    """Lower a MAC layer (its effective dims, after structured pruning) for mapping on ``arch``."""
+    dims = layer.effective_dims if layer.effective_dims is not None else layer.dims
+    if dims is None:
+        raise MappingError(f"layer {layer.name}: a {layer.op.value} layer has no loop dimensions to map")
+    gemm = dims.gemm()
+    if min(gemm.batch, gemm.m, gemm.k, gemm.n) < 1:
+        raise MappingError(f"layer {layer.name}: empty GEMM {gemm.batch}x({gemm.m}x{gemm.k}x{gemm.n})")
+    im2col = gemm.batch * gemm.m * gemm.k
+    ratio = 1.0
+    if isinstance(dims, ConvDims):
+        unique = dims.n * dims.c * dims.h * dims.w
+        ratio = min(1.0, unique / im2col)
+    bits = layer.bits
+    pack, passes = packing(bits.weight, bits.activation, arch)
+    return Problem(
+        name=layer.name,
+        groups=gemm.batch,
+        m=gemm.m,
+        k=gemm.k,
+        n=gemm.n,
+        conv=_conv_view(dims),
+        weight_bits=bits.weight,
+        activation_bits=bits.activation,
+        accumulator_bits=bits.accumulator,
+        weight_density=float(layer.weight_density),
+        input_ratio=ratio,
+        pack=pack,
+        passes=passes,
+    )
+
+
+def input_words(problem: Problem, im2col_words: int) -> int:
+    """Raw input words behind ``im2col_words`` expanded ones (what DRAM moves and the GLB holds)."""
+    return math.ceil(im2col_words * problem.input_ratio)
+
+
+def glb_bits_needed(problem: Problem, block: tuple[int, int, int]) -> int:
+    """GLB bits a block needs, double-buffered: 2 x (raw input + weights + partial sums at accumulator bits)."""
+    bm, bk, bn = block
+    one = (input_words(problem, bm * bk) * problem.activation_bits + bk * bn * problem.weight_bits
+           + bm * bn * problem.accumulator_bits)
+    return 2 * one
+
+
+def check_fits(problem: Problem, block: tuple[int, int, int], arch: ArchSpec) -> None:
+    """MappingError naming the layer and the bytes it needs when even ``block`` (its smallest) does not fit."""
+    need_bits = glb_bits_needed(problem, block)
+    have_bits = arch.glb.size_bytes * 8
+    if need_bits > have_bits:
+        raise MappingError(
+            f"layer {problem.name}: no mapping fits the {arch.glb.size_bytes}-byte global buffer; its smallest "
+            f"tile {block[0]}x{block[1]}x{block[2]} (m x k x n) needs {math.ceil(need_bits / 8)} bytes double-buffered"
+        )
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one layer runs: spatial unrolling, temporal order, tiles per memory level."""
+
+    dataflow: Dataflow
+    spatial_rows: str  # loop dimension unrolled over the array's rows
+    spatial_cols: str
+    dram_order: tuple[str, ...]  # GLB blocks walked outer -> inner over these GEMM dims
+    block: tuple[int, int, int]  # GLB tile (m, k, n)
+    array_tile: tuple[int, int, int]  # largest array tile (m, k, n)
+    onchip_order: tuple[str, ...]  # array tiles inside a block, outer -> inner
+    glb_bits: int  # bits the block needs in the GLB, double-buffered
+    rs_filters: int = 1  # RS: filters (p) and channels (q) per PE pass, held in the register files
+    rs_channels: int = 1
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def stream_tile(self) -> int:
+        """The streamed dimension's chunk: M for WS, K for OS (RS: unused)."""
+        if self.dataflow is Dataflow.WEIGHT_STATIONARY:
+            return self.array_tile[0]
+        return self.array_tile[1]
+
+    def to_dict(self) -> dict:
+        data = {
+            "dataflow": self.dataflow.value,
+            "spatial": {"rows": self.spatial_rows, "cols": self.spatial_cols},
+            "temporal_order": {"dram": list(self.dram_order), "onchip": list(self.onchip_order)},
+            "tiles": {
+                "glb": dict(zip(GEMM_DIMS, self.block)),
+                "array": dict(zip(GEMM_DIMS, self.array_tile)),
+            },
+            "glb_bytes": math.ceil(self.glb_bits / 8),
+        }
+        if self.dataflow is Dataflow.ROW_STATIONARY:
+            data["rf"] = {"filters": self.rs_filters, "channels": self.rs_channels}
+        if self.notes:
+            data["notes"] = list(self.notes)
+        return data

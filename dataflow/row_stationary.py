@@ -1,0 +1,140 @@
+"""Row stationary (Eyeriss: Chen, Emer, Sze, ISCA 2016, Sec. IV; JSSC 2017): 1-D row primitives on PE sets.
+
+A primitive is one PE convolving an S-tap filter row over one input row into one output row of Q
+values. A PE set of r x e PEs (r = min(R, rows) filter rows, e = min(P, cols) output rows) computes
+e output rows of one 2-D conv plane: filter rows are multicast along the set's rows, input rows
+diagonally, partial sums accumulate up the columns. Each PE keeps p filters x q channels in its
+register files (p*q*S <= weight RF, q*S <= input RF, p <= psum RF), so a pass runs p*q*S*Q MACs per PE.
+Sets replicate over the array: (rows // r) * (cols // e) sets run concurrently (the folding of
+Sec. V-B onto 12 x 14). Per GLB block of nb images, cb channels and kb filters:
+
+    units  = nb * ceil(kb/p) * ceil(cb/q) * ceil(P/e) * ceil(R/rows)
+    passes = ceil(units / sets)
+    pass   = ceil(ceil(p/pack) * q * S * Q * d) + r     (d = weight density when zero-skipping, else 1;
+                                                         r cycles for the psums to climb the set)
+    cycles = passes * pass * wide_operand_passes
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from codesign.arch import ArchSpec, Dataflow
+from codesign.errors import MappingError
+from dataflow.blocking import BlockSchedule
+from dataflow.mapping import Mapping, Problem
+from dataflow.systolic import OnChip
+
+SPATIAL_ROWS = "R (filter rows)"
+SPATIAL_COLS = "P (output rows, E)"
+ZERO_SKIPPING = True  # a PE walks its compressed filter row and skips zero weights (docs: "Pruning")
+
+
+def set_shape(problem: Problem, arch: ArchSpec) -> tuple[int, int, int, int, int]:
+    """(r, e, r_folds, e_folds, sets): one PE set's rows and columns, folds of R and P, sets per array."""
+    conv = problem.conv
+    r = min(conv.r, arch.rows)
+    e = min(conv.p, arch.cols)
+    return r, e, math.ceil(conv.r / r), math.ceil(conv.p / e), (arch.rows // r) * (arch.cols // e)
+
+
+def rf_choices(problem: Problem, arch: ArchSpec) -> list[tuple[int, int]]:
+    """Legal (p, q): filters and channels one PE keeps in its register files; MappingError if none."""
+    pe, s = arch.pe, problem.conv.s
+    kg, cg = problem.conv.k // problem.conv.groups, problem.conv.c // problem.conv.groups
+    if s > pe.weight_rf_words or s > pe.activation_rf_words or pe.psum_rf_words < 1:
+        raise MappingError(
+            f"layer {problem.name}: row stationary needs register files of at least {s} weight and {s} input "
+            f"words for its {s}-tap filter rows; the PE has {pe.weight_rf_words} and {pe.activation_rf_words}"
+        )
+    choices = []
+    for p in _powers_up_to(min(kg, pe.psum_rf_words, pe.weight_rf_words // s)):
+        for q in _powers_up_to(min(cg, pe.activation_rf_words // s, pe.weight_rf_words // (s * p))):
+            choices.append((p, q))
+    return choices
+
+
+def _powers_up_to(limit: int) -> list[int]:
+    values, v = [], 1
+    while v <= limit:
+        values.append(v)
+        v *= 2
+    if limit >= 1 and values[-1] != limit:
+        values.append(limit)
+    return values
+
+
+def pass_cycles(problem: Problem, arch: ArchSpec, p: int, q: int) -> int:
+    r = set_shape(problem, arch)[0]
+    density = problem.weight_density if ZERO_SKIPPING else 1.0
+    work = math.ceil(-(-p // problem.pack) * q * problem.conv.s * problem.conv.q * density)
+    return max(1, work) + r
+
+
+def block_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, nb, cb, kb) -> np.ndarray:
+    """Cycles of GLB blocks of nb images x cb channels x kb filters (formula in the module doc)."""
+    r, e, r_folds, e_folds, sets = set_shape(problem, arch)
+    units = np.asarray(nb) * -(-np.asarray(kb) // p) * -(-np.asarray(cb) // q) * e_folds * r_folds
+    passes = -(-units // sets)
+    return passes * pass_cycles(problem, arch, p, q) * problem.passes
+
+
+def _fold_sizes(total: int, chunk: int) -> list[int]:
+    full, rest = divmod(total, chunk)
+    return [chunk] * full + ([rest] if rest else [])
+
+
+def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
+    conv = problem.conv
+    p, q = mapping.rs_filters, mapping.rs_channels
+    plane = conv.p * conv.q
+    nb = sched.bm // plane
+    cb = sched.bk // (conv.r * conv.s)
+    kb = sched.bn
+    compute = block_cycles(problem, arch, p, q, nb, cb, kb).astype(np.int64)
+
+    r, e, _, e_folds, _ = set_shape(problem, arch)
+    sh, sw = conv.stride
+    dh, dw = conv.dilation
+    width = (conv.q - 1) * sw + (conv.s - 1) * dw + 1
+    e_sizes, r_sizes = _fold_sizes(conv.p, e), _fold_sizes(conv.r, r)
+    rows_read = sum((ei - 1) * sh + (rj - 1) * dh + 1 for ei in e_sizes for rj in r_sizes)
+    rows_delivered = sum(ei * rj for ei in e_sizes for rj in r_sizes)
+    filter_groups = -(-kb // p)
+    channel_groups = -(-cb // q)
+
+    w_reads = kb * cb * conv.r * conv.s * nb * e_folds
+    a_reads = nb * filter_groups * cb * rows_read * width
+    outputs = nb * kb * plane
+    c_writes = outputs * channel_groups * len(r_sizes)
+    c_reads = c_writes - outputs * sched.k_first.astype(np.int64)
+
+    ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+    glb_bits = (a_reads * ab + w_reads * wb + (c_reads + c_writes) * acc + sched.load_bits + sched.write_bits)
+    macs = problem.macs
+    dram = sched.dram_words
+    tot = {name: int(v.sum()) for name, v in
+           (("w", w_reads), ("a", a_reads), ("cr", c_reads), ("cw", c_writes))}
+    noc_in = int((nb * filter_groups * cb).sum()) * rows_delivered * width
+    noc_psum = int((outputs * channel_groups).sum()) * conv.r
+    words = {
+        "glb": {
+            "input": tot["a"] + dram["input"][0],
+            "weight": tot["w"] + dram["weight"][0],
+            "output": tot["cr"] + tot["cw"] + dram["output"][0] + dram["output"][1],
+        },
+        "noc": {"input": noc_in, "weight": tot["w"] * e, "output": noc_psum},
+        "rf": {"input": macs, "weight": macs, "output": macs},
+    }
+    operand_bits = {"input": ab, "weight": wb, "output": acc}
+    bits = {level: {op: count * operand_bits[op] for op, count in ops.items()} for level, ops in words.items()}
+    fill = sched.dram_bits
+    bits["glb"]["input"] = tot["a"] * ab + fill["input"][0]
+    bits["glb"]["weight"] = tot["w"] * wb + fill["weight"][0]
+    bits["glb"]["output"] = (tot["cr"] + tot["cw"]) * acc + fill["output"][0] + fill["output"][1]
+    return OnChip(compute=compute, glb_bits=glb_bits, words=words, bits=bits)
+
+
+DATAFLOW = Dataflow.ROW_STATIONARY
