@@ -68,6 +68,8 @@ class BufferSpec:
 
 @dataclass(frozen=True)
 class DramSpec:
+    """Off-chip memory: bandwidth in bytes per core cycle, and latency to the first byte."""
+
     bytes_per_cycle: float
     latency_cycles: int = 0
 
@@ -96,10 +98,12 @@ class EnergyTable:
     preset: str = ""
 
     def mac_pj(self, weight_bits: int, activation_bits: int) -> float:
-        """Multiplier energy quadratic in width (product of widths), adder linear.
+        """Multiplier energy quadratic in width (product of widths), adder linear (docs/arch-yaml.md).
 
         A 1x1-bit MAC is an XNOR plus a popcount step, costed as the linear (adder) share.
         """
+        if weight_bits < 1 or activation_bits < 1:
+            raise ValueError(f"operand widths must be >= 1 bit, got {weight_bits} x {activation_bits}")
         mult = self.mac_8b_pj * self.multiplier_share * (weight_bits * activation_bits) / 64.0
         add = self.mac_8b_pj * (1.0 - self.multiplier_share) * max(weight_bits, activation_bits) / 8.0
         if weight_bits == 1 and activation_bits == 1:
@@ -109,6 +113,8 @@ class EnergyTable:
     def per_bit(self, level: str) -> float:
         """pJ per bit moved at a memory level: 'rf', 'noc', 'glb' or 'dram'."""
         table = {"rf": self.rf_pj, "noc": self.noc_hop_pj, "glb": self.glb_pj, "dram": self.dram_pj}
+        if level not in table:
+            raise ValueError(f"unknown memory level {level!r}; one of: rf, noc, glb, dram")
         return table[level] / self.access_bits
 
     def glb_pj_for(self, size_bytes: int, bits: int) -> float:
@@ -129,6 +135,8 @@ class EnergyTable:
 
 @dataclass(frozen=True)
 class ArchSpec:
+    """A whole accelerator: a rows x cols PE array, its buffers, network, DRAM, clock and energy table."""
+
     name: str
     rows: int
     cols: int
