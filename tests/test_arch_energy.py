@@ -101,3 +101,18 @@ def test_size_curve_is_continuous_at_its_points():
 def test_non_positive_buffer_size_is_rejected():
     with pytest.raises(ValueError, match="positive"):
         HOROWITZ_45NM.glb_pj_for(0, 64)
+
+
+def test_a_specs_glb_energy_is_for_its_own_buffer_size():
+    from codesign.arch_loader import load_arch
+
+    spec = load_arch("fpga-4x4")  # a 32 KiB buffer: Horowitz's 20 pJ per 64 bits
+    assert spec.energy_per_bit("glb") * 64 == pytest.approx(20.0)
+    assert spec.energy_per_bit("dram") == HOROWITZ_45NM.per_bit("dram")
+
+
+def test_unknown_level_and_zero_width_are_rejected():
+    with pytest.raises(ValueError, match="unknown memory level"):
+        HOROWITZ_45NM.per_bit("l2")
+    with pytest.raises(ValueError, match="widths"):
+        HOROWITZ_45NM.mac_pj(0, 8)
