@@ -200,7 +200,6 @@ def fold_batchnorm(gamma, beta, mean, var, eps: float = 1e-5, *, k: int | None =
     tau = mean - beta * sigma / safe_gamma
     lowest = -(2**31) if k is None else -int(k)
     highest = 2**31 - 1 if k is None else int(k) + 1
-    tau = np.clip(tau, lowest, highest)
     thr = np.where(gamma > 0, np.ceil(tau), np.floor(tau) + 1)
     thr = np.where(gamma == 0, lowest, thr)
     thr = np.clip(thr, lowest, highest).astype(np.int64)
