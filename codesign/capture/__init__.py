@@ -1,0 +1,54 @@
+"""PyTorch capture: ``from_torch(model, example_inputs)`` -> the exact workload graph.
+
+The model is captured with ``torch.export``; every exported op becomes (part of) a layer with its
+kind, loop dimensions, MACs (FlopCounterMode's flops / 2), parameters, pruning and bytes at its
+bit-widths, or is listed under ``Workload.unsupported``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from codesign.capture.precision import BitsPolicy, as_policy, parse_bits, parse_override
+from codesign.workload import Bits
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch.export import ExportedProgram
+
+    from codesign.workload import Workload
+
+__all__ = ["from_torch", "BitsPolicy", "Bits", "parse_bits", "parse_override"]
+
+
+def from_torch(
+    model: "torch.nn.Module | ExportedProgram",
+    example_inputs: Any = None,
+    *,
+    name: str | None = None,
+    bits: Bits | BitsPolicy = Bits(),
+    fold_views: bool = True,
+) -> "Workload":
+    """Capture ``model`` on ``example_inputs`` (a tensor or tuple of tensors) into a Workload.
+
+    ``model`` may also be an ``ExportedProgram`` (then ``example_inputs`` is not needed). ``bits`` is
+    one ``Bits`` for every layer or a ``BitsPolicy`` with per-kind and per-layer-name overrides.
+    ``fold_views`` merges consecutive views (which move no data) into one RESHAPE node.
+    """
+    import torch
+    from torch.export import ExportedProgram
+
+    from codesign.capture.builder import build_workload
+    from codesign.capture.export import export_model
+    from codesign.errors import CaptureError
+
+    policy = as_policy(bits)
+    if isinstance(model, ExportedProgram):
+        program = model
+        default_name = "exported_program"
+    elif isinstance(model, torch.nn.Module):
+        program = export_model(model, example_inputs)
+        default_name = type(model).__name__
+    else:
+        raise CaptureError(f"expected a torch.nn.Module or an ExportedProgram, got {type(model).__name__}")
+    return build_workload(program, name=name or default_name, policy=policy, fold_views=fold_views)

@@ -1,0 +1,491 @@
+"""Walk an exported program's graph into the layers of a Workload, in topological order.
+
+Every call in the graph becomes (part of) a layer, a weight-side computation of one, export
+bookkeeping (shape asserts), or an entry under ``unsupported``: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Union
+
+import networkx as nx
+import torch
+from torch.export import ExportedProgram
+from torch.fx import Node
+
+from codesign.capture import aten_ops
+from codesign.capture.constants import ConstantNodes
+from codesign.capture.folding import SPLIT_VIEW_OPS, match_channel_shuffle, packet_name, shape_of
+from codesign.capture.precision import BitsPolicy
+from codesign.capture.pruning import DENSE, Sparsity, conv_sparsity, gemm_weight_sparsity
+from codesign.errors import BitWidthError
+from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload, bytes_at
+
+
+@dataclass
+class _Op:
+    """A layer before it is named: the nodes it covers and what it computes."""
+
+    kind: OpKind
+    nodes: list[Node]
+    out: Node | None
+    inputs: list[Union[Node, "_Op"]]
+    input_shapes: list[tuple[int, ...]]
+    output_shape: tuple[int, ...]
+    weights: list[Node] = field(default_factory=list)
+    dims: ConvDims | GemmDims | None = None
+    elementwise_ops: int = 0
+    weight: Node | None = None
+    weight_layout: str = ""  # "conv", "nk" (linear weight) or "kn" (right operand of a GEMM)
+    suffix: str = ""
+    base: str = ""  # name of the layer inside its module; default: the first node's name
+    extra_aten: list[str] = field(default_factory=list)
+
+    @property
+    def aten(self) -> tuple[str, ...]:
+        names = [str(node.target) for node in self.nodes]
+        return tuple(dict.fromkeys(names + self.extra_aten))
+
+
+def _numbered(base: str, node_name: str) -> str:
+    """``channel_shuffle_3`` for node ``view_3``: a readable name that keeps the node's serial."""
+    head, _, serial = node_name.rpartition("_")
+    return f"{base}_{serial}" if head and serial.isdigit() else base
+
+
+def _module_path(node: Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path = list(stack.values())[-1]
+    return str(path[0]) if isinstance(path, tuple) else str(path)
+
+
+def _arg(node: Node, index: int, name: str, default: Any = None) -> Any:
+    if len(node.args) > index:
+        return node.args[index]
+    return node.kwargs.get(name, default)
+
+
+def _tensor_nodes(values: Iterable[Any]) -> list[Node]:
+    found: list[Node] = []
+    for value in values:
+        if isinstance(value, Node):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(_tensor_nodes(value))
+    return found
+
+
+def _first_shape(node: Node) -> tuple[int, ...]:
+    value = node.meta.get("val")
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], torch.Tensor):
+        return tuple(int(size) for size in value[0].shape)
+    shape = shape_of(node)
+    return shape if shape is not None else ()
+
+
+def _is_tensor(node: Node) -> bool:
+    value = node.meta.get("val")
+    return isinstance(value, torch.Tensor) or (
+        isinstance(value, (list, tuple)) and any(isinstance(item, torch.Tensor) for item in value)
+    )
+
+
+class _Walker:
+    def __init__(self, program: ExportedProgram, fold_views: bool) -> None:
+        self.program = program
+        self.fold_views = fold_views
+        self.constants = ConstantNodes(program)
+        self.ops: list[_Op] = []
+        self.producers: dict[Node, frozenset[int]] = {}
+        self.op_of_out: dict[Node, int] = {}
+        self.covered: set[Node] = set()
+        self.splits: dict[Node, Node] = {}
+        self.unsupported: Counter[str] = Counter()
+        self.claimed_const_ops: set[Node] = set()
+
+    # -- helpers -------------------------------------------------------------------------
+    def _add(self, op: _Op) -> int:
+        self.ops.append(op)
+        index = len(self.ops) - 1
+        if op.out is not None:
+            self.producers[op.out] = frozenset({index})
+            self.op_of_out[op.out] = index
+        return index
+
+    def _operands(self, node: Node) -> tuple[list[Node], list[Node]]:
+        """(activation inputs, constant operands) of a call, in argument order."""
+        activations, weights = [], []
+        for item in _tensor_nodes(list(node.args) + list(node.kwargs.values())):
+            if item in self.constants:
+                weights.append(item)
+            elif _is_tensor(item) or item.op == "placeholder":
+                activations.append(item)
+        return activations, weights
+
+    def _weight_side_aten(self, weights: list[Node]) -> list[str]:
+        """aten names of the weight-side computations (e.g. weight_orig * mask) feeding a layer."""
+        names: list[str] = []
+        stack = list(weights)
+        while stack:
+            item = stack.pop()
+            if item.op != "call_function" or item in self.claimed_const_ops:
+                continue
+            self.claimed_const_ops.add(item)
+            names.append(str(item.target))
+            stack.extend(item.all_input_nodes)
+            for user in item.users:  # shape asserts on the weight side belong to the same layer
+                if packet_name(user) in aten_ops.BOOKKEEPING_OPS and user not in self.claimed_const_ops:
+                    self.claimed_const_ops.add(user)
+        return sorted(set(names))
+
+    def _simple_op(self, node: Node, kind: OpKind, **extra: Any) -> _Op:
+        activations, weights = self._operands(node)
+        return _Op(
+            kind=kind,
+            nodes=[node],
+            out=node,
+            inputs=list(activations),
+            input_shapes=[_first_shape(item) for item in activations],
+            output_shape=_first_shape(node),
+            weights=weights,
+            extra_aten=self._weight_side_aten(weights),
+            **extra,
+        )
+
+    def _passthrough(self, node: Node) -> None:
+        merged: set[int] = set()
+        for item in node.all_input_nodes:
+            merged |= self.producers.get(item, frozenset())
+        self.producers[node] = frozenset(merged)
+
+    # -- the walk ------------------------------------------------------------------------
+    def walk(self) -> None:
+        for node in self.program.graph_module.graph.nodes:
+            if node.op in ("placeholder", "output", "get_attr") or node in self.covered:
+                if node.op == "placeholder":
+                    self.producers.setdefault(node, frozenset())
+                continue
+            if node in self.constants or node in self.claimed_const_ops:
+                continue
+            if node.op != "call_function":
+                self.unsupported[f"{node.op}:{node.target}"] += 1
+                self._passthrough(node)
+                continue
+            if node.target is operator.getitem:
+                self._getitem(node)
+                continue
+            packet = packet_name(node)
+            if packet is None:
+                if _is_tensor(node):
+                    self.unsupported[str(getattr(node.target, "__name__", node.target))] += 1
+                    self._passthrough(node)
+                continue  # Python arithmetic on symbolic sizes
+            if packet in aten_ops.BOOKKEEPING_OPS:
+                continue
+            if not _is_tensor(node):
+                self.unsupported[str(node.target)] += 1
+                continue
+            self._call(node, packet)
+
+    def _getitem(self, node: Node) -> None:
+        source = node.args[0]
+        if source in self.splits:
+            origin = self.splits[source]
+            index = int(node.args[1])
+            piece = _first_shape(node)
+            op = _Op(
+                kind=OpKind.SLICE,
+                nodes=[source],
+                out=node,
+                inputs=[origin],
+                input_shapes=[_first_shape(origin)],
+                output_shape=piece,
+                suffix=f".{index}",
+            )
+            self._add(op)
+        else:
+            self.producers[node] = self.producers.get(source, frozenset())
+
+    def _call(self, node: Node, packet: str) -> None:
+        if packet in ("convolution", "_convolution") and bool(_arg(node, 6, "transposed", False)):
+            self.unsupported[str(node.target)] += 1
+            self._passthrough(node)
+            return
+        if packet in aten_ops.CONV_OPS:
+            self._add(self._conv(node, packet))
+        elif packet in aten_ops.LINEAR_OPS:
+            self._add(self._linear(node))
+        elif packet in aten_ops.GEMM_OPS:
+            self._add(self._gemm(node, packet))
+        elif packet in aten_ops.ATTENTION_OPS:
+            self._attention(node)
+        elif packet in aten_ops.SPLIT_OPS:
+            activations, _ = self._operands(node)
+            if activations:
+                self.splits[node] = activations[0]
+            self._passthrough(node)
+        elif packet in SPLIT_VIEW_OPS and (members := match_channel_shuffle(node)):
+            self._shuffle(members)
+        else:
+            kind = aten_ops.simple_kind(packet)
+            if kind is None:
+                self.unsupported[str(node.target)] += 1
+                self._passthrough(node)
+                return
+            if kind is OpKind.RESHAPE and self._fold_into_view(node):
+                return
+            op = self._simple_op(node, kind)
+            op.elementwise_ops = self._element_ops(kind, packet, node, op)
+            self._add(op)
+
+    def _element_ops(self, kind: OpKind, packet: str, node: Node, op: _Op) -> int:
+        if kind in (OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX):
+            return aten_ops.numel(op.output_shape)
+        if kind is OpKind.POOL:
+            source = op.input_shapes[0] if op.input_shapes else op.output_shape
+            return aten_ops.pool_window(packet, node.args, source, op.output_shape)
+        return 0
+
+    def _fold_into_view(self, node: Node) -> bool:
+        """Append a view to the RESHAPE node it reads from, when that one feeds only this view."""
+        if not self.fold_views:
+            return False
+        activations, weights = self._operands(node)
+        if len(activations) != 1 or weights:
+            return False
+        source = activations[0]
+        index = self.op_of_out.get(source)
+        if index is None or len(source.users) != 1:
+            return False
+        op = self.ops[index]
+        if op.kind is not OpKind.RESHAPE:
+            return False
+        op.nodes.append(node)
+        del self.op_of_out[source]
+        op.out = node
+        op.output_shape = _first_shape(node)
+        self.producers[node] = frozenset({index})
+        self.op_of_out[node] = index
+        return True
+
+    def _shuffle(self, members: list[Node]) -> None:
+        first, last = members[0], members[-1]
+        source = first.args[0]
+        op = _Op(
+            kind=OpKind.CHANNEL_SHUFFLE,
+            nodes=list(members),
+            out=last,
+            inputs=[source],
+            input_shapes=[_first_shape(source)],
+            output_shape=_first_shape(last),
+            base=_numbered("channel_shuffle", first.name),
+        )
+        index = self._add(op)
+        for member in members:
+            self.covered.add(member)
+            self.producers[member] = frozenset({index})
+
+    def _conv(self, node: Node, packet: str) -> _Op:
+        op = self._simple_op(node, OpKind.CONV)
+        source, weight = node.args[0], node.args[1]
+        if packet == "conv1d" or packet == "conv2d":
+            stride, padding, dilation = _arg(node, 3, "stride", 1), _arg(node, 4, "padding", 0), _arg(node, 5, "dilation", 1)
+            groups = _arg(node, 6, "groups", 1)
+        else:
+            stride, padding, dilation = _arg(node, 3, "stride", 1), _arg(node, 4, "padding", 0), _arg(node, 5, "dilation", 1)
+            groups = _arg(node, 8, "groups", 1)
+        dims = aten_ops.conv_dims(
+            _first_shape(source), _first_shape(weight), op.output_shape, stride, padding, dilation, int(groups)
+        )
+        op.kind = aten_ops.conv_kind(dims)
+        op.dims = dims
+        if weight in self.constants:
+            op.weight, op.weight_layout = weight, "conv"
+        return op
+
+    def _linear(self, node: Node) -> _Op:
+        op = self._simple_op(node, OpKind.LINEAR)
+        source, weight = node.args[0], node.args[1]
+        weight_shape = _first_shape(weight)
+        out_features = weight_shape[0] if len(weight_shape) == 2 else 1
+        op.dims = aten_ops.linear_dims(_first_shape(source), weight_shape[-1], out_features)
+        if weight in self.constants and len(weight_shape) == 2:
+            op.weight, op.weight_layout = weight, "nk"
+        return op
+
+    def _gemm(self, node: Node, packet: str) -> _Op:
+        op = self._simple_op(node, OpKind.MATMUL)
+        left, right = (node.args[1], node.args[2]) if packet in ("addmm", "baddbmm") else (node.args[0], node.args[1])
+        a, b = _first_shape(left), _first_shape(right)
+        if packet in ("mm", "addmm"):
+            op.dims = GemmDims(batch=1, m=a[0], k=a[1], n=b[1])
+        elif packet in ("bmm", "baddbmm"):
+            op.dims = GemmDims(batch=a[0], m=a[1], k=a[2], n=b[2])
+        else:
+            op.dims = aten_ops.matmul_dims(a, b, op.output_shape)
+        if right in self.constants and len(b) == 2 and left not in self.constants:
+            op.kind = OpKind.LINEAR
+            op.weight, op.weight_layout = right, "kn"
+        return op
+
+    def _attention(self, node: Node) -> None:
+        """SDPA as Q K^T (MATMUL) -> softmax -> A V (MATMUL), the ops its math backend runs."""
+        query, key, value = node.args[0], node.args[1], node.args[2]
+        q, k, v = _first_shape(query), _first_shape(key), _first_shape(value)
+        scores_dims, context_dims = aten_ops.attention_dims(q, k, v)
+        activations, weights = self._operands(node)
+        extra_inputs = [item for item in activations if item not in (query, key, value)]
+        scores_shape = tuple(q[:-1]) + (k[-2],)
+        scores = _Op(
+            kind=OpKind.MATMUL, nodes=[node], out=None, inputs=[query, key], input_shapes=[q, k],
+            output_shape=scores_shape, dims=scores_dims, suffix=".qk",
+            weights=[], extra_aten=self._weight_side_aten(weights),
+        )
+        self._add(scores)
+        softmax = _Op(
+            kind=OpKind.SOFTMAX, nodes=[node], out=None,
+            inputs=[scores] + extra_inputs,
+            input_shapes=[scores_shape] + [_first_shape(item) for item in extra_inputs],
+            output_shape=scores_shape, weights=weights, elementwise_ops=aten_ops.numel(scores_shape), suffix=".softmax",
+        )
+        self._add(softmax)
+        context = _Op(
+            kind=OpKind.MATMUL, nodes=[node], out=node, inputs=[softmax, value], input_shapes=[scores_shape, v],
+            output_shape=_first_shape(node), dims=context_dims, suffix=".av",
+        )
+        self._add(context)
+
+
+# -- from ops to layers --------------------------------------------------------------------
+def _names(ops: list[_Op]) -> list[str]:
+    """Layer names from module paths: the module itself when it holds exactly one layer and no
+    submodule layers, else ``path/node`` (root-level ops: the node name)."""
+    paths = [_module_path(op.nodes[0]) for op in ops]
+    counts = Counter(paths)
+    parents = {path[:i] for path in paths for i in range(len(path)) if path[i] == "."}
+    names: list[str] = []
+    taken: set[str] = set()
+    for op, path in zip(ops, paths):
+        base = f"{op.base or op.nodes[0].name}{op.suffix}"
+        if path and counts[path] == 1 and path not in parents:
+            name = path
+        elif path:
+            name = f"{path}/{base}"
+        else:
+            name = base
+        candidate, serial = name, 1
+        while candidate in taken:
+            serial += 1
+            candidate = f"{name}#{serial}"
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def build_workload(program: ExportedProgram, *, name: str, policy: BitsPolicy, fold_views: bool) -> Workload:
+    walker = _Walker(program, fold_views)
+    walker.walk()
+    ops = walker.ops
+    names = _names(ops)
+    unknown = policy.unused_names(set(names))
+    if unknown:
+        sample = ", ".join(names[:8])
+        raise BitWidthError(
+            f"no layer named {', '.join(unknown)} for a bit-width override (layer names look like: {sample}, ...)"
+        )
+    index_of = {id(op): index for index, op in enumerate(ops)}
+    counted_params: set[str] = set()
+    layers: list[Layer] = []
+    graph = nx.DiGraph()
+    for index, (op, layer_name) in enumerate(zip(ops, names)):
+        bits = policy.bits_for(layer_name, op.kind)
+        layer = _layer(op, layer_name, bits, walker, counted_params)
+        layers.append(layer)
+        graph.add_node(layer_name, layer=layer)
+    for index, op in enumerate(ops):
+        sources: set[int] = set()
+        for item in op.inputs:
+            if isinstance(item, _Op):
+                sources.add(index_of[id(item)])
+            else:
+                sources |= walker.producers.get(item, frozenset())
+        for source in sorted(sources):
+            if source != index:
+                graph.add_edge(names[source], names[index])
+    signature = program.graph_signature
+    user_inputs = set(signature.user_inputs)
+    input_shapes = tuple(
+        _first_shape(node)
+        for node in program.graph_module.graph.nodes
+        if node.op == "placeholder" and node.name in user_inputs
+    )
+    return Workload(
+        model=name,
+        layers=tuple(layers),
+        graph=graph,
+        input_shapes=input_shapes,
+        unsupported=tuple(sorted(walker.unsupported.items())),
+    )
+
+
+def _layer(op: _Op, name: str, bits, walker: _Walker, counted_params: set[str]) -> Layer:
+    activation_bits, weight_bits = bits.activation, bits.weight
+    constants = walker.constants
+    params = 0
+    for weight in op.weights:
+        for target in sorted(constants.params_read(weight)):
+            if target not in counted_params:
+                counted_params.add(target)
+                params += constants.parameter_numel(target)
+    weight_elements = sum(aten_ops.numel(_first_shape(weight)) for weight in op.weights)
+    output_elements = aten_ops.numel(op.output_shape)
+    if op.kind is OpKind.RESHAPE:
+        input_bytes = output_bytes = 0  # a view moves no data
+    else:
+        output_bytes = bytes_at(output_elements, activation_bits)
+        if op.kind is OpKind.SLICE:
+            input_bytes = output_bytes  # a slice reads only its part
+        else:
+            input_bytes = sum(bytes_at(aten_ops.numel(shape), activation_bits) for shape in op.input_shapes)
+    macs = op.dims.macs if op.dims is not None else 0
+    sparsity = _sparsity(op, walker) if op.weight is not None else DENSE
+    folded = tuple(node.name for node in op.nodes) if len(op.nodes) > 1 else ()
+    return Layer(
+        name=name,
+        op=op.kind,
+        aten=op.aten,
+        input_shapes=tuple(tuple(shape) for shape in op.input_shapes),
+        output_shape=tuple(op.output_shape),
+        dims=op.dims,
+        macs=macs,
+        elementwise_ops=op.elementwise_ops,
+        params=params,
+        bits=bits,
+        input_bytes=input_bytes,
+        weight_bytes=bytes_at(weight_elements, weight_bits),
+        output_bytes=output_bytes,
+        weight_density=sparsity.density,
+        effective_dims=sparsity.effective_dims,
+        effective_macs=sparsity.effective_macs,
+        module=_module_path(op.nodes[0]),
+        folded=folded,
+    )
+
+
+def _sparsity(op: _Op, walker: _Walker) -> Sparsity:
+    value = walker.constants.value(op.weight)
+    if not isinstance(value, torch.Tensor) or value.numel() == 0:
+        return DENSE
+    if op.weight_layout == "conv" and isinstance(op.dims, ConvDims):
+        return conv_sparsity(value, op.dims)
+    if op.weight_layout == "nk" and isinstance(op.dims, GemmDims):
+        return gemm_weight_sparsity(value.t(), op.dims)
+    if op.weight_layout == "kn" and isinstance(op.dims, GemmDims):
+        return gemm_weight_sparsity(value, op.dims)
+    return DENSE
+
