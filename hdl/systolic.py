@@ -1,0 +1,176 @@
+"""Weight-stationary and output-stationary systolic arrays of ``rows`` x ``cols`` integer PEs.
+
+Operand skew is inside the arrays, so their users present and receive whole, unskewed rows:
+  - ``WsArray`` takes one row of A per edge (A[i, 0..rows-1]) and returns the matching row of
+    C = A @ W a fixed ``rows + cols - 1`` register stages later, deskewed, with ``out_valid``.
+  - ``OsArray`` takes one column of A and one row of B per edge and accumulates their outer product
+    in place; the last product of a beat lands ``rows + cols - 1`` edges after the beat's edge.
+The timing of each is derived term by term in docs/core-protocol.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign.errors import HdlError
+from hdl.pe import OsPe, PeConfig, WsPe
+
+
+def _check_size(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HdlError(f"array {name}={value!r} must be a positive integer")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Array shape, the PE it is built from, and how many PEs get a hard multiplier.
+
+    ``dsp_pes`` = None gives every PE ``pe.multiplier``; an int gives the first ``dsp_pes`` PEs
+    (row-major) ``"dsp"`` and the rest ``"logic"`` (for FPGAs with fewer DSP blocks than PEs).
+    """
+
+    rows: int
+    cols: int
+    pe: PeConfig = field(default_factory=PeConfig)
+    dsp_pes: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_size("rows", self.rows)
+        _check_size("cols", self.cols)
+        if not isinstance(self.pe, PeConfig):
+            raise HdlError(f"array pe must be a PeConfig, not {type(self.pe).__name__}")
+        if self.dsp_pes is not None and (
+            isinstance(self.dsp_pes, bool) or not isinstance(self.dsp_pes, int) or not 0 <= self.dsp_pes <= self.rows * self.cols
+        ):
+            raise HdlError(f"dsp_pes={self.dsp_pes!r} must be between 0 and rows*cols={self.rows * self.cols}")
+
+    def pe_config(self, row: int, col: int) -> PeConfig:
+        if self.dsp_pes is None:
+            return self.pe
+        return self.pe.with_multiplier("dsp" if row * self.cols + col < self.dsp_pes else "logic")
+
+    @property
+    def dsp_count(self) -> int:
+        return sum(self.pe_config(r, c).multiplier == "dsp" for r in range(self.rows) for c in range(self.cols))
+
+
+def _delay(m: Module, value, stages: int, name: str):
+    """``value`` through ``stages`` registers (none: ``value`` itself)."""
+    current = value
+    for stage in range(stages):
+        reg = Signal.like(value, name=f"{name}_d{stage}") if hasattr(value, "shape") else Signal(len(value), name=f"{name}_d{stage}")
+        m.d.sync += reg.eq(current)
+        current = reg
+    return current
+
+
+class WsArray(wiring.Component):
+    """Weight-stationary array: PE(r, c) holds W[r, c]; activations flow right, partial sums down.
+
+    ``acts`` (one row of A) presented on the edge where ``in_valid`` is high enters row skew
+    registers (row r delayed r edges); the bottom partial sums are deskewed (column c delayed
+    ``cols - 1 - c`` edges), so the row of results is on ``psums`` with ``out_valid`` high during
+    the cycle after edge ``e + OUTPUT_STAGES - 1``, where e is the input edge. Bit r of
+    ``weight_load`` loads ``weights`` into PE row r.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        if not isinstance(config, ArrayConfig):
+            raise HdlError(f"WsArray needs an ArrayConfig, not {type(config).__name__}")
+        self.config = config
+        pe = config.pe
+        super().__init__(
+            {
+                "acts": In(data.ArrayLayout(pe.act_shape, config.rows)),
+                "in_valid": In(1),
+                "weights": In(data.ArrayLayout(pe.weight_shape, config.cols)),
+                "weight_load": In(config.rows),
+                "psums": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
+                "out_valid": Out(1),
+            }
+        )
+
+    @property
+    def output_stages(self) -> int:
+        """Register stages from ``acts`` to ``psums``: PE(0,0), rows-1 down, cols-1 right-or-deskew."""
+        return self.config.rows + self.config.cols - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self.config.rows, self.config.cols
+        pes = [[WsPe(self.config.pe_config(r, c)) for c in range(cols)] for r in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                m.submodules[f"pe_{r}_{c}"] = pes[r][c]
+                pe = pes[r][c]
+                m.d.comb += [pe.weight_in.eq(self.weights[c]), pe.weight_load.eq(self.weight_load[r])]
+                if c == 0:
+                    m.d.comb += pe.act_in.eq(_delay(m, self.acts[r], r, f"skew_r{r}"))
+                else:
+                    m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
+                if r == 0:
+                    m.d.comb += pe.psum_in.eq(0)
+                else:
+                    m.d.comb += pe.psum_in.eq(pes[r - 1][c].psum_out)
+        for c in range(cols):
+            m.d.comb += self.psums[c].eq(_delay(m, pes[rows - 1][c].psum_out, cols - 1 - c, f"deskew_c{c}"))
+        m.d.comb += self.out_valid.eq(_delay(m, self.in_valid, self.output_stages, "valid"))
+        return m
+
+
+class OsArray(wiring.Component):
+    """Output-stationary array: PE(r, c) accumulates C[r, c]; A moves right, B moves down.
+
+    Every edge registers ``acts`` (a column of A) and ``weights`` (a row of B) (zeros when there is
+    no beat); A is skewed by row, B by column, so PE(r, c) adds A[r, t] * B[t, c] on edge
+    e + 1 + r + c for the beat on edge e. ``clear`` zeroes all accumulators; ``shift`` moves every
+    accumulator up one row (zeros enter at the bottom), and ``top_row`` is row 0's accumulators.
+    """
+
+    def __init__(self, config: ArrayConfig):
+        if not isinstance(config, ArrayConfig):
+            raise HdlError(f"OsArray needs an ArrayConfig, not {type(config).__name__}")
+        self.config = config
+        pe = config.pe
+        super().__init__(
+            {
+                "acts": In(data.ArrayLayout(pe.act_shape, config.rows)),
+                "weights": In(data.ArrayLayout(pe.weight_shape, config.cols)),
+                "clear": In(1),
+                "shift": In(1),
+                "top_row": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
+            }
+        )
+
+    @property
+    def last_mac_delay(self) -> int:
+        """Edges from a beat's edge to its last MAC (PE(rows-1, cols-1)): input register + skew + hops."""
+        return self.config.rows + self.config.cols - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self.config.rows, self.config.cols
+        acts_reg = Signal.like(self.acts, name="acts_reg")
+        weights_reg = Signal.like(self.weights, name="weights_reg")
+        m.d.sync += [acts_reg.eq(self.acts), weights_reg.eq(self.weights)]
+        pes = [[OsPe(self.config.pe_config(r, c)) for c in range(cols)] for r in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
+                m.d.comb += [pe.clear.eq(self.clear), pe.shift.eq(self.shift)]
+                if c == 0:
+                    m.d.comb += pe.act_in.eq(_delay(m, acts_reg[r], r, f"skew_r{r}"))
+                else:
+                    m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
+                if r == 0:
+                    m.d.comb += pe.weight_in.eq(_delay(m, weights_reg[c], c, f"skew_c{c}"))
+                else:
+                    m.d.comb += pe.weight_in.eq(pes[r - 1][c].weight_out)
+                m.d.comb += pe.acc_in.eq(pes[r + 1][c].acc if r + 1 < rows else 0)
+        for c in range(cols):
+            m.d.comb += self.top_row[c].eq(pes[0][c].acc)
+        return m
