@@ -23,6 +23,9 @@ from hdl.binary import (
     xnor_popcount_dot,
 )
 
+# Numpy-model uses (tables, bounds) build components without elaborating them.
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
 
 def _simulate(top, testbench, clocked: bool = True) -> None:
     sim = Simulator(top)
