@@ -197,7 +197,8 @@ def fold_batchnorm(gamma, beta, mean, var, eps: float = 1e-5, *, k: int | None =
         raise HdlError("fold_batchnorm: var + eps must be positive")
     sigma = np.sqrt(var + eps)
     safe_gamma = np.where(gamma == 0, 1.0, gamma)
-    tau = mean - beta * sigma / safe_gamma
+    with np.errstate(over="ignore"):  # |tau| overflowing to inf still clips to always/never
+        tau = mean - beta * sigma / safe_gamma
     lowest = -(2**31) if k is None else -int(k)
     highest = 2**31 - 1 if k is None else int(k) + 1
     thr = np.where(gamma > 0, np.ceil(tau), np.floor(tau) + 1)
