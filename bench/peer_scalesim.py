@@ -527,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--network-arrays", default="32", help="square array sizes for the networks")
     parser.add_argument("--dataflows", default="ws,os")
     parser.add_argument("--networks", default=",".join(NETWORKS), help="zoo names, or '' for shapes only")
-    parser.add_argument("--out", default=str(BENCH_DIR / "results" / "scalesim.md"))
+    parser.add_argument("--out", default=str(REPO_DIR / "build" / "bench" / "scalesim.md"))
     parser.add_argument("--json", default=None, help="also write every comparison as JSON here")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per SCALE-Sim run")
     args = parser.parse_args(argv)
