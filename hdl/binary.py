@@ -176,6 +176,48 @@ class ThresholdUnit(wiring.Component):
         return m
 
 
+class XnorThresholdArray(wiring.Component):
+    """A binarized layer engine: an ``XnorPopcountArray`` whose sums go through per-column thresholds.
+
+    Columns are output channels, so ``thr[c]`` and ``flip[c]`` are shared by all rows; ``out[r]``
+    packs row r's ``cols`` 1-bit activations (combinational from the registered ``acc``).
+    """
+
+    def __init__(self, rows: int, cols: int, word_bits: int = 32, acc_bits: int = 16):
+        try:
+            self.array = XnorPopcountArray(rows, cols, word_bits, acc_bits)
+        except HdlError:
+            _rejected(self)
+            raise
+        self.rows, self.cols, self.word_bits, self.acc_bits = rows, cols, word_bits, acc_bits
+        super().__init__({
+            "a": In(word_bits).array(rows),
+            "w": In(word_bits).array(cols),
+            "n_valid": In(range(word_bits + 1)),
+            "en": In(1),
+            "clear": In(1),
+            "thr": In(signed(acc_bits + 1)).array(cols),
+            "flip": In(cols),
+            "acc": Out(signed(acc_bits)).array(rows, cols),
+            "out": Out(cols).array(rows),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.array = array = self.array
+        m.d.comb += [array.n_valid.eq(self.n_valid), array.en.eq(self.en), array.clear.eq(self.clear)]
+        m.d.comb += [array.a[r].eq(self.a[r]) for r in range(self.rows)]
+        m.d.comb += [array.w[c].eq(self.w[c]) for c in range(self.cols)]
+        for r in range(self.rows):
+            unit = ThresholdUnit(self.cols, self.acc_bits)
+            m.submodules[f"threshold_{r}"] = unit
+            m.d.comb += [unit.flip.eq(self.flip), self.out[r].eq(unit.out)]
+            for c in range(self.cols):
+                m.d.comb += [unit.dot[c].eq(array.acc[r][c]), unit.thr[c].eq(self.thr[c]),
+                             self.acc[r][c].eq(array.acc[r][c])]
+        return m
+
+
 def fold_batchnorm(gamma, beta, mean, var, eps: float = 1e-5, *, k: int | None = None):
     """Fold ``sign(BN(x))`` over an integer dot ``x`` into ``(thresholds, flips)`` (sign(0) = +1).
 

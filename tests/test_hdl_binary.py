@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
 from amaranth.sim import Simulator
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from hdl.binary import (
     ThresholdUnit,
     XnorPopcountArray,
     XnorPopcountPE,
+    XnorThresholdArray,
     acc_bits_for,
     fold_batchnorm,
     im2col_pm1,
@@ -57,21 +57,14 @@ def _sign_bn(x, gamma, beta, mean, var, eps):
 
 
 def _binary_gemm_threshold(a_pm1, w_pm1, thresholds, flips, rows, cols, word_bits):
-    """Run sign-folded binarized GEMM out[m, n] = (a @ w >= thr) ^ flip on the array + threshold units.
+    """Run sign-folded binarized GEMM out[m, n] = (a @ w >= thr) ^ flip on an XnorThresholdArray.
 
     Tiles m by ``rows`` and n by ``cols``; every tile streams ceil(K / word_bits) packed words.
     Returns (+-1 outputs, raw dot products) as read from the hardware.
     """
     m_total, k = a_pm1.shape
     n_total = w_pm1.shape[1]
-    acc_bits = acc_bits_for(k)
-    array = XnorPopcountArray(rows, cols, word_bits, acc_bits)
-    units = [ThresholdUnit(cols, acc_bits) for _ in range(rows)]
-    top = Module()
-    top.submodules.array = array
-    for r, unit in enumerate(units):
-        top.submodules[f"thr_{r}"] = unit
-        top.d.comb += [unit.dot[c].eq(array.acc[r][c]) for c in range(cols)]
+    layer = XnorThresholdArray(rows, cols, word_bits, acc_bits_for(k))
     a_words = pack_words(to_bits(a_pm1), word_bits)
     w_words = pack_words(to_bits(w_pm1.T), word_bits)
     beats = valid_bits_per_word(k, word_bits)
@@ -81,30 +74,27 @@ def _binary_gemm_threshold(a_pm1, w_pm1, thresholds, flips, rows, cols, word_bit
     async def testbench(ctx):
         for m0 in range(0, m_total, rows):
             for n0 in range(0, n_total, cols):
-                for c in range(cols):
-                    n = min(n0 + c, n_total - 1)
-                    for unit in units:
-                        ctx.set(unit.thr[c], int(thresholds[n]))
-                flip_word = sum(int(flips[min(n0 + c, n_total - 1)]) << c for c in range(cols))
-                for unit in units:
-                    ctx.set(unit.flip, flip_word)
+                columns = [min(n0 + c, n_total - 1) for c in range(cols)]
+                for c, n in enumerate(columns):
+                    ctx.set(layer.thr[c], int(thresholds[n]))
+                ctx.set(layer.flip, sum(int(flips[n]) << c for c, n in enumerate(columns)))
                 for j, n_valid in enumerate(beats):
                     for r in range(rows):
-                        ctx.set(array.a[r], int(a_words[min(m0 + r, m_total - 1), j]))
-                    for c in range(cols):
-                        ctx.set(array.w[c], int(w_words[min(n0 + c, n_total - 1), j]))
-                    ctx.set(array.n_valid, n_valid)
-                    ctx.set(array.en, 1)
-                    ctx.set(array.clear, j == 0)
+                        ctx.set(layer.a[r], int(a_words[min(m0 + r, m_total - 1), j]))
+                    for c, n in enumerate(columns):
+                        ctx.set(layer.w[c], int(w_words[n, j]))
+                    ctx.set(layer.n_valid, n_valid)
+                    ctx.set(layer.en, 1)
+                    ctx.set(layer.clear, j == 0)
                     await ctx.tick()
-                ctx.set(array.en, 0)
+                ctx.set(layer.en, 0)
                 for r in range(min(rows, m_total - m0)):
-                    bits = ctx.get(units[r].out)
+                    bits = ctx.get(layer.out[r])
                     for c in range(min(cols, n_total - n0)):
                         out[m0 + r, n0 + c] = 1 if (bits >> c) & 1 else -1
-                        dots[m0 + r, n0 + c] = ctx.get(array.acc[r][c])
+                        dots[m0 + r, n0 + c] = ctx.get(layer.acc[r][c])
 
-    _simulate(top, testbench)
+    _simulate(layer, testbench)
     return out, dots
 
 
@@ -238,6 +228,7 @@ def test_threshold_unit_compares_and_flips_each_channel():
     (lambda: XnorPopcountArray(0, 4), "rows=0"),
     (lambda: XnorPopcountArray(2, 2, word_bits=8.0), "word_bits must be an integer"),
     (lambda: ThresholdUnit(0), "channels=0"),
+    (lambda: XnorThresholdArray(2, 0), "cols=0"),
     (lambda: fold_batchnorm([1.0], [np.nan], [0.0], [1.0]), "finite"),
     (lambda: fold_batchnorm([1.0], [0.0], [0.0], [-1.0]), "var + eps"),
     (lambda: to_bits([1, 0, -1]), "-1 or +1"),
