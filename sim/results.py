@@ -1,0 +1,159 @@
+"""What a simulation returns: per-layer results and the network's totals, as frozen dataclasses.
+
+Accesses are counted in words per memory level ('dram', 'glb', 'noc', 'rf') per operand ('weight',
+'input', 'output'); energies in the table's unit per level per operand, plus 'mac'. Reuse of an operand
+at a level is MACs per access there (how many MACs each fetched word feeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+TOTAL_KEYS = ("macs", "cycles", "energy_pj", "dram_bytes", "utilization", "roofline_cycles")
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def frozen_table(table: Mapping) -> Mapping:
+    """A read-only copy of a nested dict (results are immutable)."""
+    return MappingProxyType({k: frozen_table(v) if isinstance(v, Mapping) else v for k, v in table.items()})
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    name: str
+    op: str
+    dataflow: str
+    unit: str  # 'array' (MAC layer) or 'vector' (every other op)
+    macs: int  # dense MACs of the mapped (effective) dimensions
+    effective_macs: int  # MACs on non-zero weights
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    dram_stall_cycles: int
+    glb_stall_cycles: int
+    utilization: float  # macs / (PEs * cycles)
+    spatial_utilization: float  # share of PEs a full tile (or PE-set pass) occupies
+    accesses: Mapping  # level -> operand -> words
+    bits_moved: Mapping  # level -> operand -> bits (words at their widths: partial sums at accumulator bits)
+    energy_pj: Mapping  # level -> operand -> energy; plus 'mac'
+    total_energy_pj: float
+    reuse: Mapping  # level -> operand -> MACs per access
+    dram_bytes: int
+    compulsory_dram_bytes: int
+    roofline_cycles: int
+    mapping: Mapping = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "op": self.op,
+            "dataflow": self.dataflow,
+            "unit": self.unit,
+            "macs": self.macs,
+            "effective_macs": self.effective_macs,
+            "cycles": self.cycles,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "dram_stall_cycles": self.dram_stall_cycles,
+            "glb_stall_cycles": self.glb_stall_cycles,
+            "utilization": self.utilization,
+            "spatial_utilization": self.spatial_utilization,
+            "accesses": _plain(self.accesses),
+            "bits_moved": _plain(self.bits_moved),
+            "energy_pj": _plain(self.energy_pj),
+            "total_energy_pj": self.total_energy_pj,
+            "reuse": _plain(self.reuse),
+            "dram_bytes": self.dram_bytes,
+            "compulsory_dram_bytes": self.compulsory_dram_bytes,
+            "roofline_cycles": self.roofline_cycles,
+            "mapping": _plain(self.mapping),
+            "notes": list(self.notes),
+        }
+
+    def renamed(self, name: str) -> "LayerResult":
+        """The same result for an identical layer under another name."""
+        from dataclasses import replace
+
+        return replace(self, name=name)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A network on one accelerator under one dataflow."""
+
+    arch: str
+    dataflow: str
+    objective: str
+    energy_table: str  # which table produced energy_pj (name, unit, source)
+    energy_unit: str
+    layers: tuple[LayerResult, ...]
+    macs: int
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    energy_pj: float
+    dram_bytes: int
+    compulsory_dram_bytes: int
+    utilization: float
+    roofline_cycles: int
+    pes: int
+    clock_mhz: float
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cycles / (self.clock_mhz * 1e3)
+
+    @property
+    def totals(self) -> dict:
+        return {
+            "macs": self.macs,
+            "cycles": self.cycles,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "energy_pj": self.energy_pj,
+            "dram_bytes": self.dram_bytes,
+            "compulsory_dram_bytes": self.compulsory_dram_bytes,
+            "utilization": self.utilization,
+            "roofline_cycles": self.roofline_cycles,
+            "latency_ms": self.latency_ms,
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "arch": self.arch,
+            "dataflow": self.dataflow,
+            "objective": self.objective,
+            "energy_table": self.energy_table,
+            "energy_unit": self.energy_unit,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "totals": self.totals,
+        }
+
+    @staticmethod
+    def combine(arch: str, dataflow: str, objective: str, energy_table: str, energy_unit: str,
+                layers: tuple[LayerResult, ...], pes: int, clock_mhz: float) -> "SimResult":
+        """Totals of layers run one after another (no overlap between layers)."""
+        macs = sum(layer.macs for layer in layers)
+        cycles = sum(layer.cycles for layer in layers)
+        return SimResult(
+            arch=arch, dataflow=dataflow, objective=objective, energy_table=energy_table, energy_unit=energy_unit,
+            layers=layers, macs=macs, cycles=cycles,
+            compute_cycles=sum(layer.compute_cycles for layer in layers),
+            stall_cycles=sum(layer.stall_cycles for layer in layers),
+            energy_pj=sum(layer.total_energy_pj for layer in layers),
+            dram_bytes=sum(layer.dram_bytes for layer in layers),
+            compulsory_dram_bytes=sum(layer.compulsory_dram_bytes for layer in layers),
+            utilization=(macs / (pes * cycles)) if cycles else 0.0,
+            roofline_cycles=sum(layer.roofline_cycles for layer in layers),
+            pes=pes, clock_mhz=clock_mhz,
+        )
