@@ -1,0 +1,179 @@
+"""Reports of a captured Workload: the versioned JSON document, GraphML, and a rich table with totals.
+
+The JSON layout is documented in docs/workload-json.md; bump ``JSON_VERSION`` on any change that
+breaks a reader.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from typing import Any
+
+import networkx as nx
+
+from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload
+
+JSON_FORMAT = "codesign.workload"
+JSON_VERSION = 1
+
+
+def moves_data(layer: Layer) -> bool:
+    """A RESHAPE (view) moves no data; every other layer reads and writes its tensors."""
+    return layer.op is not OpKind.RESHAPE
+
+
+def dims_json(dims: ConvDims | GemmDims | None) -> dict[str, Any] | None:
+    if dims is None:
+        return None
+    body = asdict(dims)
+    for key, value in body.items():
+        if isinstance(value, tuple):
+            body[key] = list(value)
+    return {"type": "conv" if isinstance(dims, ConvDims) else "gemm", **body}
+
+
+def layer_json(layer: Layer, inputs: list[str]) -> dict[str, Any]:
+    gemm = layer.gemm
+    item: dict[str, Any] = {
+        "name": layer.name,
+        "op": layer.op.value,
+        "macs": layer.macs,
+        "params": layer.params,
+        "elementwise_ops": layer.elementwise_ops,
+        "aten": list(layer.aten),
+        "module": layer.module,
+        "inputs": inputs,
+        "input_shapes": [list(shape) for shape in layer.input_shapes],
+        "output_shape": list(layer.output_shape),
+        "dims": dims_json(layer.dims),
+        "gemm": asdict(gemm) if gemm is not None else None,
+        "bits": {
+            "weight": layer.bits.weight,
+            "activation": layer.bits.activation,
+            "accumulator": layer.bits.accumulator,
+            "binarized": layer.bits.binarized,
+        },
+        "input_bytes": layer.input_bytes,
+        "weight_bytes": layer.weight_bytes,
+        "output_bytes": layer.output_bytes,
+        "moves_data": moves_data(layer),
+        "weight_density": layer.weight_density,
+    }
+    if layer.effective_macs is not None:
+        item["effective_macs"] = layer.effective_macs
+    if layer.effective_dims is not None:
+        item["effective_dims"] = dims_json(layer.effective_dims)
+    if layer.folded:
+        item["folded"] = list(layer.folded)
+    return item
+
+
+def workload_json(workload: Workload, *, fold_views: bool | None = None) -> dict[str, Any]:
+    """The JSON document of a workload (``format``/``version`` first, then model, layers, totals)."""
+    graph = workload.graph
+    layers = [
+        layer_json(layer, list(graph.predecessors(layer.name)) if layer.name in graph else [])
+        for layer in workload.layers
+    ]
+    if fold_views is None:
+        fold_views = any(layer.op is OpKind.RESHAPE and layer.folded for layer in workload.layers)
+    return {
+        "format": JSON_FORMAT,
+        "version": JSON_VERSION,
+        "model": workload.model,
+        "input_shapes": [list(shape) for shape in workload.input_shapes],
+        "folding": {"views": bool(fold_views)},
+        "layers": layers,
+        "totals": workload.totals(),
+        "unsupported": [{"aten": name, "count": count} for name, count in workload.unsupported],
+    }
+
+
+_NUMBER_LIST = re.compile(r"\[\s*(-?[\d.eE+-]+(?:\s*,\s*-?[\d.eE+-]+)*)\s*\]")
+
+
+def workload_json_text(workload: Workload, *, fold_views: bool | None = None) -> str:
+    """Indented JSON with shapes and other number lists kept on one line."""
+    text = json.dumps(workload_json(workload, fold_views=fold_views), indent=2)
+    text = _NUMBER_LIST.sub(lambda match: "[" + ", ".join(part.strip() for part in match.group(1).split(",")) + "]", text)
+    return text + "\n"
+
+
+def graphml_text(workload: Workload) -> str:
+    """GraphML of the layer graph; each node carries its kind, MACs, params, shapes and bytes."""
+    export = nx.DiGraph(model=workload.model)
+    for layer in workload.layers:
+        export.add_node(
+            layer.name,
+            op=layer.op.value,
+            macs=layer.macs,
+            effective_macs=layer.macs_after_pruning,
+            elementwise_ops=layer.elementwise_ops,
+            params=layer.params,
+            output_shape="x".join(str(size) for size in layer.output_shape),
+            input_bytes=layer.input_bytes,
+            weight_bytes=layer.weight_bytes,
+            output_bytes=layer.output_bytes,
+            weight_density=float(layer.weight_density),
+            weight_bits=layer.bits.weight,
+            activation_bits=layer.bits.activation,
+            module=layer.module,
+        )
+    for source, target in workload.graph.edges:
+        export.add_edge(source, target)
+    return "\n".join(nx.generate_graphml(export)) + "\n"
+
+
+def _human(value: float) -> str:
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.2f}{suffix}"
+    return f"{value:g}"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(size) for size in shape)
+
+
+def print_report(workload: Workload, console=None) -> None:
+    """Per-layer table and totals on a rich console."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
+    table = Table(title=f"{workload.model}: {len(workload.layers)} layers", show_lines=False)
+    for header, justify in (
+        ("#", "right"), ("layer", "left"), ("op", "left"), ("output", "left"), ("MACs", "right"),
+        ("params", "right"), ("W/A bits", "center"), ("weight B", "right"), ("out B", "right"), ("density", "right"),
+    ):
+        table.add_column(header, justify=justify)
+    for index, layer in enumerate(workload.layers):
+        density = "" if layer.weight_density == 1.0 else f"{layer.weight_density:.3f}"
+        table.add_row(
+            str(index), layer.name, layer.op.value, _shape(layer.output_shape),
+            f"{layer.macs:,}" if layer.macs else "", f"{layer.params:,}" if layer.params else "",
+            f"{layer.bits.weight}/{layer.bits.activation}", f"{layer.weight_bytes:,}" if layer.weight_bytes else "",
+            f"{layer.output_bytes:,}" if layer.output_bytes else "", density,
+        )
+    console.print(table)
+    totals = workload.totals()
+    summary = Table(title="totals", show_header=False)
+    summary.add_column("quantity")
+    summary.add_column("value", justify="right")
+    summary.add_row("MACs", f"{totals['macs']:,} ({_human(totals['macs'])})")
+    if totals["effective_macs"] != totals["macs"]:
+        summary.add_row("MACs after pruning", f"{totals['effective_macs']:,} ({_human(totals['effective_macs'])})")
+    summary.add_row("element ops", f"{totals['elementwise_ops']:,}")
+    summary.add_row("params", f"{totals['params']:,} ({_human(totals['params'])})")
+    summary.add_row("weight bytes", f"{totals['weight_bytes']:,}")
+    summary.add_row("activation bytes", f"{totals['activation_bytes']:,}")
+    summary.add_row("weight density", f"{totals['weight_density']:.4f}")
+    console.print(summary)
+    if workload.unsupported:
+        listed = ", ".join(f"{name} x{count}" for name, count in workload.unsupported)
+        console.print(f"[yellow]unsupported ops (not in the layer graph): {listed}[/yellow]")
