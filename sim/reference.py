@@ -1,0 +1,257 @@
+"""A slow, per-cycle reference of the simulator for small layers: the fast model must equal it exactly.
+
+Written independently of the vectorized path: GLB blocks are walked with nested loops and residency
+is tracked per tensor; tiles (WS/OS) and PE-set units (RS) are enumerated one by one; the clock is
+advanced one cycle at a time, with the array, the GLB ports and the DRAM channel each doing one
+cycle's work. Only ``sim.tile_timing`` (the RTL contract) is shared. Use it for layers of at most a
+few hundred thousand cycles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from codesign.arch import ArchSpec, Dataflow
+from dataflow.mapping import Mapping, Problem
+from sim import tile_timing
+
+MAX_REFERENCE_CYCLES = 2_000_000
+
+
+@dataclass
+class ReferenceResult:
+    cycles: int = 0
+    compute_cycles: int = 0
+    glb_stall_cycles: int = 0
+    dram_stall_cycles: int = 0
+    macs: int = 0
+    dram_words: dict = field(default_factory=lambda: {"input": 0, "weight": 0, "output": 0})
+    glb_array_words: dict = field(default_factory=lambda: {"input": 0, "weight": 0, "output": 0})
+
+
+@dataclass
+class _Block:
+    compute: int  # array cycles, tile gaps included
+    glb_bits: int
+    load_bits: int  # fetched before the block runs
+    write_bits: int  # written after it
+
+
+def _chunks(total: int, size: int) -> list[tuple[int, int]]:
+    """(index, size) of ``total`` cut into ``size``-chunks."""
+    return [(i, min(size, total - i * size)) for i in range(math.ceil(total / size))]
+
+
+def _systolic_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: int, bn: int,
+                    k_first: bool, first_tile: bool, result: ReferenceResult) -> tuple[int, int]:
+    """(array cycles, array-side GLB bits) of one block, tile by tile."""
+    tm, tk, tn = mapping.array_tile
+    flow = mapping.dataflow.value
+    cycles, bits = 0, 0
+    ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+    for _, m in _chunks(bm, tm):
+        for _, n in _chunks(bn, tn):
+            for ki, k in _chunks(bk, tk):
+                for _ in range(problem.passes):
+                    if not first_tile:
+                        cycles += tile_timing.TILE_GAP_CYCLES
+                    first_tile = False
+                    cycles += tile_timing.tile_cycles(flow, m, k, math.ceil(n / problem.pack), arch.rows, arch.cols)
+                result.macs += m * k * n
+                reads_psum = not (k_first and ki == 0)
+                result.glb_array_words["input"] += m * k
+                result.glb_array_words["weight"] += k * n
+                result.glb_array_words["output"] += m * n * (2 if reads_psum else 1)
+                bits += m * k * ab + k * n * wb + m * n * acc * (2 if reads_psum else 1)
+    return cycles, bits
+
+
+def _rs_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: int, bn: int, k_first: bool,
+              result: ReferenceResult) -> tuple[int, int]:
+    """(array cycles, array-side GLB bits) of one block, unit by unit onto PE sets, pass by pass."""
+    conv = problem.conv
+    p, q = mapping.rs_filters, mapping.rs_channels
+    images, channels, filters = bm // (conv.p * conv.q), bk // (conv.r * conv.s), bn
+    r = min(conv.r, arch.rows)
+    e = min(conv.p, arch.cols)
+    sets = (arch.rows // r) * (arch.cols // e)
+    width = (conv.q - 1) * conv.stride[1] + (conv.s - 1) * conv.dilation[1] + 1
+    ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+    units, bits = 0, 0
+    for _ in range(images):
+        for _, pf in _chunks(filters, p):
+            for ci, qc in _chunks(channels, q):
+                for _, ei in _chunks(conv.p, e):
+                    for ri, rr in _chunks(conv.r, r):
+                        units += 1
+                        result.macs += pf * qc * rr * conv.s * ei * conv.q
+                        w = pf * qc * rr * conv.s
+                        rows_in = (ei - 1) * conv.stride[0] + (rr - 1) * conv.dilation[0] + 1
+                        a = qc * rows_in * width
+                        c = pf * ei * conv.q
+                        reads_psum = not (k_first and ci == 0 and ri == 0)
+                        result.glb_array_words["weight"] += w
+                        result.glb_array_words["input"] += a
+                        result.glb_array_words["output"] += c * (2 if reads_psum else 1)
+                        bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
+    # Every pass lasts the PE's configured loop: ceil(p/pack) filters x q channels x S taps x Q outputs
+    # (times the weight density when zero weights are skipped), then r cycles of psum accumulation.
+    from dataflow.row_stationary import ZERO_SKIPPING
+
+    density = problem.weight_density if ZERO_SKIPPING else 1.0
+    pe_cycles = max(1, math.ceil(math.ceil(p / problem.pack) * q * conv.s * conv.q * density))
+    passes = math.ceil(units / sets)
+    return passes * (pe_cycles + r) * problem.passes, bits
+
+
+def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: ReferenceResult) -> list[_Block]:
+    sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
+    block = dict(zip(("m", "k", "n"), mapping.block))
+    order = mapping.dram_order
+    trips = {d: math.ceil(sizes[d] / block[d]) for d in sizes}
+    ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+    steps = []
+    for g in range(problem.groups):
+        for i0 in range(trips[order[0]]):
+            for i1 in range(trips[order[1]]):
+                for i2 in range(trips[order[2]]):
+                    index = dict(zip(order, (i0, i1, i2)))
+                    steps.append((g, index))
+    blocks: list[_Block] = []
+    resident = {"input": None, "weight": None, "output": None}
+    first_tile = True
+    for position, (g, index) in enumerate(steps):
+        size = {d: min(block[d], sizes[d] - index[d] * block[d]) for d in sizes}
+        keys = {"input": (g, index["m"], index["k"]), "weight": (g, index["k"], index["n"]),
+                "output": (g, index["m"], index["n"])}
+        load = 0
+        if keys["input"] != resident["input"]:
+            words = math.ceil(size["m"] * size["k"] * problem.input_ratio)
+            result.dram_words["input"] += words
+            load += words * ab
+        if keys["weight"] != resident["weight"]:
+            words = size["k"] * size["n"]
+            result.dram_words["weight"] += words
+            load += words * wb
+        if keys["output"] != resident["output"] and index["k"] > 0:
+            words = size["m"] * size["n"]
+            result.dram_words["output"] += words
+            load += words * acc
+        resident = keys
+        k_first = index["k"] == 0
+        if mapping.dataflow is Dataflow.ROW_STATIONARY:
+            compute, glb = _rs_block(problem, mapping, arch, size["m"], size["k"], size["n"], k_first, result)
+        else:
+            compute, glb = _systolic_block(problem, mapping, arch, size["m"], size["k"], size["n"], k_first,
+                                           first_tile, result)
+        first_tile = False
+        blocks.append(_Block(compute=compute, glb_bits=glb, load_bits=load, write_bits=0))
+        # The output block leaves when the next step holds another one (or at the end).
+        nxt = steps[position + 1] if position + 1 < len(steps) else None
+        leaves = nxt is None or (nxt[0], nxt[1]["m"], nxt[1]["n"]) != keys["output"]
+        if leaves:
+            words = size["m"] * size["n"]
+            result.dram_words["output"] += words
+            blocks[-1].write_bits = words * (ab if index["k"] == trips["k"] - 1 else acc)
+    for item in blocks:
+        item.glb_bits += item.load_bits + item.write_bits
+    return blocks
+
+
+class _Dram:
+    """One DRAM channel: a queue of reads (latency, then bandwidth) and posted writes, a cycle at a time."""
+
+    def __init__(self, arch: ArchSpec):
+        self.rate = Fraction(str(arch.dram.bytes_per_cycle)) * 8
+        self.latency = arch.dram.latency_cycles
+        self.queue: list[list] = []  # [latency cycles left, bits left]
+
+    def read(self, bits: int) -> None:
+        if bits:
+            self.queue.append([self.latency, Fraction(bits)])
+
+    def write(self, bits: int) -> None:
+        if bits:
+            self.queue.append([0, Fraction(bits)])
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue
+
+    def tick(self) -> None:
+        if not self.queue:
+            return
+        head = self.queue[0]
+        if head[0] > 0:
+            head[0] -= 1
+        else:
+            head[1] -= self.rate  # a transfer holds the channel for whole cycles
+        if head[0] == 0 and head[1] <= 0:
+            self.queue.pop(0)
+
+
+def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec) -> ReferenceResult:
+    """Cycle-by-cycle run of one layer under one mapping: array, GLB ports and DRAM channel."""
+    result = ReferenceResult()
+    blocks = _blocks(problem, mapping, arch, result)
+    glb_rate = arch.glb.banks * arch.glb.words_per_cycle * arch.glb.word_bits
+    dram = _Dram(arch)
+    clock = 0
+
+    def run_until(done) -> None:
+        nonlocal clock
+        while not done():
+            clock += 1
+            if clock > MAX_REFERENCE_CYCLES:
+                raise RuntimeError("layer too large for the per-cycle reference")
+            yield_tick()
+
+    ticks: list = []
+
+    def yield_tick() -> None:
+        for tick in ticks:
+            tick()
+
+    # First block's operands arrive before anything computes.
+    dram.read(blocks[0].load_bits)
+    ticks[:] = [dram.tick]
+    run_until(lambda: dram.idle)
+    busy_total = 0
+    for b, block in enumerate(blocks):
+        array_left = [block.compute]
+        glb_left = [block.glb_bits]
+        if b + 1 < len(blocks):
+            dram.read(blocks[b + 1].load_bits)
+        if b > 0:
+            dram.write(blocks[b - 1].write_bits)
+
+        def array_tick() -> None:
+            if array_left[0] > 0:
+                array_left[0] -= 1
+            if glb_left[0] > 0:
+                glb_left[0] -= glb_rate
+
+        start = clock
+        busy_end = [None]
+
+        def tick_all() -> None:
+            array_tick()
+            dram.tick()
+            if busy_end[0] is None and array_left[0] <= 0 and glb_left[0] <= 0:
+                busy_end[0] = clock
+
+        ticks[:] = [tick_all]
+        if array_left[0] <= 0 and glb_left[0] <= 0:
+            busy_end[0] = clock
+        run_until(lambda: busy_end[0] is not None and dram.idle)
+        busy_total += busy_end[0] - start
+        result.compute_cycles += block.compute
+    dram.write(blocks[-1].write_bits)
+    ticks[:] = [dram.tick]
+    run_until(lambda: dram.idle)
+    result.cycles = clock
+    result.glb_stall_cycles = busy_total - result.compute_cycles
+    result.dram_stall_cycles = clock - busy_total
+    return result
