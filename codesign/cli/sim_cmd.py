@@ -1,0 +1,94 @@
+"""``codesign sim MODEL --arch A --dataflow ws|os|rs|all``: map and simulate a model; table, JSON, CSV."""
+
+from __future__ import annotations
+
+import argparse
+
+from codesign.cli.model_args import add_model_arguments
+
+DATAFLOW_CHOICES = ("ws", "os", "rs", "all")
+OBJECTIVE_CHOICES = ("latency", "energy", "edp")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sim",
+        help="simulate a model on an accelerator under a dataflow (cycles, energy, reuse)",
+        description="Map every layer of a model onto an accelerator (weight, output or row stationary), "
+        "simulate it cycle-accurately and print a per-layer table; with --dataflow all, a comparison.",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML spec")
+    parser.add_argument("--dataflow", default="all", metavar="|".join(DATAFLOW_CHOICES),
+                        help="dataflow to simulate, or 'all' the accelerator supports (default all)")
+    parser.add_argument("--objective", default="latency", metavar="|".join(OBJECTIVE_CHOICES),
+                        help="what the mapper minimizes per layer (default latency)")
+    parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
+    parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per layer as CSV")
+    parser.add_argument("--max-rows", type=int, default=None, metavar="N", help="print at most N layers per table")
+    parser.add_argument("--quiet", action="store_true", help="print no tables (only write the files)")
+    parser.set_defaults(handler=run)
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    from codesign.errors import MappingError
+
+    value = str(value).lower()
+    if value not in choices:
+        raise MappingError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def _check_writable(path: str | None) -> None:
+    from pathlib import Path
+
+    from codesign.errors import OutputError
+
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from codesign.arch import Dataflow
+    from codesign.arch_loader import load_arch
+    from codesign.atomic_write import write_text_atomic
+    from codesign.cli.model_args import workload_from_args
+    from codesign.errors import MappingError
+    from codesign.sim_report import csv_text, json_text, print_comparison, print_run
+    from sim.engine import simulate
+
+    dataflow = _check_choice(args.dataflow, DATAFLOW_CHOICES, "dataflow")
+    objective = _check_choice(args.objective, OBJECTIVE_CHOICES, "objective")
+    _check_writable(args.json)
+    _check_writable(args.csv)
+    arch = load_arch(args.arch)
+    if dataflow == "all":
+        flows = [d for d in Dataflow if arch.supports(d)]
+    else:
+        flows = [Dataflow(dataflow)]
+        if not arch.supports(flows[0]):
+            supported = ", ".join(d.value for d in arch.dataflows)
+            raise MappingError(f"accelerator {arch.name} does not support dataflow {dataflow} (it supports {supported})")
+    workload = workload_from_args(args)
+    console = Console()
+    runs = [simulate(workload, arch, flow, objective=objective, progress=console.is_terminal) for flow in flows]
+    compare = dataflow == "all"
+    # Write both files only once everything has been simulated: a failure leaves no output behind.
+    if args.json:
+        write_text_atomic(args.json, json_text(runs, compare))
+    if args.csv:
+        write_text_atomic(args.csv, csv_text(runs))
+    if not args.quiet:
+        for result in runs:
+            print_run(result, console, max_layers=args.max_rows)
+        if compare and len(runs) > 1:
+            print_comparison(runs, console)
+    return 0

@@ -1,0 +1,95 @@
+"""Reports of simulation results: the per-layer table, the dataflow comparison, JSON and CSV text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Sequence
+
+from sim.results import SimResult
+
+CSV_COLUMNS = ("dataflow", "layer", "op", "macs", "cycles", "compute_cycles", "stall_cycles", "utilization",
+               "energy_pj", "dram_bytes", "compulsory_dram_bytes", "roofline_cycles")
+
+
+def json_document(runs: Sequence[SimResult], compare: bool) -> dict:
+    """One run's object, or ``{"arch", "runs": [...]}`` for a comparison of dataflows."""
+    if not compare:
+        return runs[0].to_dict()
+    return {"arch": runs[0].arch, "dataflow": "all", "runs": [run.to_dict() for run in runs]}
+
+
+def json_text(runs: Sequence[SimResult], compare: bool) -> str:
+    return json.dumps(json_document(runs, compare), indent=2) + "\n"
+
+
+def csv_text(runs: Sequence[SimResult]) -> str:
+    """One row per layer per dataflow, then a TOTAL row per dataflow."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for run in runs:
+        for layer in run.layers:
+            writer.writerow([run.dataflow, layer.name, layer.op, layer.macs, layer.cycles, layer.compute_cycles,
+                             layer.stall_cycles, f"{layer.utilization:.6f}", f"{layer.total_energy_pj:.6g}",
+                             layer.dram_bytes, layer.compulsory_dram_bytes, layer.roofline_cycles])
+        writer.writerow([run.dataflow, "TOTAL", "", run.macs, run.cycles, run.compute_cycles, run.stall_cycles,
+                         f"{run.utilization:.6f}", f"{run.energy_pj:.6g}", run.dram_bytes,
+                         run.compulsory_dram_bytes, run.roofline_cycles])
+    return out.getvalue()
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def print_run(run: SimResult, console=None, max_layers: int | None = None) -> None:
+    """Per-layer table of one run and its totals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"{run.arch} / {run.dataflow.upper()} (objective: {run.objective})", show_lines=False)
+    for name, justify in (("layer", "left"), ("op", "left"), ("MACs", "right"), ("cycles", "right"),
+                          ("stall", "right"), ("util", "right"), (f"energy ({run.energy_unit})", "right"),
+                          ("DRAM B", "right"), ("min DRAM B", "right"), ("roofline", "right"), ("note", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    layers = run.layers if max_layers is None else run.layers[:max_layers]
+    for layer in layers:
+        table.add_row(layer.name, layer.op, _si(layer.macs), _si(layer.cycles), _si(layer.stall_cycles),
+                      f"{layer.utilization:.1%}", _si(layer.total_energy_pj), _si(layer.dram_bytes),
+                      _si(layer.compulsory_dram_bytes), _si(layer.roofline_cycles),
+                      "; ".join(layer.notes)[:60])
+    if max_layers is not None and len(run.layers) > max_layers:
+        table.add_row(f"... {len(run.layers) - max_layers} more", "", "", "", "", "", "", "", "", "", "")
+    table.add_section()
+    table.add_row("TOTAL", "", _si(run.macs), _si(run.cycles), _si(run.stall_cycles), f"{run.utilization:.1%}",
+                  _si(run.energy_pj), _si(run.dram_bytes), _si(run.compulsory_dram_bytes), _si(run.roofline_cycles), "")
+    console.print(table)
+    console.print(f"latency {run.latency_ms:.3f} ms at {run.clock_mhz:g} MHz; energy table: {run.energy_table}")
+
+
+def print_comparison(runs: Sequence[SimResult], console=None) -> None:
+    """One row per dataflow: the totals side by side, best latency and energy marked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    best_cycles = min(run.cycles for run in runs)
+    best_energy = min(run.energy_pj for run in runs)
+    table = Table(title=f"dataflow comparison on {runs[0].arch}")
+    for name in ("dataflow", "cycles", "latency ms", f"energy ({runs[0].energy_unit})", "EDP", "utilization",
+                 "DRAM bytes", "roofline cycles"):
+        table.add_column(name, justify="left" if name == "dataflow" else "right")
+    for run in runs:
+        mark_c = " *" if run.cycles == best_cycles else ""
+        mark_e = " *" if run.energy_pj == best_energy else ""
+        table.add_row(run.dataflow.upper(), f"{_si(run.cycles)}{mark_c}", f"{run.latency_ms:.3f}",
+                      f"{_si(run.energy_pj)}{mark_e}", _si(run.cycles * run.energy_pj), f"{run.utilization:.1%}",
+                      _si(run.dram_bytes), _si(run.roofline_cycles))
+    console.print(table)
+    console.print("* best")
