@@ -1,0 +1,68 @@
+"""cocotb bench of ``SoftmaxUnit``: streamed vectors against the bit-exact numpy model, and cycles.
+
+The JSON file in ``CODESIGN_BENCH_CASES`` holds phases, each with input vectors, the model's output
+codes, the output ``ready`` pattern (one entry per edge, repeated) and the expected cycles (3n + 3
+when ready is always high, else null) from a vector's first accepted element to its last output. Each loop iteration is one edge:
+drive after the falling edge, sample handshakes once logic has settled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+
+def _load() -> dict:
+    with open(os.environ["CODESIGN_BENCH_CASES"], encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@cocotb.test()
+async def softmax_vectors(dut):
+    """Outputs equal the model's codes; y_last marks each vector's end; cycle count as documented."""
+    phases = _load()["phases"]
+    dut.x_valid.value = 0
+    dut.x_last.value = 0
+    dut.y_ready.value = 0
+    dut.rst.value = 1
+    Clock(dut.clk, 10, unit="ns").start()
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    edge, problems = 0, []
+    cases = [(phase["ready_pattern"], vector, expected, cycles) for phase in phases
+             for vector, expected, cycles in zip(phase["vectors"], phase["expected"], phase["cycles"])]
+    for number, (pattern, vector, expected, cycles) in enumerate(cases):
+        sent, got, start = 0, [], None
+        for _ in range(20 * len(vector) + 50):
+            if sent < len(vector):
+                dut.x.value = vector[sent]
+                dut.x_valid.value = 1
+                dut.x_last.value = int(sent == len(vector) - 1)
+            else:
+                dut.x_valid.value = 0
+            ready = pattern[edge % len(pattern)]
+            dut.y_ready.value = ready
+            await ReadOnly()
+            accepted = sent < len(vector) and dut.x_ready.value == 1
+            fired = ready and dut.y_valid.value == 1
+            last = fired and dut.y_last.value == 1
+            if fired:
+                got.append(dut.y.value.to_unsigned())
+            if accepted and start is None:
+                start = edge
+            await FallingEdge(dut.clk)
+            edge += 1
+            sent += int(accepted)
+            if last:
+                break
+        if got != expected:
+            problems.append(f"vector {number}: {got} != {expected}")
+        if cycles is not None and start is not None and edge - start != cycles:
+            problems.append(f"vector {number}: {edge - start} cycles, expected {cycles}")
+    assert not problems, "; ".join(problems[:5])
