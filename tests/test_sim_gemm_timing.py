@@ -1,0 +1,70 @@
+"""predict_gemm_tiles: how a GEMM is cut into tiles on the core, and their back-to-back cycles."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import tile_timing
+from sim.gemm_timing import gemm_compute_cycles, predict_gemm_tiles, tile_classes
+
+dims = st.integers(1, 40)
+arrays = st.integers(1, 9)
+flows = st.sampled_from(["ws", "os"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(flow=flows, m=dims, k=dims, n=dims, rows=arrays, cols=arrays)
+def test_tiles_cover_the_gemm_exactly_once(flow, m, k, n, rows, cols):
+    tiles, _ = predict_gemm_tiles(flow, m, k, n, rows, cols)
+    assert sum(tm * tk * tn for tm, tk, tn in tiles) == m * k * n
+
+
+@settings(max_examples=150, deadline=None)
+@given(flow=flows, m=dims, k=dims, n=dims, rows=arrays, cols=arrays, stream=st.none() | st.integers(1, 12))
+def test_tiles_respect_the_array_bounds(flow, m, k, n, rows, cols, stream):
+    tiles, _ = predict_gemm_tiles(flow, m, k, n, rows, cols, stream_tile=stream)
+    for tm, tk, tn in tiles:
+        assert tn <= cols
+        if flow == "ws":
+            assert tk <= rows and (stream is None or tm <= stream)
+        else:
+            assert tm <= rows and (stream is None or tk <= stream)
+
+
+@settings(max_examples=150, deadline=None)
+@given(flow=flows, m=dims, k=dims, n=dims, rows=arrays, cols=arrays, stream=st.none() | st.integers(1, 12))
+def test_cycles_are_the_contract_summed_back_to_back(flow, m, k, n, rows, cols, stream):
+    tiles, cycles = predict_gemm_tiles(flow, m, k, n, rows, cols, stream_tile=stream)
+    expected = tile_timing.sequence_cycles([tile_timing.tile_cycles(flow, *t, rows, cols) for t in tiles])
+    assert cycles == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(flow=flows, m=dims, k=dims, n=dims, rows=arrays, cols=arrays, stream=st.none() | st.integers(1, 12),
+       batch=st.integers(1, 4))
+def test_fast_cycles_equal_the_listed_tiles(flow, m, k, n, rows, cols, stream, batch):
+    tiles, _ = predict_gemm_tiles(flow, m, k, n, rows, cols, stream_tile=stream)
+    listed = tile_timing.sequence_cycles([tile_timing.tile_cycles(flow, *t, rows, cols) for t in tiles] * batch)
+    assert gemm_compute_cycles(flow, m, k, n, rows, cols, stream_tile=stream, batch=batch) == listed
+    assert tile_classes(flow, m, k, n, rows, cols, stream_tile=stream, batch=batch).tiles == len(tiles) * batch
+
+
+def test_reduction_is_innermost_so_partial_sums_accumulate_on_consecutive_tiles():
+    tiles, _ = predict_gemm_tiles("ws", 5, 10, 6, 4, 4)
+    # n folds of 4 then 2; k folds of 4, 4, 2 innermost
+    assert tiles == [(5, 4, 4), (5, 4, 4), (5, 2, 4), (5, 4, 2), (5, 4, 2), (5, 2, 2)]
+
+
+def test_a_gemm_that_fits_is_one_tile():
+    tiles, cycles = predict_gemm_tiles("os", 3, 17, 2, 4, 4)
+    assert tiles == [(3, 17, 2)]
+    assert cycles == tile_timing.tile_cycles("os", 3, 17, 2, 4, 4)
+
+
+@pytest.mark.parametrize("args", [("rs", 2, 2, 2, 2, 2), ("ws", 0, 2, 2, 2, 2), ("os", 2, 2, 2, 0, 2),
+                                  ("ws", 2, 2, -1, 2, 2)])
+def test_bad_arguments_are_rejected(args):
+    with pytest.raises(ValueError):
+        predict_gemm_tiles(*args)
