@@ -96,3 +96,14 @@ def small_arch(draw):
                      glb_bytes=draw(st.sampled_from([1024, 2048, 8192])),
                      dram_bytes_per_cycle=draw(st.sampled_from([1, 2.5, 8])), latency=draw(st.integers(0, 12)),
                      banks=draw(st.integers(1, 2)))
+
+
+@st.composite
+def small_varied_conv(draw, name="conv"):
+    """A small conv at varied bit-widths (packed, wide, binarized) and weight density (pruned)."""
+    base = draw(small_conv(name=name))
+    w, a = draw(st.sampled_from([(8, 8), (4, 8), (2, 8), (16, 16), (1, 1), (8, 12)]))
+    density = draw(st.sampled_from([1.0, 0.5, 0.3]))
+    d = base.dims
+    return conv_layer(name=name, n=d.n, k=d.k, c=d.c, h=d.h, w=d.w, r=d.r, s=d.s, stride=d.stride[0],
+                      pad=d.padding[0], groups=d.groups, bits=Bits(weight=w, activation=a), density=density)
