@@ -73,7 +73,7 @@ def block_schedule(problem: Problem, block: tuple[int, int, int], order: tuple[s
     c_leave = np.ones(count, dtype=bool)
     c_leave[:-1] = c_new[1:]
 
-    a_words = np.ceil(size["m"] * size["k"] * problem.input_ratio).astype(np.int64) * a_new
+    a_words = input_words(problem, size["m"] * size["k"]) * a_new
     b_words = (size["k"] * size["n"]) * b_new
     c_words = size["m"] * size["n"]
     psum_read = c_words * (c_new & ~k_first)

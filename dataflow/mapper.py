@@ -21,7 +21,7 @@ from codesign.arch import ArchSpec, Dataflow
 from codesign.errors import MappingError
 from dataflow import output_stationary, row_stationary, weight_stationary
 from dataflow.blocking import DRAM_ORDERS
-from dataflow.mapping import GEMM_DIMS, OPERAND_DIMS, Mapping, Problem, check_fits, glb_bits_needed
+from dataflow.mapping import GEMM_DIMS, OPERAND_DIMS, Mapping, Problem, check_fits, glb_bits_needed, input_words
 from dataflow.systolic import SystolicRule, layer_compute_cycles
 from sim.memory import dram_bits_per_cycle, glb_bits_per_cycle
 
@@ -86,7 +86,7 @@ def _dram_bits(problem: Problem, blocks: dict[str, np.ndarray], order: tuple[str
     sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
     t = {d: -(-sizes[d] // blocks[d]) for d in GEMM_DIMS}
     g = problem.groups
-    a = g * math.ceil(problem.m * problem.k * problem.input_ratio) * _refetch(t, order, OPERAND_DIMS["input"])
+    a = g * input_words(problem, problem.m * problem.k) * _refetch(t, order, OPERAND_DIMS["input"])
     w = g * problem.k * problem.n * _refetch(t, order, OPERAND_DIMS["weight"])
     c_all = g * problem.m * problem.n
     psum = c_all * (_refetch(t, order, OPERAND_DIMS["output"]) - 1)
@@ -100,7 +100,7 @@ def _grid(choices: dict[str, list[int]]) -> dict[str, np.ndarray]:
 
 
 def _fits(problem: Problem, blocks: dict[str, np.ndarray], arch: ArchSpec) -> np.ndarray:
-    a = np.ceil(blocks["m"] * blocks["k"] * problem.input_ratio)
+    a = input_words(problem, blocks["m"] * blocks["k"])
     need = 2 * (a * problem.activation_bits + blocks["k"] * blocks["n"] * problem.weight_bits
                 + blocks["m"] * blocks["n"] * problem.accumulator_bits)
     return need <= arch.glb.size_bytes * 8
@@ -111,7 +111,7 @@ def _score(objective: str, problem: Problem, arch: ArchSpec, blocks, order, busy
     """(objective value, estimated cycles) of each candidate block for one order."""
     dram = _dram_bits(problem, blocks, order)
     rate = float(dram_bits_per_cycle(arch))
-    first = arch.dram.latency_cycles + (np.ceil(blocks["m"] * blocks["k"] * problem.input_ratio) * problem.activation_bits
+    first = arch.dram.latency_cycles + (input_words(problem, blocks["m"] * blocks["k"]) * problem.activation_bits
                                         + blocks["k"] * blocks["n"] * problem.weight_bits) / rate
     cycles = np.maximum(busy, dram / rate) + first
     energy = onchip_energy + glb_bits * arch.energy_per_bit("glb") + dram * arch.energy_per_bit("dram")

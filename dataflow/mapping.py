@@ -38,8 +38,9 @@ def parse_dataflow(value: object) -> Dataflow:
 class Problem:
     """A MAC layer as the mapper sees it: dims after structured pruning, widths, packing.
 
-    ``input_ratio`` = unique input elements / im2col elements (<= 1): the GLB holds raw input and
-    expands im2col on chip, so DRAM moves and stores only the unique share. ``pack`` narrow MACs fit
+    ``input_ratio`` = ``input_unique / input_im2col`` (<= 1), unique input elements per im2col element:
+    the GLB holds raw input and expands im2col on chip, so DRAM moves and stores only the unique share
+    (kept as two integers so every rounding is exact). ``pack`` narrow MACs fit
     one PE per cycle (operands narrower than the PE); ``passes`` core passes per tile when operands
     are wider than the PE. ``conv`` is the conv view (GEMM layers as 1x1 convs over 1x1 images).
     """
@@ -54,9 +55,14 @@ class Problem:
     activation_bits: int
     accumulator_bits: int
     weight_density: float = 1.0
-    input_ratio: float = 1.0
+    input_unique: int = 1
+    input_im2col: int = 1
     pack: int = 1
     passes: int = 1
+
+    @property
+    def input_ratio(self) -> float:
+        return self.input_unique / self.input_im2col
 
     @property
     def macs(self) -> int:
@@ -73,7 +79,7 @@ class Problem:
     def signature(self) -> tuple:
         """Everything but the name: identical layers map and simulate identically."""
         return (self.groups, self.m, self.k, self.n, self.conv, self.weight_bits, self.activation_bits,
-                self.accumulator_bits, self.weight_density, self.input_ratio, self.pack, self.passes)
+                self.accumulator_bits, self.weight_density, self.input_unique, self.input_im2col, self.pack, self.passes)
 
 
 def _conv_view(dims: ConvDims | GemmDims) -> ConvDims:
@@ -102,10 +108,9 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
     if min(gemm.batch, gemm.m, gemm.k, gemm.n) < 1:
         raise MappingError(f"layer {layer.name}: empty GEMM {gemm.batch}x({gemm.m}x{gemm.k}x{gemm.n})")
     im2col = gemm.batch * gemm.m * gemm.k
-    ratio = 1.0
+    unique = im2col
     if isinstance(dims, ConvDims):
-        unique = dims.n * dims.c * dims.h * dims.w
-        ratio = min(1.0, unique / im2col)
+        unique = min(im2col, dims.n * dims.c * dims.h * dims.w)
     bits = layer.bits
     pack, passes = packing(bits.weight, bits.activation, arch)
     return Problem(
@@ -119,7 +124,8 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
         activation_bits=bits.activation,
         accumulator_bits=bits.accumulator,
         weight_density=float(layer.weight_density),
-        input_ratio=ratio,
+        input_unique=unique,
+        input_im2col=im2col,
         pack=pack,
         passes=passes,
     )
@@ -127,7 +133,7 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
 
 def input_words(problem: Problem, im2col_words: int) -> int:
     """Raw input words behind ``im2col_words`` expanded ones (what DRAM moves and the GLB holds)."""
-    return math.ceil(im2col_words * problem.input_ratio)
+    return -(-im2col_words * problem.input_unique // problem.input_im2col)
 
 
 def glb_bits_needed(problem: Problem, block: tuple[int, int, int]) -> int:

@@ -17,7 +17,7 @@ from codesign.workload import Layer, Workload
 from dataflow import row_stationary, systolic
 from dataflow.blocking import BlockSchedule, block_schedule
 from dataflow.mapper import RULES, candidate_mappings, check_objective
-from dataflow.mapping import LEVELS, OPERANDS, Mapping, Problem, parse_dataflow, problem_of
+from dataflow.mapping import LEVELS, OPERANDS, Mapping, Problem, input_words, parse_dataflow, problem_of
 from dataflow.vector_ops import vector_cost
 from sim import energy as energy_model
 from sim.memory import Timeline, double_buffered, write_cycles
@@ -64,7 +64,7 @@ def mac_slots(problem: Problem, dataflow: Dataflow) -> float:
 def compulsory_bits(problem: Problem) -> int:
     """Each tensor moved once: raw input, weights, final outputs."""
     g = problem.groups
-    return g * (math.ceil(problem.m * problem.k * problem.input_ratio) * problem.activation_bits
+    return g * (input_words(problem, problem.m * problem.k) * problem.activation_bits
                 + problem.k * problem.n * problem.weight_bits + problem.m * problem.n * problem.activation_bits)
 
 

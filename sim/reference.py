@@ -128,7 +128,7 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
                 "output": (g, index["m"], index["n"])}
         load = 0
         if keys["input"] != resident["input"]:
-            words = math.ceil(size["m"] * size["k"] * problem.input_ratio)
+            words = -(-size["m"] * size["k"] * problem.input_unique // problem.input_im2col)
             result.dram_words["input"] += words
             load += words * ab
         if keys["weight"] != resident["weight"]:
