@@ -1,0 +1,78 @@
+"""Pruning and bit-widths: zero-gating saves energy, zero-skipping saves cycles (RS), widths change traffic."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesign.workload import Bits, ConvDims
+from dataflow.mapping import problem_of
+from sim.engine import simulate
+from sim.memory import capacity_words
+from test_sim_factories import conv_layer, gemm_layer, make_arch, workload
+
+ARCH = make_arch(rows=4, cols=4, glb_bytes=8192)
+
+
+def _layer(flow, layer, arch=ARCH):
+    return simulate(workload(layer), arch, flow).layers[0]
+
+
+@pytest.mark.parametrize("flow", ["ws", "os"])
+def test_zero_gating_saves_mac_energy_but_no_systolic_cycles(flow):
+    dense = _layer(flow, conv_layer(k=8, c=8))
+    sparse = _layer(flow, conv_layer(k=8, c=8, density=0.25))
+    assert sparse.cycles == dense.cycles
+    assert sparse.effective_macs == round(dense.macs * 0.25)
+    assert sparse.energy_pj["mac"] == pytest.approx(dense.energy_pj["mac"] * 0.25, rel=1e-3)
+
+
+def test_row_stationary_skips_zero_weights():
+    dense = _layer("rs", conv_layer(k=8, c=8))
+    sparse = _layer("rs", conv_layer(k=8, c=8, density=0.25))
+    assert sparse.compute_cycles < dense.compute_cycles
+
+
+@pytest.mark.parametrize("flow", ["ws", "os", "rs"])
+def test_structurally_pruned_layers_use_their_effective_dimensions(flow):
+    full = conv_layer(k=8, c=8)
+    d = full.dims
+    smaller = ConvDims(n=d.n, k=4, c=8, p=d.p, q=d.q, r=d.r, s=d.s, h=d.h, w=d.w, padding=d.padding)
+    pruned = _layer(flow, conv_layer(k=8, c=8, effective=smaller))
+    assert pruned.macs == smaller.macs < full.macs
+    assert pruned.compute_cycles <= _layer(flow, full).compute_cycles
+
+
+@pytest.mark.parametrize("flow", ["ws", "os", "rs"])
+def test_narrower_weights_move_fewer_dram_bits(flow):
+    wide = _layer(flow, gemm_layer(m=4, k=64, n=16))
+    narrow = _layer(flow, gemm_layer(m=4, k=64, n=16, bits=Bits(weight=4, activation=8)))
+    assert narrow.bits_moved["dram"]["weight"] < wide.bits_moved["dram"]["weight"]
+
+
+def test_narrow_weights_pack_several_macs_per_pe():
+    layer = gemm_layer(m=8, k=4, n=32)
+    problem = problem_of(gemm_layer(m=8, k=4, n=32, bits=Bits(weight=4, activation=8)), ARCH)
+    assert (problem.pack, problem.passes) == (2, 1)
+    assert problem_of(gemm_layer(bits=Bits(weight=1, activation=1)), ARCH).pack == 8
+    packed = _layer("ws", gemm_layer(m=8, k=4, n=32, bits=Bits(weight=4, activation=8)))
+    assert packed.compute_cycles < _layer("ws", layer).compute_cycles
+
+
+def test_operands_wider_than_the_pe_take_several_passes():
+    problem = problem_of(gemm_layer(bits=Bits(weight=16, activation=16)), ARCH)
+    assert (problem.pack, problem.passes) == (1, 4)
+    wide = _layer("os", gemm_layer(m=4, k=8, n=4, bits=Bits(weight=16, activation=16)))
+    base = _layer("os", gemm_layer(m=4, k=8, n=4))
+    assert wide.compute_cycles > 3 * base.compute_cycles
+
+
+def test_binarized_macs_cost_only_the_adder_share():
+    layer = _layer("ws", gemm_layer(bits=Bits(weight=1, activation=1)))
+    table = ARCH.energy
+    assert layer.energy_pj["mac"] == pytest.approx(layer.effective_macs * table.mac_8b_pj * (1 - table.multiplier_share) / 8)
+
+
+def test_buffer_capacity_in_words_depends_on_the_width():
+    assert capacity_words(ARCH, 8) == 8192
+    assert capacity_words(ARCH, 4) == 2 * capacity_words(ARCH, 8)
+    assert capacity_words(ARCH, 32) == 8192 // 4
