@@ -32,8 +32,17 @@ VERILATOR_LINT_WAIVERS: dict[str, str] = {
     **VERILATOR_BUILD_WAIVERS,
     "UNUSEDSIGNAL": "Amaranth keeps named intermediate signals and unused payload bits (for "
     "example lanes beyond the tile, or the reset input of a module without reset state).",
+    "PROCASSINIT": "Yosys writes each register's reset value also as its declaration initialiser "
+    "(the FPGA power-on value); the synchronous reset assigns the same value, so both agree.",
     "DECLFILENAME": "The file is named after the top module; Yosys emits sub-modules into the same file.",
 }
+
+
+# Yosys writes combinational logic as `always @*` blocks and relies on a time-0 event from a
+# `reg ... = 0` initialiser to run them once. Under -g2012 (the runner's default) Icarus applies
+# initialisers before time 0, so a block whose inputs never change (an FSM held in reset) would
+# stay X; as Verilog-2005 (the last -g wins) the initialiser is a time-0 event, as Yosys intends.
+ICARUS_BUILD_ARGS = ("-g2005",)
 
 
 def verilator_bin() -> str | None:
@@ -81,7 +90,8 @@ def run_cocotb(
 
     ``test_module`` is a dotted module name importable from this interpreter's sys.path.
     Returns (tests run, tests failed, results XML path); raises HdlError when the build or the
-    simulator fails without writing results.
+    simulator fails without writing results. Build and simulator output go to ``build.log`` and
+    ``sim.log`` in ``build_dir``.
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -95,7 +105,7 @@ def run_cocotb(
             raise HdlError(f"Verilog source {source} does not exist")
     results = build / "results.xml"
     runner = get_runner(simulator)
-    build_args = waiver_args(VERILATOR_BUILD_WAIVERS) if simulator == "verilator" else []
+    build_args = waiver_args(VERILATOR_BUILD_WAIVERS) if simulator == "verilator" else list(ICARUS_BUILD_ARGS)
     try:
         runner.build(
             sources=sources,
@@ -124,10 +134,11 @@ def run_cocotb(
             seed=seed,
             timescale=("1ns", "1ps"),
             verbose=verbose,
+            log_file=build / "sim.log",
         )
-    except SystemExit:
-        pass  # under pytest the runner exits on failed tests; the results file tells us
+    except (SystemExit, RuntimeError):
+        pass  # failed tests exit under pytest, a crashed simulator raises: the results file tells
     if not results.is_file():
-        raise HdlError(f"{simulator} run of {toplevel} ended without results (see {build})")
+        raise HdlError(f"{simulator} run of {toplevel} ended without results (see {build / 'sim.log'})")
     tests, failed = get_results(results)
     return tests, failed, results

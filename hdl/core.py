@@ -33,7 +33,8 @@ def command_layout(params: CoreParams) -> data.StructLayout:
 def _clamped(m: Module, value, maximum: int, name: str) -> Signal:
     """``value`` limited to 1..maximum, so a malformed command cannot hang the core."""
     out = Signal(range(maximum + 1), name=name)
-    m.d.comb += out.eq(Mux(value == 0, 1, Mux(value > maximum, maximum, value)))
+    limited = Mux(value > maximum, maximum, value) if maximum < (1 << len(value)) - 1 else value
+    m.d.comb += out.eq(Mux(value == 0, 1, limited))
     return out
 
 

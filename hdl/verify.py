@@ -1,0 +1,152 @@
+"""Verify a generated GEMM core in a real HDL simulator: bit-exact results and the simulator's cycles.
+
+``verify_core`` writes the Verilog, runs the cocotb bench (``hdl.benches.gemm_core_bench``) on
+Icarus or Verilator with the golden cases, and turns what the RTL did into checks: each case's
+results against numpy, each timed case's cycles against ``sim.tile_timing`` /
+``sim.gemm_timing.predict_gemm_tiles``, plus Verilator's ``-Wall`` lint when Verilator is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codesign.atomic_write import write_text_atomic
+from codesign.errors import HdlError
+from hdl.benches.golden import Case, assemble_gemm, standard_cases
+from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
+from hdl.params import CoreParams
+
+BENCH_MODULE = "hdl.benches.gemm_core_bench"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the verification table."""
+
+    name: str
+    passed: bool
+    predicted_cycles: int | None = None
+    measured_cycles: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    params: CoreParams
+    simulator: str
+    seed: int
+    checks: tuple[Check, ...]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(check.passed for check in self.checks)
+
+
+def _case_check(params: CoreParams, case: Case, result: dict) -> Check:
+    exact = result["finished"] and not result["mismatches"]
+    detail = [f"{len(case.tiles)} tile{'s' if len(case.tiles) > 1 else ''}"]
+    if not result["finished"]:
+        detail.append("did not finish")
+    elif result["mismatches"]:
+        detail.append(f"{len(result['mismatches'])} wrong rows, first: {result['mismatches'][0]}")
+    else:
+        detail.append("bit-exact")
+    if exact and case.gemm is not None:
+        whole = assemble_gemm(params, case, result["result_rows"])
+        if not np.array_equal(whole, np.asarray(case.gemm["expected"], dtype=np.int64)):
+            exact = False
+            detail.append("assembled GEMM differs from A @ B")
+        else:
+            detail.append("assembled GEMM = A @ B")
+    measured = result["cycles"] if result["finished"] else None
+    if case.timed:
+        on_time = measured == case.predicted_cycles and result["tile_cycles"] == case.predicted_tile_cycles
+        if result["finished"] and not on_time:
+            detail.append(f"tile cycles {result['tile_cycles']} vs predicted {case.predicted_tile_cycles}")
+    else:
+        on_time = measured is not None and measured >= case.predicted_cycles
+        detail.append("stalled: cycles >= prediction")
+    return Check(case.name, bool(exact and on_time), case.predicted_cycles, measured, "; ".join(detail))
+
+
+def verify_core(
+    params: CoreParams,
+    simulator: str = "icarus",
+    seed: int = 0,
+    work_dir: str | os.PathLike | None = None,
+    *,
+    cases: list[Case] | None = None,
+    lint: bool = True,
+) -> VerifyReport:
+    """Generate ``params``' core, run the cases (default ``standard_cases``) and return the checks.
+
+    ``work_dir`` keeps the Verilog, build and logs; None uses a temporary folder removed after.
+    """
+    from hdl.generate import emit_core
+
+    if simulator not in SIMULATORS:
+        raise HdlError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise HdlError(f"seed={seed!r} must be a non-negative integer")
+    ensure_simulator_on_path(simulator)
+    started = time.monotonic()
+    temporary = work_dir is None
+    folder = Path(tempfile.mkdtemp(prefix="codesign-verify-")) if temporary else Path(work_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        design = emit_core(params, folder / "rtl")
+        cases = standard_cases(params, seed) if cases is None else cases
+        spec = {"params": _params_json(params), "cases": [c.to_json() for c in cases], "seed": seed}
+        cases_path = write_text_atomic(folder / "cases.json", json.dumps(spec))
+        out_path = folder / "measured.json"
+        if out_path.exists():
+            out_path.unlink()
+        tests, failed, _ = run_cocotb(
+            [design.verilog_path], params.top_name, BENCH_MODULE, simulator, folder / f"build_{simulator}",
+            {"CODESIGN_BENCH_CASES": str(cases_path.resolve()), "CODESIGN_BENCH_OUT": str(out_path.resolve())},
+            seed=seed,
+        )
+        checks: list[Check] = []
+        if out_path.is_file():
+            measured = json.loads(out_path.read_text())["results"]
+            checks += [_case_check(params, case, result) for case, result in zip(cases, measured)]
+            if len(measured) != len(cases):
+                checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
+        checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,
+                            detail=f"{tests} test(s), {failed} failed"))
+        if lint and _verilator_available():
+            from hdl.lint import verilator_lint
+
+            result = verilator_lint(design.verilog_path, params.top_name)
+            first = next((line for line in result.output.splitlines() if line.startswith("%")), "")
+            checks.append(Check("verilator --lint-only -Wall", result.clean,
+                                detail="clean (documented waivers only)" if result.clean else first))
+        return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _verilator_available() -> bool:
+    try:
+        ensure_simulator_on_path("verilator")
+    except HdlError:
+        return False
+    return True
+
+
+def _params_json(params: CoreParams) -> dict:
+    return {
+        "dataflow": params.dataflow, "rows": params.rows, "cols": params.cols,
+        "weight_bits": params.weight_bits, "act_bits": params.act_bits, "signed": params.signed,
+        "max_m": params.max_m, "max_k": params.max_k, "multiplier": params.multiplier, "dsp_pes": params.dsp_pes,
+    }
