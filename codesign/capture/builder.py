@@ -195,6 +195,8 @@ class _Walker:
     def _getitem(self, node: Node) -> None:
         source = node.args[0]
         if source in self.splits:
+            if not node.users:
+                return  # an unused piece of a split reads and writes nothing
             origin = self.splits[source]
             index = int(node.args[1])
             piece = _first_shape(node)
