@@ -48,28 +48,30 @@ def _si(value: float) -> str:
 
 
 def print_run(run: SimResult, console=None, max_layers: int | None = None) -> None:
-    """Per-layer table of one run and its totals."""
+    """Per-layer table of one run and its totals; findings (notes) listed under it."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    table = Table(title=f"{run.arch} / {run.dataflow.upper()} (objective: {run.objective})", show_lines=False)
-    for name, justify in (("layer", "left"), ("op", "left"), ("MACs", "right"), ("cycles", "right"),
-                          ("stall", "right"), ("util", "right"), (f"energy ({run.energy_unit})", "right"),
-                          ("DRAM B", "right"), ("min DRAM B", "right"), ("roofline", "right"), ("note", "left")):
-        table.add_column(name, justify=justify, overflow="fold")
+    table = Table(title=f"{run.arch} / {run.dataflow.upper()} (objective: {run.objective})")
+    table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=32)
+    table.add_column("op", no_wrap=True, overflow="ellipsis", max_width=10)
+    for name in ("MACs", "cycles", "stall", "util", f"energy {run.energy_unit}", "DRAM B", "min DRAM B", "roofline"):
+        table.add_column(name, justify="right", no_wrap=True)
     layers = run.layers if max_layers is None else run.layers[:max_layers]
     for layer in layers:
         table.add_row(layer.name, layer.op, _si(layer.macs), _si(layer.cycles), _si(layer.stall_cycles),
                       f"{layer.utilization:.1%}", _si(layer.total_energy_pj), _si(layer.dram_bytes),
-                      _si(layer.compulsory_dram_bytes), _si(layer.roofline_cycles),
-                      "; ".join(layer.notes)[:60])
+                      _si(layer.compulsory_dram_bytes), _si(layer.roofline_cycles))
     if max_layers is not None and len(run.layers) > max_layers:
-        table.add_row(f"... {len(run.layers) - max_layers} more", "", "", "", "", "", "", "", "", "", "")
+        table.add_row(f"... {len(run.layers) - max_layers} more layers", "", "", "", "", "", "", "", "", "")
     table.add_section()
     table.add_row("TOTAL", "", _si(run.macs), _si(run.cycles), _si(run.stall_cycles), f"{run.utilization:.1%}",
-                  _si(run.energy_pj), _si(run.dram_bytes), _si(run.compulsory_dram_bytes), _si(run.roofline_cycles), "")
+                  _si(run.energy_pj), _si(run.dram_bytes), _si(run.compulsory_dram_bytes), _si(run.roofline_cycles))
     console.print(table)
+    for layer in run.layers:
+        for note in layer.notes:
+            console.print(f"[yellow]note[/yellow] {layer.name}: {note}")
     console.print(f"latency {run.latency_ms:.3f} ms at {run.clock_mhz:g} MHz; energy table: {run.energy_table}")
 
 

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             raise MappingError(f"accelerator {arch.name} does not support dataflow {dataflow} (it supports {supported})")
     workload = workload_from_args(args)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 132))  # files and pipes get the whole table
     runs = [simulate(workload, arch, flow, objective=objective, progress=console.is_terminal) for flow in flows]
     compare = dataflow == "all"
     # Write both files only once everything has been simulated: a failure leaves no output behind.
