@@ -301,7 +301,10 @@ def _vit_macs(image: int, patch: int, dim: int, depth: int, mlp: int, classes: i
 def _vit_params(image: int, patch: int, dim: int, depth: int, mlp: int, classes: int) -> int:
     tokens = (image // patch) ** 2 + 1
     embed = 3 * patch * patch * dim + dim + dim + tokens * dim  # conv weight+bias, class token, positions
-    block = 2 * 2 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + (mlp * dim * dim + mlp * dim) + (mlp * dim * dim + dim)
+    norms = 2 * 2 * dim
+    attention = (3 * dim * dim + 3 * dim) + (dim * dim + dim)  # qkv and output projection
+    mlp_layers = (mlp * dim * dim + mlp * dim) + (mlp * dim * dim + dim)
+    block = norms + attention + mlp_layers
     return embed + depth * block + 2 * dim + dim * classes + classes
 
 

@@ -59,7 +59,9 @@ class Block(nn.Module):
 class VisionTransformer(nn.Module):
     """Patch embedding (strided conv), class token, positional embedding, blocks, LN, linear head on the class token."""
 
-    def __init__(self, image_size: int, patch_size: int, dim: int, depth: int, heads: int, mlp_ratio: int, num_classes: int) -> None:
+    def __init__(
+        self, image_size: int, patch_size: int, dim: int, depth: int, heads: int, mlp_ratio: int, num_classes: int
+    ) -> None:
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image size {image_size} is not a multiple of patch size {patch_size}")

@@ -86,7 +86,9 @@ class SqueezeExcite(nn.Module):
 class GhostBottleneck(nn.Module):
     """Ghost (ReLU) - [depthwise stride 2] - [SE] - Ghost (linear), plus identity or a dw+1x1 shortcut."""
 
-    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel: int, stride: int, se_ratio: float) -> None:
+    def __init__(
+        self, in_channels: int, mid_channels: int, out_channels: int, kernel: int, stride: int, se_ratio: float
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [GhostModule(in_channels, mid_channels, relu=True)]
         if stride > 1:
@@ -119,7 +121,8 @@ class GhostNet(nn.Module):
             if cifar and stride == 2 and first_strided:
                 stride, first_strided = 1, False
             out_channels = _divisible(out * width)
-            layers.append(GhostBottleneck(in_channels, _divisible(expansion * width), out_channels, kernel, stride, se_ratio))
+            mid_channels = _divisible(expansion * width)
+            layers.append(GhostBottleneck(in_channels, mid_channels, out_channels, kernel, stride, se_ratio))
             in_channels = out_channels
         head_channels = _divisible(960 * width)
         layers.append(_conv_bn(in_channels, head_channels, 1, 1, 1, relu=True))
