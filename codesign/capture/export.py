@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from typing import Any, Iterator, Sequence
@@ -38,12 +39,12 @@ def shapes_text(inputs: Sequence[torch.Tensor]) -> str:
 
 @contextlib.contextmanager
 def quiet_torch() -> Iterator[None]:
-    """torch.export logs whole graphs and tracebacks on failure; the error message is enough."""
+    """torch.export logs (and prints) whole graphs and tracebacks on failure; the error is enough."""
     logger = logging.getLogger("torch")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
