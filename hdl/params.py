@@ -142,10 +142,16 @@ def core_params_from_arch(arch: Any, dataflow: Any = None, *, multiplier: str = 
         if not supports(Dataflow(name)):
             listed = ", ".join(getattr(d, "value", str(d)) for d in arch.dataflows)
             raise HdlError(f"arch {arch.name!r} does not support dataflow {name!r} (it lists {listed})")
+    for label in ("rows", "cols"):
+        value = getattr(arch, label)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HdlError(f"arch {arch.name!r} {label}={value!r}: the array needs at least one PE per side")
+        if value > MAX_ARRAY_SIDE:
+            raise HdlError(f"arch {arch.name!r} {label}={value} is above the generator's limit of {MAX_ARRAY_SIDE}")
     pe = arch.pe
     wb, ab, acc_limit = pe.weight_bits, pe.activation_bits, pe.accumulator_bits
     for label, value in (("weight_bits", wb), ("activation_bits", ab)):
-        if not MIN_OPERAND_BITS <= value <= MAX_OPERAND_BITS:
+        if isinstance(value, bool) or not isinstance(value, int) or not MIN_OPERAND_BITS <= value <= MAX_OPERAND_BITS:
             raise BitWidthError(
                 f"arch {arch.name!r} {label}={value} is outside the {MIN_OPERAND_BITS}..{MAX_OPERAND_BITS} bits "
                 "the integer core supports"

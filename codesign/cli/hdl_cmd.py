@@ -1,0 +1,64 @@
+"""`codesign hdl`: generate the Verilog GEMM core of an accelerator spec, with a manifest.json."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_core_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `hdl` and `verify`: which core to build."""
+    parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml",
+                        help="accelerator preset (see `codesign arch list`) or YAML spec")
+    parser.add_argument("--dataflow", default=None, metavar="ws|os",
+                        help="dataflow of the generated array (default: the arch's first); "
+                        "rs (row stationary) has no RTL generator yet")
+    parser.add_argument("--multiplier", default="dsp", metavar="dsp|logic",
+                        help="PE multiplier: dsp (the * operator, mapped to DSP blocks) or logic (shift-and-add)")
+    parser.add_argument("--rows", type=int, default=None, help="override the arch's array rows")
+    parser.add_argument("--cols", type=int, default=None, help="override the arch's array columns")
+    parser.add_argument("--weight-bits", type=int, default=None, help="override the weight bits (2..16)")
+    parser.add_argument("--act-bits", type=int, default=None, help="override the activation bits (2..16)")
+    parser.add_argument("--unsigned", action="store_true", help="unsigned operands (default: two's complement)")
+
+
+def core_params_from_args(args: argparse.Namespace):
+    """The CoreParams the options describe (typed errors for every bad value)."""
+    import dataclasses
+
+    from codesign.arch_loader import load_arch
+    from hdl.params import core_params_from_arch
+
+    arch = load_arch(args.arch)
+    pe_changes = {k: v for k, v in (("weight_bits", args.weight_bits), ("activation_bits", args.act_bits))
+                  if v is not None}
+    arch_changes = {k: v for k, v in (("rows", args.rows), ("cols", args.cols)) if v is not None}
+    if pe_changes:
+        arch_changes["pe"] = dataclasses.replace(arch.pe, **pe_changes)
+    if arch_changes:
+        arch = dataclasses.replace(arch, **arch_changes)
+    return core_params_from_arch(arch, args.dataflow, multiplier=args.multiplier, signed=not args.unsigned)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "hdl",
+        help="generate the Verilog GEMM core of an accelerator (and manifest.json)",
+        description=__doc__ + " The core's protocol and cycle formula: docs/core-protocol.md.",
+    )
+    add_core_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write <top>.v and manifest.json into")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hdl.generate import emit_core
+
+    params = core_params_from_args(args)
+    design = emit_core(params, args.out)
+    m_max, k_max, n_max = params.tile_max
+    print(f"wrote {design.verilog_path} (top {params.top_name}: {params.dataflow} {params.rows}x{params.cols}, "
+          f"{'int' if params.signed else 'uint'}{params.weight_bits} weights x "
+          f"{'int' if params.signed else 'uint'}{params.act_bits} activations, {params.acc_bits}-bit accumulators, "
+          f"tiles up to m={m_max} k={k_max} n={n_max})")
+    print(f"wrote {design.manifest_path}")
+    return 0

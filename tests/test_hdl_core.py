@@ -1,0 +1,149 @@
+"""GemmCore in Amaranth's simulator: bit-exact tiles, exact cycles against sim's timing, stalls, params."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codesign.arch import ArchSpec, BufferSpec, DramSpec, EnergyTable, PeSpec
+from codesign.errors import BitWidthError, HdlError
+from hdl.benches.amaranth_bench import run_cases_amaranth
+from hdl.benches.golden import assemble_gemm, gemm_case, standard_cases, tile_case
+from hdl.params import CoreParams, core_params_from_arch
+from sim import tile_timing
+
+SHAPES = [(1, 1), (2, 3), (3, 2), (4, 4)]
+
+
+def _small(dataflow, rows, cols, **kw):
+    return CoreParams(dataflow, rows, cols, kw.pop("wb", 8), kw.pop("ab", 8), kw.pop("signed", True),
+                      max_m=kw.pop("max_m", 12), max_k=kw.pop("max_k", 12), **kw)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("rows,cols", SHAPES)
+def test_standard_cases_are_bit_exact_and_take_exactly_the_predicted_cycles(dataflow, rows, cols):
+    params = _small(dataflow, rows, cols)
+    cases = standard_cases(params, seed=rows * 10 + cols)
+    for case, result in zip(cases, run_cases_amaranth(params, cases)):
+        assert result.bit_exact, (case.name, result.mismatches[:2])
+        if case.timed:
+            assert result.tile_cycles == case.predicted_tile_cycles, case.name
+            assert result.cycles == case.predicted_cycles, case.name
+        else:
+            assert result.cycles >= case.predicted_cycles, case.name
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(["ws", "os"]), st.integers(1, 3), st.integers(1, 3), st.data())
+def test_any_tile_shape_takes_tile_timing_cycles(dataflow, rows, cols, data):
+    params = _small(dataflow, rows, cols, max_m=6, max_k=6)
+    m_max, k_max, n_max = params.tile_max
+    shapes = [(data.draw(st.integers(1, m_max)), data.draw(st.integers(1, k_max)), data.draw(st.integers(1, n_max)))
+              for _ in range(data.draw(st.integers(1, 3)))]
+    case = tile_case(params, "random", shapes, np.random.default_rng(0))
+    (result,) = run_cases_amaranth(params, [case])
+    assert result.bit_exact
+    assert result.tile_cycles == [tile_timing.tile_cycles(dataflow, m, k, n, rows, cols) for m, k, n in shapes]
+    assert result.cycles == tile_timing.sequence_cycles(result.tile_cycles)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("signed,wb,ab", [(False, 4, 4), (True, 2, 16), (False, 16, 2), (True, 16, 16)])
+def test_extreme_formats_are_bit_exact(dataflow, signed, wb, ab):
+    params = _small(dataflow, 2, 2, wb=wb, ab=ab, signed=signed, max_k=5, max_m=5)
+    cases = [c for c in standard_cases(params, seed=3) if c.name.startswith("extremes") or c.name == "full tile"]
+    for case, result in zip(cases, run_cases_amaranth(params, cases)):
+        assert result.bit_exact, (case.name, result.mismatches[:1])
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_logic_and_mixed_multipliers_match_numpy(dataflow):
+    params = _small(dataflow, 2, 3, multiplier="logic", dsp_pes=2)
+    case = gemm_case(params, "gemm", 5, 7, 4, np.random.default_rng(1))
+    (result,) = run_cases_amaranth(params, [case])
+    assert result.bit_exact
+    assert np.array_equal(assemble_gemm(params, case, result.result_rows), np.asarray(case.gemm["expected"]))
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_backpressure_and_input_gaps_slow_the_core_but_keep_results_exact(dataflow):
+    params = _small(dataflow, 3, 3)
+    rng = np.random.default_rng(5)
+    shapes = [params.tile_max, (2, 2, 2), params.tile_max]
+    case = tile_case(params, "stalls", shapes, rng, timed=False, valid_gap_share=0.5, ready_low_share=0.7)
+    (result,) = run_cases_amaranth(params, [case], seed=9)
+    assert result.bit_exact, result.mismatches[:2]
+    assert result.cycles > case.predicted_cycles
+
+
+def test_a_cycle_mismatch_fails_the_check_even_when_results_are_exact():
+    from hdl.verify import _case_check
+
+    params = _small("ws", 2, 2)
+    case = tile_case(params, "one", [(3, 2, 2)], np.random.default_rng(0))
+    (result,) = run_cases_amaranth(params, [case])
+    measured = dataclasses.asdict(result)
+    assert _case_check(params, case, measured).passed
+    for wrong in (case.predicted_cycles + 1, case.predicted_cycles - 1):
+        late = dataclasses.replace(case, predicted_cycles=wrong, predicted_tile_cycles=[wrong])
+        check = _case_check(params, late, measured)
+        assert not check.passed and check.measured_cycles == case.predicted_cycles
+
+
+@pytest.mark.parametrize("value", [0, -1, 65])
+@pytest.mark.parametrize("field", ["rows", "cols"])
+def test_array_sizes_outside_1_to_64_are_rejected(field, value):
+    with pytest.raises(HdlError, match=field):
+        CoreParams(**{field: value})
+
+
+@pytest.mark.parametrize("bits", [1, 17])
+def test_operand_bits_outside_the_range_are_rejected(bits):
+    with pytest.raises(BitWidthError, match="2..16"):
+        CoreParams(weight_bits=bits)
+
+
+def test_row_stationary_says_it_has_no_rtl_generator_yet():
+    with pytest.raises(HdlError, match="row stationary.*no RTL generator"):
+        CoreParams(dataflow="rs")
+    with pytest.raises(HdlError, match="unknown dataflow"):
+        CoreParams(dataflow="xy")
+
+
+def _arch(rows=4, cols=4, wb=8, ab=8, acc=32):
+    return ArchSpec("t", rows, cols, PeSpec(wb, ab, acc), BufferSpec(1024), DramSpec(1.0),
+                    EnergyTable("e", "s", 1, 1, 1, 1, 1))
+
+
+def test_params_from_arch_follow_its_array_bits_and_accumulator():
+    ws = core_params_from_arch(_arch(), "ws")
+    assert (ws.rows, ws.cols, ws.weight_bits, ws.acc_bits, ws.tile_max[1:]) == (4, 4, 8, 18, (4, 4))
+    os_ = core_params_from_arch(_arch(acc=20), "os")
+    assert os_.acc_bits <= 20 and core_params_from_arch(_arch(acc=21), "os").max_k > os_.max_k
+    assert core_params_from_arch(_arch()).dataflow == "ws"
+
+
+def test_params_from_arch_reject_what_the_core_cannot_build():
+    with pytest.raises(HdlError, match="accumulator_bits=16"):
+        core_params_from_arch(_arch(acc=16), "ws")
+    with pytest.raises(BitWidthError, match="weight_bits=1"):
+        core_params_from_arch(_arch(wb=1), "ws")
+    with pytest.raises(HdlError, match="rows=0"):
+        core_params_from_arch(_arch(rows=0), "ws")
+    no_os = dataclasses.replace(_arch(), dataflows=(_arch().dataflows[0],))
+    with pytest.raises(HdlError, match="does not support dataflow 'os'"):
+        core_params_from_arch(no_os, "os")
+
+
+@pytest.mark.parametrize("preset", ["fpga-4x4", "fpga-8x8", "fpga-16x16"])
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_fpga_presets_build_in_both_dataflows(preset, dataflow):
+    from codesign.arch_loader import load_arch
+
+    params = core_params_from_arch(load_arch(preset), dataflow)
+    assert params.dataflow == dataflow and params.rows == load_arch(preset).rows

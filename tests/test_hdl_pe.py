@@ -1,0 +1,138 @@
+"""The integer MAC PE: accumulator width, both multipliers, both PE kinds, and bad parameters."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codesign.errors import BitWidthError, HdlError
+from hdl.pe import OsPe, PeConfig, WsPe, accumulator_bits, operand_range, shift_add_product
+
+
+def _fits(value: int, bits: int, is_signed: bool) -> bool:
+    if is_signed:
+        return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
+    return 0 <= value < (1 << bits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 16), st.integers(2, 16), st.booleans(), st.booleans(), st.integers(1, 5000))
+def test_accumulator_is_the_narrowest_width_that_holds_every_extreme_sum(wb, ab, ws, as_, max_k):
+    bits = accumulator_bits(wb, ab, ws, as_, max_k)
+    w_lo, w_hi = operand_range(wb, ws)
+    a_lo, a_hi = operand_range(ab, as_)
+    extremes = [max_k * w * a for w in (w_lo, w_hi) for a in (a_lo, a_hi)]
+    is_signed = ws or as_
+    assert all(_fits(x, bits, is_signed) for x in extremes)
+    assert bits == 1 or not all(_fits(x, bits - 1, is_signed) for x in extremes)
+    assert bits <= wb + ab + math.ceil(math.log2(max_k))  # the textbook bound, never exceeded
+
+
+def _product_values(wb, ab, ws, as_, kind):
+    """Every product of the two formats through the configured multiplier, in one combinational sim."""
+    config = PeConfig(wb, ab, ws, as_, 1, kind)
+    m = Module()
+    act, weight = Signal(config.act_shape), Signal(config.weight_shape)
+    from hdl.pe import product
+
+    out = product(m, config, act, weight)
+    pairs = [(w, a) for w in range(*_span(wb, ws)) for a in range(*_span(ab, as_))]
+    got = []
+
+    async def bench(ctx):
+        for w, a in pairs:
+            ctx.set(weight, w)
+            ctx.set(act, a)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return pairs, got
+
+
+def _span(bits, is_signed):
+    lo, hi = operand_range(bits, is_signed)
+    return lo, hi + 1
+
+
+@pytest.mark.parametrize("kind", ["dsp", "logic"])
+@pytest.mark.parametrize("ws,as_", [(True, True), (False, False), (True, False), (False, True)])
+def test_multiplier_is_exact_over_every_3x4_bit_operand_pair(kind, ws, as_):
+    pairs, got = _product_values(3, 4, ws, as_, kind)
+    assert got == [w * a for w, a in pairs]
+
+
+def test_shift_and_add_builds_one_partial_product_per_weight_bit():
+    a, w = Signal(8), Signal(5)
+    value = shift_add_product(a, w, 5, False)
+    assert value.shape().width >= 8 + 5
+
+
+def _run_pe(pe, steps):
+    """Drive ``pe`` with a list of input dicts, one per edge; return outputs after each edge."""
+    outputs = []
+
+    async def bench(ctx):
+        for inputs in steps:
+            for name, value in inputs.items():
+                ctx.set(getattr(pe, name), value)
+            await ctx.tick()
+            outputs.append({name: ctx.get(getattr(pe, name)) for name, _ in pe.signature.members.items()
+                            if name in ("psum_out", "act_out", "acc", "weight_out")})
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return outputs
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from(["dsp", "logic"]), st.data())
+def test_ws_pe_adds_act_times_stationary_weight_to_the_incoming_psum(kind, data):
+    config = PeConfig(8, 8, True, True, 4, kind)
+    weight = data.draw(st.integers(-128, 127))
+    stream = data.draw(st.lists(st.tuples(st.integers(-128, 127), st.integers(-50000, 50000)), min_size=1, max_size=6))
+    steps = [{"weight_in": weight, "weight_load": 1}] + [
+        {"weight_load": 0, "weight_in": 0, "act_in": a, "psum_in": p} for a, p in stream
+    ]
+    out = _run_pe(WsPe(config), steps)
+    for (a, p), after in zip(stream, out[1:]):
+        assert after["psum_out"] == p + a * weight
+        assert after["act_out"] == a
+
+
+@pytest.mark.parametrize("kind", ["dsp", "logic"])
+def test_os_pe_accumulates_clears_and_shifts(kind):
+    config = PeConfig(4, 4, False, False, 3, kind)
+    steps = [
+        {"act_in": 15, "weight_in": 15, "clear": 0, "shift": 0},
+        {"act_in": 15, "weight_in": 15},
+        {"act_in": 15, "weight_in": 15},  # 3 * 225: the largest sum it is built for
+        {"act_in": 0, "weight_in": 0, "shift": 1, "acc_in": 7},
+        {"shift": 0, "clear": 1},
+    ]
+    out = _run_pe(OsPe(config), steps)
+    assert [o["acc"] for o in out] == [225, 450, 675, 7, 0]
+    assert out[0]["act_out"] == 15 and out[0]["weight_out"] == 15
+
+
+@pytest.mark.parametrize("bits", [0, 1, 17, 32, -3])
+def test_operand_bits_outside_2_to_16_are_a_bit_width_error(bits):
+    with pytest.raises(BitWidthError, match="2..16"):
+        PeConfig(weight_bits=bits)
+    with pytest.raises(BitWidthError, match="act_bits"):
+        PeConfig(act_bits=bits)
+
+
+def test_unknown_multiplier_and_empty_reduction_are_hdl_errors():
+    with pytest.raises(HdlError, match="multiplier"):
+        PeConfig(multiplier="lut")
+    with pytest.raises(HdlError, match="max_k"):
+        PeConfig(max_k=0)
