@@ -18,6 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.lib import io, wiring
+
 from codesign.errors import HdlError
 
 # board -> (module, platform class, family, logic-cell, DSP and block-RAM resource names in nextpnr)
@@ -67,40 +70,42 @@ class BoardBuild:
         }
 
 
-def _make_harness(design, led_index: int = 0):
-    from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
-    from amaranth.lib import wiring
+class LfsrHarness(Elaboratable):
+    """Drive ``design``'s inputs from an LFSR-fed shift register; XOR-reduce its outputs to ``parity``.
 
-    class LfsrHarness(Elaboratable):
-        """Drive ``design``'s inputs from an LFSR shift register; XOR-reduce its outputs to an LED."""
+    On a board ``parity`` drives LED ``led_index``; without a platform it is only a signal (tests).
+    """
 
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.design = design
-            inputs, outputs = [], []
-            for _path, member, value in design.signature.flatten(design):
-                (inputs if member.flow == wiring.In else outputs).append(Value.cast(value))
-            width = sum(len(v) for v in inputs)
-            lfsr = Signal(32, init=1)
-            feedback = lfsr[LFSR_TAPS[0]]
-            for tap in LFSR_TAPS[1:]:
-                feedback = feedback ^ lfsr[tap]
-            m.d.sync += lfsr.eq(Cat(feedback, lfsr[:-1]))
-            if width:
-                chain = Signal(width)
-                m.d.sync += chain.eq(Cat(lfsr[-1], chain[:-1]) if width > 1 else lfsr[-1])
-                offset = 0
-                for value in inputs:
-                    m.d.comb += value.eq(chain[offset:offset + len(value)])
-                    offset += len(value)
-            parity = Signal()
-            m.d.sync += parity.eq(Cat(*outputs).xor() if outputs else lfsr[0])
-            if platform is not None:
-                led = platform.request("led", led_index)
-                m.d.comb += led.o.eq(parity)
-            return m
+    def __init__(self, design, led_index: int = 0):
+        self.design = design
+        self.led_index = led_index
+        self.parity = Signal()
+        self.input_bits = sum(len(Value.cast(v)) for _p, member, v in design.signature.flatten(design)
+                              if member.flow == wiring.In)
 
-    return LfsrHarness()
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.design = design = self.design
+        inputs, outputs = [], []
+        for _path, member, value in design.signature.flatten(design):
+            (inputs if member.flow == wiring.In else outputs).append(Value.cast(value))
+        lfsr = Signal(32, init=1)
+        feedback = lfsr[LFSR_TAPS[0]]
+        for tap in LFSR_TAPS[1:]:
+            feedback = feedback ^ lfsr[tap]
+        m.d.sync += lfsr.eq(Cat(feedback, lfsr[:-1]))
+        if self.input_bits:
+            chain = Signal(self.input_bits)
+            m.d.sync += chain.eq(Cat(lfsr[-1], chain[:-1]) if self.input_bits > 1 else lfsr[-1])
+            offset = 0
+            for value in inputs:
+                m.d.comb += value.eq(chain[offset:offset + len(value)])
+                offset += len(value)
+        m.d.sync += self.parity.eq(Cat(*outputs).xor() if outputs else lfsr[0])
+        if platform is not None:
+            m.submodules.led = led = io.Buffer("o", platform.request("led", self.led_index, dir="-"))
+            m.d.comb += led.o.eq(self.parity)
+        return m
 
 
 def tool_environment(build_dir: Path) -> dict[str, str]:
@@ -143,8 +148,6 @@ def build_design(design, board: str, build_dir: str | os.PathLike, *, name: str 
     module_name, class_name, family, lc_name, dsp_name, bram_name = BOARDS[board]
     import importlib
 
-    from amaranth.lib import wiring
-
     if not isinstance(design, wiring.Component):
         raise HdlError(f"an FPGA build needs a wiring.Component, not {type(design).__name__}")
     platform = getattr(importlib.import_module(module_name), class_name)()
@@ -154,7 +157,7 @@ def build_design(design, board: str, build_dir: str | os.PathLike, *, name: str 
     folder.mkdir(parents=True, exist_ok=True)
     env = tool_environment(folder)
     started = time.monotonic()
-    plan = platform.prepare(_make_harness(design), name=name, **toolchain_options)
+    plan = platform.prepare(LfsrHarness(design), name=name, **toolchain_options)
     try:
         plan.execute_local(str(folder), env=env)
     except (subprocess.CalledProcessError, OSError) as exc:
