@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from hdl.core import GemmCore, command_layout
-from hdl.emit import EmittedDesign, emit
+from hdl.emit import EmittedDesign, emit, prepare_out_dir
 from hdl.params import CoreParams
 from sim.tile_timing import TILE_GAP_CYCLES
 
@@ -46,6 +46,7 @@ def core_manifest_extra(params: CoreParams, core: GemmCore) -> dict[str, Any]:
 
 def emit_core(params: CoreParams, out_dir: str | os.PathLike) -> EmittedDesign:
     """Write ``<top>.v`` and ``manifest.json`` for ``params`` into ``out_dir``."""
+    prepare_out_dir(out_dir)  # fail on a bad folder before building anything
     core = GemmCore(params)
     return emit(core, params.top_name, out_dir, params.as_dict(), kind="gemm_core",
                 extra=core_manifest_extra(params, core))
