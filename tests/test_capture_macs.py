@@ -31,6 +31,10 @@ def assert_macs_match(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Wor
     for path, macs in per_module.items():
         assert module_macs(workload, path) == macs, path
     assert workload.totals()["params"] == sum(p.numel() for p in model.parameters())
+    order = {layer.name: index for index, layer in enumerate(workload.layers)}
+    assert list(workload.graph.nodes) == list(order)
+    assert all(order[source] < order[target] for source, target in workload.graph.edges)
+    assert workload.unsupported == ()
     return workload
 
 
