@@ -174,24 +174,25 @@ def _systolic_candidates(rule: SystolicRule, problem: Problem, arch: ArchSpec, o
 
 def _rs_candidates(problem: Problem, arch: ArchSpec, objective: str, limit: int) -> list[Mapping]:
     conv = problem.conv
-    plane, taps = conv.p * conv.q, conv.r * conv.s
-    images, channels = problem.m // plane, problem.k // taps
+    taps = conv.r * conv.s
+    rows, channels = problem.m // conv.q, problem.k // taps
+    e = row_stationary.set_shape(problem, arch)[1]
     choices = {
-        "m": [plane * v for v in block_choices(images, 1)],
+        "m": [conv.q * v for v in block_choices(rows, min(e, rows))],
         "k": [taps * v for v in block_choices(channels, 1)],
         "n": block_choices(problem.n, 1),
     }
     blocks = _grid(choices)
     keep = _fits(problem, blocks, arch)
     if not keep.any():
-        check_fits(problem, (plane, taps, 1), arch)
+        check_fits(problem, (conv.q * min(e, rows), taps, 1), arch)
         raise MappingError(f"layer {problem.name}: no mapping fits the global buffer")
     blocks = {d: v[keep] for d, v in blocks.items()}
     pool = []
     for p, q in row_stationary.rf_choices(problem, arch):
         busy = problem.groups * row_stationary.block_cycles(
-            problem, arch, p, q, blocks["m"] // plane, blocks["k"] // taps, blocks["n"]) * (
-            (-(-images // (blocks["m"] // plane))) * (-(-channels // (blocks["k"] // taps))) * (-(-problem.n // blocks["n"])))
+            problem, arch, p, q, blocks["m"] // conv.q, blocks["k"] // taps, blocks["n"]) * (
+            (-(-rows // (blocks["m"] // conv.q))) * (-(-channels // (blocks["k"] // taps))) * (-(-problem.n // blocks["n"])))
         busy = busy.astype(np.float64)
         zeros = np.zeros(busy.shape)
         for order in DRAM_ORDERS:
@@ -200,7 +201,7 @@ def _rs_candidates(problem: Problem, arch: ArchSpec, objective: str, limit: int)
                 Mapping(
                     dataflow=Dataflow.ROW_STATIONARY, spatial_rows=row_stationary.SPATIAL_ROWS,
                     spatial_cols=row_stationary.SPATIAL_COLS, dram_order=order, block=block,
-                    array_tile=(plane, taps, p), onchip_order=("images", "filters/p", "channels/q", "P/e", "R/rows"),
+                    array_tile=(conv.q * e, taps, p), onchip_order=("output rows/e", "filters/p", "channels/q", "R/rows"),
                     glb_bits=glb_bits_needed(problem, block), rs_filters=p, rs_channels=q,
                 )
                 for block in zip(*(blocks[d].tolist() for d in GEMM_DIMS))

@@ -89,14 +89,21 @@ def _conv_view(dims: ConvDims | GemmDims) -> ConvDims:
                     groups=dims.batch)
 
 
+SUB_BYTE_BITS = 4  # weights this narrow or narrower pack into one 8-bit multiplier lane
+
+
 def packing(weight_bits: int, activation_bits: int, arch: ArchSpec) -> tuple[int, int]:
-    """(pack, passes): weights narrower than the PE's multiplier share it in ``pe_bits // weight_bits``
-    lanes (same activation, different filters); wider operands take ceil(w/pe_w) * ceil(a/pe_a) passes."""
+    """(pack, passes). Sub-byte weights (<= 4 bits) share one 8-bit multiplier lane of the PE,
+    ``min(8, pe_bits) // weight_bits`` of them (same activation, different filters), as in DSP packing of
+    INT4 MACs; byte and wider weights run one MAC per PE per cycle. Operands wider than the PE take
+    ceil(w/pe_w) * ceil(a/pe_a) bit-sliced passes."""
     pe = arch.pe
     passes = math.ceil(weight_bits / pe.weight_bits) * math.ceil(activation_bits / pe.activation_bits)
     if passes > 1:
         return 1, passes
-    return max(1, pe.weight_bits // weight_bits), 1
+    if weight_bits <= SUB_BYTE_BITS:
+        return max(1, min(8, pe.weight_bits) // weight_bits), 1
+    return 1, 1
 
 
 def problem_of(layer: Layer, arch: ArchSpec) -> Problem:

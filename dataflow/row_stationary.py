@@ -2,13 +2,14 @@
 
 A primitive is one PE convolving an S-tap filter row over one input row into one output row of Q
 values. A PE set of r x e PEs (r = min(R, rows) filter rows, e = min(P, cols) output rows) computes
-e output rows of one 2-D conv plane: filter rows are multicast along the set's rows, input rows
-diagonally, partial sums accumulate up the columns. Each PE keeps p filters x q channels in its
+e output rows: filter rows are multicast along the set's rows, input rows diagonally, partial sums
+accumulate up the columns. Each column computes its own output row, so a GLB block's output rows
+(a strip of one image, or several whole images: ``rows_b = bm / Q``) are dealt to sets e at a time. Each PE keeps p filters x q channels in its
 register files (p*q*S <= weight RF, q*S <= input RF, p <= psum RF), so a pass runs p*q*S*Q MACs per PE.
 Sets replicate over the array: (rows // r) * (cols // e) sets run concurrently (the folding of
-Sec. V-B onto 12 x 14). Per GLB block of nb images, cb channels and kb filters:
+Sec. V-B onto 12 x 14). Per GLB block of rows_b output rows, cb channels and kb filters:
 
-    units  = nb * ceil(kb/p) * ceil(cb/q) * ceil(P/e) * ceil(R/rows)
+    units  = ceil(rows_b/e) * ceil(kb/p) * ceil(cb/q) * ceil(R/rows)
     passes = ceil(units / sets)
     pass   = ceil(ceil(p/pack) * q * S * Q * d) + r     (d = weight density when zero-skipping, else 1;
                                                          r cycles for the psums to climb the set)
@@ -73,10 +74,10 @@ def pass_cycles(problem: Problem, arch: ArchSpec, p: int, q: int) -> int:
     return max(1, work) + r
 
 
-def block_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, nb, cb, kb) -> np.ndarray:
-    """Cycles of GLB blocks of nb images x cb channels x kb filters (formula in the module doc)."""
-    r, e, r_folds, e_folds, sets = set_shape(problem, arch)
-    units = np.asarray(nb) * -(-np.asarray(kb) // p) * -(-np.asarray(cb) // q) * e_folds * r_folds
+def block_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, rows_b, cb, kb) -> np.ndarray:
+    """Cycles of GLB blocks of rows_b output rows x cb channels x kb filters (formula in the module doc)."""
+    r, e, r_folds, _, sets = set_shape(problem, arch)
+    units = -(-np.asarray(rows_b) // e) * -(-np.asarray(kb) // p) * -(-np.asarray(cb) // q) * r_folds
     passes = -(-units // sets)
     return passes * pass_cycles(problem, arch, p, q) * problem.passes
 
@@ -89,25 +90,29 @@ def _fold_sizes(total: int, chunk: int) -> list[int]:
 def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
     conv = problem.conv
     p, q = mapping.rs_filters, mapping.rs_channels
-    plane = conv.p * conv.q
-    nb = sched.bm // plane
+    rows_b = sched.bm // conv.q
     cb = sched.bk // (conv.r * conv.s)
     kb = sched.bn
-    compute = block_cycles(problem, arch, p, q, nb, cb, kb).astype(np.int64)
+    compute = block_cycles(problem, arch, p, q, rows_b, cb, kb).astype(np.int64)
 
-    r, e, _, e_folds, _ = set_shape(problem, arch)
+    r, e, _, _, _ = set_shape(problem, arch)
     sh, sw = conv.stride
     dh, dw = conv.dilation
     width = (conv.q - 1) * sw + (conv.s - 1) * dw + 1
-    e_sizes, r_sizes = _fold_sizes(conv.p, e), _fold_sizes(conv.r, r)
-    rows_read = sum((ei - 1) * sh + (rj - 1) * dh + 1 for ei in e_sizes for rj in r_sizes)
-    rows_delivered = sum(ei * rj for ei in e_sizes for rj in r_sizes)
+    r_sizes = _fold_sizes(conv.r, r)
+
+    def rows_read_for(ei):  # input rows one e-unit of ei output rows reads, over all R folds
+        return sum((ei - 1) * sh + (rj - 1) * dh + 1 for rj in r_sizes)
+
+    full, rest = rows_b // e, rows_b % e
+    e_units = -(-rows_b // e)
+    rows_read = full * rows_read_for(e) + np.where(rest > 0, rows_read_for(rest), 0)
     filter_groups = -(-kb // p)
     channel_groups = -(-cb // q)
 
-    w_reads = kb * cb * conv.r * conv.s * nb * e_folds
-    a_reads = nb * filter_groups * cb * rows_read * width
-    outputs = nb * kb * plane
+    w_reads = kb * cb * conv.r * conv.s * e_units
+    a_reads = filter_groups * cb * rows_read * width
+    outputs = rows_b * conv.q * kb
     c_writes = outputs * channel_groups * len(r_sizes)
     c_reads = c_writes - outputs * sched.k_first.astype(np.int64)
 
@@ -117,7 +122,7 @@ def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSched
     dram = sched.dram_words
     tot = {name: int(v.sum()) for name, v in
            (("w", w_reads), ("a", a_reads), ("cr", c_reads), ("cw", c_writes))}
-    noc_in = int((nb * filter_groups * cb).sum()) * rows_delivered * width
+    noc_in = int((filter_groups * cb * rows_b).sum()) * conv.r * width
     noc_psum = int((outputs * channel_groups).sum()) * conv.r
     words = {
         "glb": {

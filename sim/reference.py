@@ -73,29 +73,28 @@ def _rs_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: i
     """(array cycles, array-side GLB bits) of one block, unit by unit onto PE sets, pass by pass."""
     conv = problem.conv
     p, q = mapping.rs_filters, mapping.rs_channels
-    images, channels, filters = bm // (conv.p * conv.q), bk // (conv.r * conv.s), bn
+    out_rows, channels, filters = bm // conv.q, bk // (conv.r * conv.s), bn
     r = min(conv.r, arch.rows)
     e = min(conv.p, arch.cols)
     sets = (arch.rows // r) * (arch.cols // e)
     width = (conv.q - 1) * conv.stride[1] + (conv.s - 1) * conv.dilation[1] + 1
     ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
     units, bits = 0, 0
-    for _ in range(images):
+    for _, ei in _chunks(out_rows, e):
         for _, pf in _chunks(filters, p):
             for ci, qc in _chunks(channels, q):
-                for _, ei in _chunks(conv.p, e):
-                    for ri, rr in _chunks(conv.r, r):
-                        units += 1
-                        result.macs += pf * qc * rr * conv.s * ei * conv.q
-                        w = pf * qc * rr * conv.s
-                        rows_in = (ei - 1) * conv.stride[0] + (rr - 1) * conv.dilation[0] + 1
-                        a = qc * rows_in * width
-                        c = pf * ei * conv.q
-                        reads_psum = not (k_first and ci == 0 and ri == 0)
-                        result.glb_array_words["weight"] += w
-                        result.glb_array_words["input"] += a
-                        result.glb_array_words["output"] += c * (2 if reads_psum else 1)
-                        bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
+                for ri, rr in _chunks(conv.r, r):
+                    units += 1
+                    result.macs += pf * qc * rr * conv.s * ei * conv.q
+                    w = pf * qc * rr * conv.s
+                    rows_in = (ei - 1) * conv.stride[0] + (rr - 1) * conv.dilation[0] + 1
+                    a = qc * rows_in * width
+                    c = pf * ei * conv.q
+                    reads_psum = not (k_first and ci == 0 and ri == 0)
+                    result.glb_array_words["weight"] += w
+                    result.glb_array_words["input"] += a
+                    result.glb_array_words["output"] += c * (2 if reads_psum else 1)
+                    bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
     # Every pass lasts the PE's configured loop: ceil(p/pack) filters x q channels x S taps x Q outputs
     # (times the weight density when zero weights are skipped), then r cycles of psum accumulation.
     from dataflow.row_stationary import ZERO_SKIPPING

@@ -40,7 +40,7 @@ class LayerResult:
     stall_cycles: int
     dram_stall_cycles: int
     glb_stall_cycles: int
-    utilization: float  # macs / (PEs * cycles)
+    utilization: float  # MAC slots used / (PEs * cycles); slots = macs * passes / pack (docs/simulator.md)
     spatial_utilization: float  # share of PEs a full tile (or PE-set pass) occupies
     accesses: Mapping  # level -> operand -> words
     bits_moved: Mapping  # level -> operand -> bits (words at their widths: partial sums at accumulator bits)
@@ -153,7 +153,8 @@ class SimResult:
             energy_pj=sum(layer.total_energy_pj for layer in layers),
             dram_bytes=sum(layer.dram_bytes for layer in layers),
             compulsory_dram_bytes=sum(layer.compulsory_dram_bytes for layer in layers),
-            utilization=(macs / (pes * cycles)) if cycles else 0.0,
+            # cycle-weighted mean of the layers' utilization (which counts packed and multi-pass MACs)
+            utilization=(sum(layer.utilization * layer.cycles for layer in layers) / cycles) if cycles else 0.0,
             roofline_cycles=sum(layer.roofline_cycles for layer in layers),
             pes=pes, clock_mhz=clock_mhz,
         )

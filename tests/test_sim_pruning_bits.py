@@ -53,6 +53,7 @@ def test_narrow_weights_pack_several_macs_per_pe():
     layer = gemm_layer(m=8, k=4, n=32)
     problem = problem_of(gemm_layer(m=8, k=4, n=32, bits=Bits(weight=4, activation=8)), ARCH)
     assert (problem.pack, problem.passes) == (2, 1)
+    assert problem_of(gemm_layer(bits=Bits(weight=6, activation=8)), ARCH).pack == 1
     assert problem_of(gemm_layer(bits=Bits(weight=1, activation=1)), ARCH).pack == 8
     packed = _layer("ws", gemm_layer(m=8, k=4, n=32, bits=Bits(weight=4, activation=8)))
     assert packed.compute_cycles < _layer("ws", layer).compute_cycles
