@@ -122,12 +122,17 @@ def _score(objective: str, problem: Problem, arch: ArchSpec, blocks, order, busy
     return cycles * energy, cycles
 
 
-def _rank(objective: str, candidates: list[tuple[np.ndarray, np.ndarray, list[Mapping]]], limit: int) -> list[Mapping]:
+def _rank(objective: str, candidates: list[tuple[np.ndarray, np.ndarray, object]], limit: int) -> list[Mapping]:
+    """The ``limit`` best candidates; each pool entry builds its Mapping i only when chosen."""
     values = np.concatenate([c[0] for c in candidates])
     ties = np.concatenate([c[1] for c in candidates])
-    mappings = [m for c in candidates for m in c[2]]
-    order = np.lexsort((np.arange(len(mappings)), ties, values))
-    return [mappings[i] for i in order[:limit]]
+    starts = np.cumsum([0] + [len(c[0]) for c in candidates])
+    order = np.lexsort((np.arange(values.size), ties, values))
+    chosen = []
+    for index in order[:limit]:
+        entry = int(np.searchsorted(starts, index, side="right")) - 1
+        chosen.append(candidates[entry][2](int(index - starts[entry])))
+    return chosen
 
 
 def _systolic_candidates(rule: SystolicRule, problem: Problem, arch: ArchSpec, objective: str,
@@ -157,15 +162,16 @@ def _systolic_candidates(rule: SystolicRule, problem: Problem, arch: ArchSpec, o
         onchip = np.zeros(blocks["m"].shape)
         for order in DRAM_ORDERS:
             value, cycles = _score(objective, problem, arch, blocks, order, busy, np.full(busy.shape, glb_bits), onchip)
-            maps = [
-                Mapping(
+
+            def build(i, order=order, blocks=blocks, tile=tile):
+                block = tuple(int(blocks[d][i]) for d in GEMM_DIMS)
+                return Mapping(
                     dataflow=rule.dataflow, spatial_rows=rule.spatial_rows, spatial_cols=rule.spatial_cols,
                     dram_order=order, block=block, array_tile=tile,
                     onchip_order=("m", "n", "k"), glb_bits=glb_bits_needed(problem, block),
                 )
-                for block in zip(*(blocks[d].tolist() for d in GEMM_DIMS))
-            ]
-            pool.append((value, cycles, maps))
+
+            pool.append((value, cycles, build))
     if not pool:
         check_fits(problem, smallest, arch)  # raises, naming the layer and the bytes it needs
         raise MappingError(f"layer {problem.name}: no mapping fits the global buffer")
@@ -197,16 +203,17 @@ def _rs_candidates(problem: Problem, arch: ArchSpec, objective: str, limit: int)
         zeros = np.zeros(busy.shape)
         for order in DRAM_ORDERS:
             value, cycles = _score(objective, problem, arch, blocks, order, busy, zeros, zeros)
-            maps = [
-                Mapping(
+
+            def build(i, order=order, p=p, q=q):
+                block = tuple(int(blocks[d][i]) for d in GEMM_DIMS)
+                return Mapping(
                     dataflow=Dataflow.ROW_STATIONARY, spatial_rows=row_stationary.SPATIAL_ROWS,
                     spatial_cols=row_stationary.SPATIAL_COLS, dram_order=order, block=block,
                     array_tile=(conv.q * e, taps, p), onchip_order=("output rows/e", "filters/p", "channels/q", "R/rows"),
                     glb_bits=glb_bits_needed(problem, block), rs_filters=p, rs_channels=q,
                 )
-                for block in zip(*(blocks[d].tolist() for d in GEMM_DIMS))
-            ]
-            pool.append((value, cycles, maps))
+
+            pool.append((value, cycles, build))
     return _rank(objective, pool, limit)
 
 

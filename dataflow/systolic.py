@@ -84,11 +84,16 @@ def glb_words(problem: Problem, bm, bk, bn, tile, k_first) -> dict[str, tuple]:
 def onchip(rule: SystolicRule, problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
     tile = mapping.array_tile
     gap = tile_timing.TILE_GAP_CYCLES
-    shapes = np.stack([sched.bm, sched.bk, sched.bn], axis=1)
-    unique, inverse = np.unique(shapes, axis=0, return_inverse=True)
-    per_shape = [shape_compute_cycles(rule, problem, arch, tuple(int(v) for v in row), tile) for row in unique]
-    cycles = np.array([c for c, _ in per_shape], dtype=np.int64)[inverse.ravel()]
-    tiles = np.array([t for _, t in per_shape], dtype=np.int64)[inverse.ravel()]
+    # A block is full or a remainder along each dimension: at most 8 shapes, coded 0..7.
+    code = ((sched.bm < sched.bm.max()) * 4 + (sched.bk < sched.bk.max()) * 2 + (sched.bn < sched.bn.max())).astype(np.int64)
+    cycles_by_code = np.zeros(8, dtype=np.int64)
+    tiles_by_code = np.zeros(8, dtype=np.int64)
+    for c in np.flatnonzero(np.bincount(code, minlength=8)):
+        first = int(np.argmax(code == c))
+        shape = (int(sched.bm[first]), int(sched.bk[first]), int(sched.bn[first]))
+        cycles_by_code[c], tiles_by_code[c] = shape_compute_cycles(rule, problem, arch, shape, tile)
+    cycles = cycles_by_code[code]
+    tiles = tiles_by_code[code]
     compute = cycles + tiles * gap
     compute[0] -= gap  # gaps sit between tiles: one fewer than the tiles
 
