@@ -13,8 +13,6 @@ reproducible. Identical layers (same ``Problem.signature``) are searched once by
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from codesign.arch import ArchSpec, Dataflow
@@ -61,12 +59,6 @@ def stream_choices(total: int) -> list[int]:
     if len(values) > MAX_STREAM_CHOICES:
         values = values[: MAX_STREAM_CHOICES - 1] + [1]
     return values
-
-
-@dataclass(frozen=True)
-class _Scored:
-    score: tuple[float, float]
-    mapping: Mapping
 
 
 def _refetch(t: dict[str, np.ndarray], order: tuple[str, ...], dims: tuple[str, ...]) -> np.ndarray:
