@@ -52,8 +52,8 @@ class SoftmaxUnit(wiring.Component):
 
     Ports: ``x``/``x_valid``/``x_last``/``x_ready`` in (a vector ends at ``x_last`` or at its
     ``n_max``-th element); ``y``/``y_valid``/``y_last``/``y_ready`` out. A vector of n elements takes
-    n load cycles, n + 1 exp cycles, 2 normalize cycles, and n output cycles while ``y_ready`` is high:
-    3n + 3 in all, after which the unit accepts the next vector.
+    n load cycles, n + 2 exp cycles, 2 normalize cycles, and n output cycles while ``y_ready`` is high:
+    3n + 4 in all, after which the unit accepts the next vector.
     """
 
     def __init__(self, n_max: int = 16, *, in_bits: int = 8, in_scale: float = 1 / 16,
@@ -154,14 +154,16 @@ class SoftmaxUnit(wiring.Component):
         m.submodules.recip_lut = recip_lut = self.recip_lut
         m.submodules.xbuf = xbuf = memory.Memory(shape=signed(self.in_bits), depth=self.n_max, init=[])
         m.submodules.ebuf = ebuf = memory.Memory(shape=self.exp_bits, depth=self.n_max, init=[])
-        x_wr, x_rd = xbuf.write_port(), xbuf.read_port(domain="comb")
-        e_wr, e_rd = ebuf.write_port(), ebuf.read_port(domain="comb")
+        # synchronous reads, so both buffers map to block RAM
+        x_wr, x_rd = xbuf.write_port(), xbuf.read_port()
+        e_wr, e_rd = ebuf.write_port(), ebuf.read_port()
 
         count = Signal(range(self.n_max + 1))      # elements loaded so far / vector length
         idx = Signal(range(self.n_max + 1))        # next element to issue (exp) or send (out)
         x_max = Signal(signed(self.in_bits))
-        pipe_valid = Signal()                      # an exp-LUT read is in flight
-        pipe_idx = Signal(range(self.n_max))
+        # exp pipeline: stage 1 has the buffered x (for s1_idx), stage 2 the exp-LUT value (for s2_idx)
+        s1_valid, s2_valid = Signal(), Signal()
+        s1_idx, s2_idx = Signal(range(self.n_max)), Signal(range(self.n_max))
         total = Signal(self.sum_bits)
         lead = Signal(range(self.sum_bits))
         recip = Signal(self.recip_bits)
@@ -174,7 +176,7 @@ class SoftmaxUnit(wiring.Component):
             x_rd.addr.eq(idx),
             diff.eq(x_max - x_rd.data),
             exp_lut.x.eq(Mux(diff > e_sat, e_sat, diff)),
-            e_wr.addr.eq(pipe_idx), e_wr.data.eq(exp_lut.y), e_wr.en.eq(pipe_valid),
+            e_wr.addr.eq(s2_idx), e_wr.data.eq(exp_lut.y), e_wr.en.eq(s2_valid),
             e_rd.addr.eq(idx),
         ]
         # leading one of the sum, and the recip_in_bits mantissa bits below it
@@ -205,16 +207,16 @@ class SoftmaxUnit(wiring.Component):
                     with m.If((count == 0) | (self.x > x_max)):
                         m.d.sync += x_max.eq(self.x)
                     with m.If(self.x_last | (count == self.n_max - 1)):
-                        m.d.sync += [idx.eq(0), total.eq(0), pipe_valid.eq(0), count.eq(count + 1)]
+                        m.d.sync += [idx.eq(0), total.eq(0), count.eq(count + 1)]
                         m.next = "EXP"
             with m.State("EXP"):
                 issue = idx < count
-                m.d.sync += [pipe_valid.eq(issue), pipe_idx.eq(idx)]
+                m.d.sync += [s1_valid.eq(issue), s1_idx.eq(idx), s2_valid.eq(s1_valid), s2_idx.eq(s1_idx)]
                 with m.If(issue):
                     m.d.sync += idx.eq(idx + 1)
-                with m.If(pipe_valid):
+                with m.If(s2_valid):
                     m.d.sync += total.eq(total + exp_lut.y)
-                with m.If(~issue):
+                with m.If(~issue & ~s1_valid):
                     m.next = "NORM"
             with m.State("NORM"):
                 # recip_lut reads the mantissa address this cycle; the shift follows the leading one
@@ -222,11 +224,14 @@ class SoftmaxUnit(wiring.Component):
                 m.next = "RECIP"
             with m.State("RECIP"):
                 m.d.sync += [recip.eq(recip_lut.y), idx.eq(0)]
+                m.d.comb += e_rd.addr.eq(0)
                 m.next = "OUT"
             with m.State("OUT"):
+                # the buffer read is registered: address the element shown on the next cycle
                 last = idx == count - 1
                 m.d.comb += [self.y_valid.eq(1), self.y_last.eq(last)]
                 with m.If(self.y_ready):
+                    m.d.comb += e_rd.addr.eq(idx + 1)
                     m.d.sync += idx.eq(idx + 1)
                     with m.If(last):
                         m.d.sync += count.eq(0)

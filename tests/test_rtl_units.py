@@ -116,7 +116,7 @@ def test_softmax_matches_its_bit_exact_model_and_cycle_count(tmp_path, simulator
             "ready_pattern": pattern,
             "vectors": [v.tolist() for v in vectors],
             "expected": [unit.model(v).tolist() for v in vectors],
-            "cycles": [3 * len(v) + 3 if pattern == [1] else None for v in vectors],
+            "cycles": [3 * len(v) + 4 if pattern == [1] else None for v in vectors],
         })
     tests, failed, _ = _run(tmp_path, unit, "softmax_unit", "softmax_bench", {"phases": phases}, simulator)
     assert (tests, failed) == (1, 0)

@@ -1,7 +1,7 @@
 """cocotb bench of ``SoftmaxUnit``: streamed vectors against the bit-exact numpy model, and cycles.
 
 The JSON file in ``CODESIGN_BENCH_CASES`` holds phases, each with input vectors, the model's output
-codes, the output ``ready`` pattern (one entry per edge, repeated) and the expected cycles (3n + 3
+codes, the output ``ready`` pattern (one entry per edge, repeated) and the expected cycles (3n + 4
 when ready is always high, else null) from a vector's first accepted element to its last output. Each loop iteration is one edge:
 drive after the falling edge, sample handshakes once logic has settled.
 """
