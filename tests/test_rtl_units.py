@@ -12,7 +12,7 @@ from hdl.cocotb_run import run_cocotb
 from hdl.emit import to_verilog
 from hdl.lut import FUNCTIONS, LutActivation
 from hdl.softmax import SoftmaxUnit
-from tests.conftest import require_simulator
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 SIMULATORS = ["icarus", "verilator"]
