@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -257,19 +256,30 @@ def difference_terms(dataflow: str, gemm: GemmDims, rows: int, cols: int) -> Dif
 # Running SCALE-Sim
 # ---------------------------------------------------------------------------------------------
 
-_DRIVER = r"""
+# A child's own peak RSS: VmHWM of its address space. wait4's ru_maxrss is not usable here: Linux carries
+# the forking parent's high-water mark across exec, so a parent holding torch would inflate every child.
+PEAK_RSS_SNIPPET = r"""
+def _print_peak_rss():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                print("PEAK_RSS_KB", int(line.split()[1]), flush=True)
+"""
+
+_DRIVER = PEAK_RSS_SNIPPET + r"""
 import sys
 from scalesim.scale_sim import scalesim
 config, topology, layout, top = sys.argv[1:5]
 sim = scalesim(save_disk_space=True, verbose=False, config=config, topology=topology, layout=layout,
                input_type_gemm=False)
 sim.run_scale(top_path=top)
+_print_peak_rss()
 """
 
 
 @dataclass(frozen=True)
 class ScaleSimRun:
-    """One SCALE-Sim run: per simulated layer (Total Cycles, Stall Cycles), wall time, child peak RSS."""
+    """One SCALE-Sim run: per simulated layer (Total Cycles, Stall Cycles), wall time, its peak RSS (VmHWM)."""
 
     cycles: tuple[int, ...]
     stalls: tuple[int, ...]
@@ -284,25 +294,25 @@ def require_scalesim() -> Path:
 
 
 def run_child(argv: Sequence[str], cwd: str | None = None, timeout_s: float | None = None) -> tuple[float, float, str, str, int]:
-    """Run a child process; (wall seconds, its peak RSS in MB from wait4, stdout, stderr, exit code)."""
+    """Run a child process; (wall seconds, its peak RSS in MB, stdout, stderr, exit code).
+
+    The peak is the ``PEAK_RSS_KB`` line the child prints (PEAK_RSS_SNIPPET); NaN if it printed none.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, stdout=out, stderr=err)
-        deadline = None if timeout_s is None else start + timeout_s
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return wall, usage.ru_maxrss / 1024.0, out.read().decode(errors="replace"), err.read().decode(errors="replace"), proc.returncode
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        peaks = [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("PEAK_RSS_KB ")]
+        peak_mb = peaks[-1] / 1024.0 if peaks else float("nan")
+        return wall, peak_mb, stdout, stderr, proc.returncode
 
 
 def parse_compute_report(text: str) -> tuple[list[int], list[int]]:

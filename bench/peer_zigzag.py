@@ -24,7 +24,7 @@ for _path in (REPO_DIR, BENCH_DIR):
         sys.path.insert(0, str(_path))
 
 from codesign.workload import ConvDims, GemmDims, Workload  # noqa: E402
-from peer_scalesim import PeerError, capture_network, run_child  # noqa: E402
+from peer_scalesim import PEAK_RSS_SNIPPET, PeerError, capture_network, run_child  # noqa: E402
 
 ZIGZAG_PYTHON = BENCH_DIR / ".venv-zigzag" / "bin" / "python"
 CONV_EQUATION = "O[b][g][k][oy][ox]+=W[g][k][c][fy][fx]*I[b][g][c][iy][ix]"
@@ -128,7 +128,7 @@ def mapping_spec(dataflow: str, rows: int = 32, cols: int = 32) -> list[dict[str
              "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}]
 
 
-_DRIVER = r"""
+_DRIVER = PEAK_RSS_SNIPPET + r"""
 import json, logging, sys, time, warnings
 t0 = time.perf_counter()
 from zigzag.api import get_hardware_performance_zigzag
@@ -147,6 +147,7 @@ for cme, _ in cmes[0][1]:
                        ideal=float(cme.ideal_cycle), ideal_temporal=float(cme.ideal_temporal_cycle)))
 print("ZIGZAG_RESULT " + json.dumps(dict(energy_pj=float(energy), latency_cycles=float(latency), import_s=t_import,
                                         search_s=t_search, layers=layers)))
+_print_peak_rss()
 """
 
 

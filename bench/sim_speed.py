@@ -2,7 +2,7 @@
 
 ResNet-18 and MobileNetV2 at 224x224 on a 32x32 array, each dataflow (ws, os; rs on a 32x32 Eyeriss-style
 array, which no peer models). Every measurement is a fresh child process, so peak RSS (wait4) is that
-run's alone and no cache survives between runs:
+run's alone (VmHWM) and no cache survives between runs:
   - ours, simulate only: a pickled Workload is loaded, then ``sim.engine.simulate`` (mapping search
     included) is timed -- its first, cold call;
   - ours, capture + simulate: the zoo model is built, captured with ``codesign.from_torch`` and simulated;
@@ -33,7 +33,7 @@ for _path in (REPO_DIR, BENCH_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from peer_scalesim import PeerError, network_cases, run_child, run_scalesim  # noqa: E402
+from peer_scalesim import PEAK_RSS_SNIPPET, PeerError, network_cases, run_child, run_scalesim  # noqa: E402
 
 NETWORKS = ("resnet18", "mobilenetv2")
 DATAFLOWS = ("ws", "os", "rs")
@@ -222,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         print(CHILD_TAG + json.dumps(_child(args.child, args.networks, args.dataflows, args.workload)))
+        namespace: dict = {}
+        exec(PEAK_RSS_SNIPPET, namespace)  # the same VmHWM reading the peers' drivers print
+        namespace["_print_peak_rss"]()
         return 0
 
     from peer_scalesim import capture_network
