@@ -56,7 +56,7 @@ def print_run(run: SimResult, console=None, max_layers: int | None = None) -> No
     table = Table(title=f"{run.arch} / {run.dataflow.upper()} (objective: {run.objective})")
     table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=32)
     table.add_column("op", no_wrap=True, overflow="ellipsis", max_width=10)
-    for name in ("MACs", "cycles", "stall", "util", f"energy {run.energy_unit}", "DRAM B", "min DRAM B", "roofline"):
+    for name in ("MACs", "cycles", "stall", "util", "energy", "DRAM B", "min DRAM B", "roofline"):
         table.add_column(name, justify="right", no_wrap=True)
     layers = run.layers if max_layers is None else run.layers[:max_layers]
     for layer in layers:
@@ -72,7 +72,7 @@ def print_run(run: SimResult, console=None, max_layers: int | None = None) -> No
     for layer in run.layers:
         for note in layer.notes:
             console.print(f"[yellow]note[/yellow] {layer.name}: {note}")
-    console.print(f"latency {run.latency_ms:.3f} ms at {run.clock_mhz:g} MHz; energy table: {run.energy_table}")
+    console.print(f"latency {run.latency_ms:.3f} ms at {run.clock_mhz:g} MHz; energy in {run.energy_unit}, table {run.energy_table}")
 
 
 def print_comparison(runs: Sequence[SimResult], console=None) -> None:
@@ -84,7 +84,7 @@ def print_comparison(runs: Sequence[SimResult], console=None) -> None:
     best_cycles = min(run.cycles for run in runs)
     best_energy = min(run.energy_pj for run in runs)
     table = Table(title=f"dataflow comparison on {runs[0].arch}")
-    for name in ("dataflow", "cycles", "latency ms", f"energy ({runs[0].energy_unit})", "EDP", "utilization",
+    for name in ("dataflow", "cycles", "latency ms", "energy", "EDP", "utilization",
                  "DRAM bytes", "roofline cycles"):
         table.add_column(name, justify="left" if name == "dataflow" else "right")
     for run in runs:

@@ -5,13 +5,14 @@ values. A PE set of r x e PEs (r = min(R, rows) filter rows, e = min(P, cols) ou
 e output rows: filter rows are multicast along the set's rows, input rows diagonally, partial sums
 accumulate up the columns. Each column computes its own output row, so a GLB block's output rows
 (a strip of one image, or several whole images: ``rows_b = bm / Q``) are dealt to sets e at a time. Each PE keeps p filters x q channels in its
-register files (p*q*S <= weight RF, q*S <= input RF, p <= psum RF), so a pass runs p*q*S*Q MACs per PE.
+register files (p*q*S' <= weight RF, q*S' <= input RF, p <= psum RF, S' = min(S, RFs): longer filter
+rows run as ceil(S/S') segments), so a pass runs p*q*S'*Q MACs per PE.
 Sets replicate over the array: (rows // r) * (cols // e) sets run concurrently (the folding of
 Sec. V-B onto 12 x 14). Per GLB block of rows_b output rows, cb channels and kb filters:
 
-    units  = ceil(rows_b/e) * ceil(kb/p) * ceil(cb/q) * ceil(R/rows)
+    units  = ceil(rows_b/e) * ceil(kb/p) * ceil(cb/q) * ceil(R/rows) * ceil(S/S')
     passes = ceil(units / sets)
-    pass   = ceil(ceil(p/pack) * q * S * Q * d) + r     (d = weight density when zero-skipping, else 1;
+    pass   = ceil(ceil(p/pack) * q * S' * Q * d) + r    (d = weight density when zero-skipping, else 1;
                                                          r cycles for the psums to climb the set)
     cycles = passes * pass * wide_operand_passes
 """
@@ -41,14 +42,21 @@ def set_shape(problem: Problem, arch: ArchSpec) -> tuple[int, int, int, int, int
     return r, e, math.ceil(conv.r / r), math.ceil(conv.p / e), (arch.rows // r) * (arch.cols // e)
 
 
+def segment_taps(problem: Problem, arch: ArchSpec) -> int:
+    """Taps of a filter-row segment: a row longer than the register files hold is split into segments
+    run as separate primitives whose partial sums accumulate (like a fold over channels)."""
+    pe = arch.pe
+    return max(1, min(problem.conv.s, pe.weight_rf_words, pe.activation_rf_words))
+
+
 def rf_choices(problem: Problem, arch: ArchSpec) -> list[tuple[int, int]]:
     """Legal (p, q): filters and channels one PE keeps in its register files; MappingError if none."""
-    pe, s = arch.pe, problem.conv.s
+    pe, s = arch.pe, segment_taps(problem, arch)
     kg, cg = problem.conv.k // problem.conv.groups, problem.conv.c // problem.conv.groups
-    if s > pe.weight_rf_words or s > pe.activation_rf_words or pe.psum_rf_words < 1:
+    if pe.weight_rf_words < 1 or pe.activation_rf_words < 1 or pe.psum_rf_words < 1:
         raise MappingError(
-            f"layer {problem.name}: row stationary needs register files of at least {s} weight and {s} input "
-            f"words for its {s}-tap filter rows; the PE has {pe.weight_rf_words} and {pe.activation_rf_words}"
+            f"layer {problem.name}: row stationary needs at least one weight, input and partial-sum register "
+            f"word per PE; the PE has {pe.weight_rf_words}, {pe.activation_rf_words} and {pe.psum_rf_words}"
         )
     choices = []
     for p in _powers_up_to(min(kg, pe.psum_rf_words, pe.weight_rf_words // s)):
@@ -70,14 +78,15 @@ def _powers_up_to(limit: int) -> list[int]:
 def pass_cycles(problem: Problem, arch: ArchSpec, p: int, q: int) -> int:
     r = set_shape(problem, arch)[0]
     density = problem.weight_density if ZERO_SKIPPING else 1.0
-    work = math.ceil(-(-p // problem.pack) * q * problem.conv.s * problem.conv.q * density)
+    work = math.ceil(-(-p // problem.pack) * q * segment_taps(problem, arch) * problem.conv.q * density)
     return max(1, work) + r
 
 
 def block_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, rows_b, cb, kb) -> np.ndarray:
     """Cycles of GLB blocks of rows_b output rows x cb channels x kb filters (formula in the module doc)."""
     r, e, r_folds, _, sets = set_shape(problem, arch)
-    units = -(-np.asarray(rows_b) // e) * -(-np.asarray(kb) // p) * -(-np.asarray(cb) // q) * r_folds
+    s_folds = -(-problem.conv.s // segment_taps(problem, arch))
+    units = -(-np.asarray(rows_b) // e) * -(-np.asarray(kb) // p) * -(-np.asarray(cb) // q) * r_folds * s_folds
     passes = -(-units // sets)
     return passes * pass_cycles(problem, arch, p, q) * problem.passes
 
@@ -98,7 +107,8 @@ def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSched
     r, e, _, _, _ = set_shape(problem, arch)
     sh, sw = conv.stride
     dh, dw = conv.dilation
-    width = (conv.q - 1) * sw + (conv.s - 1) * dw + 1
+    s_sizes = _fold_sizes(conv.s, segment_taps(problem, arch))
+    widths = sum((conv.q - 1) * sw + (si - 1) * dw + 1 for si in s_sizes)  # input columns, all segments
     r_sizes = _fold_sizes(conv.r, r)
 
     def rows_read_for(ei):  # input rows one e-unit of ei output rows reads, over all R folds
@@ -111,9 +121,9 @@ def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSched
     channel_groups = -(-cb // q)
 
     w_reads = kb * cb * conv.r * conv.s * e_units
-    a_reads = filter_groups * cb * rows_read * width
+    a_reads = filter_groups * cb * rows_read * widths
     outputs = rows_b * conv.q * kb
-    c_writes = outputs * channel_groups * len(r_sizes)
+    c_writes = outputs * channel_groups * len(r_sizes) * len(s_sizes)
     c_reads = c_writes - outputs * sched.k_first.astype(np.int64)
 
     ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
@@ -122,8 +132,8 @@ def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSched
     dram = sched.dram_words
     tot = {name: int(v.sum()) for name, v in
            (("w", w_reads), ("a", a_reads), ("cr", c_reads), ("cw", c_writes))}
-    noc_in = int((filter_groups * cb * rows_b).sum()) * conv.r * width
-    noc_psum = int((outputs * channel_groups).sum()) * conv.r
+    noc_in = int((filter_groups * cb * rows_b).sum()) * conv.r * widths
+    noc_psum = int((outputs * channel_groups).sum()) * conv.r * len(s_sizes)
     words = {
         "glb": {
             "input": tot["a"] + dram["input"][0],

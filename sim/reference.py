@@ -77,30 +77,32 @@ def _rs_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: i
     r = min(conv.r, arch.rows)
     e = min(conv.p, arch.cols)
     sets = (arch.rows // r) * (arch.cols // e)
-    width = (conv.q - 1) * conv.stride[1] + (conv.s - 1) * conv.dilation[1] + 1
+    seg = max(1, min(conv.s, arch.pe.weight_rf_words, arch.pe.activation_rf_words))
     ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
     units, bits = 0, 0
     for _, ei in _chunks(out_rows, e):
         for _, pf in _chunks(filters, p):
             for ci, qc in _chunks(channels, q):
                 for ri, rr in _chunks(conv.r, r):
-                    units += 1
-                    result.macs += pf * qc * rr * conv.s * ei * conv.q
-                    w = pf * qc * rr * conv.s
-                    rows_in = (ei - 1) * conv.stride[0] + (rr - 1) * conv.dilation[0] + 1
-                    a = qc * rows_in * width
-                    c = pf * ei * conv.q
-                    reads_psum = not (k_first and ci == 0 and ri == 0)
-                    result.glb_array_words["weight"] += w
-                    result.glb_array_words["input"] += a
-                    result.glb_array_words["output"] += c * (2 if reads_psum else 1)
-                    bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
+                    for si, ss in _chunks(conv.s, seg):
+                        units += 1
+                        result.macs += pf * qc * rr * ss * ei * conv.q
+                        w = pf * qc * rr * ss
+                        rows_in = (ei - 1) * conv.stride[0] + (rr - 1) * conv.dilation[0] + 1
+                        width = (conv.q - 1) * conv.stride[1] + (ss - 1) * conv.dilation[1] + 1
+                        a = qc * rows_in * width
+                        c = pf * ei * conv.q
+                        reads_psum = not (k_first and ci == 0 and ri == 0 and si == 0)
+                        result.glb_array_words["weight"] += w
+                        result.glb_array_words["input"] += a
+                        result.glb_array_words["output"] += c * (2 if reads_psum else 1)
+                        bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
     # Every pass lasts the PE's configured loop: ceil(p/pack) filters x q channels x S taps x Q outputs
     # (times the weight density when zero weights are skipped), then r cycles of psum accumulation.
     from dataflow.row_stationary import ZERO_SKIPPING
 
     density = problem.weight_density if ZERO_SKIPPING else 1.0
-    pe_cycles = max(1, math.ceil(math.ceil(p / problem.pack) * q * conv.s * conv.q * density))
+    pe_cycles = max(1, math.ceil(math.ceil(p / problem.pack) * q * seg * conv.q * density))
     passes = math.ceil(units / sets)
     return passes * (pe_cycles + r) * problem.passes, bits
 

@@ -44,8 +44,10 @@ def test_every_candidate_fits_the_buffer_and_the_array(flow, layer, arch):
             assert tm <= arch.rows and tn <= arch.cols * problem.pack
         else:
             pe = arch.pe
-            assert mapping.rs_filters * mapping.rs_channels * problem.conv.s <= pe.weight_rf_words
-            assert mapping.rs_channels * problem.conv.s <= pe.activation_rf_words
+            taps = min(problem.conv.s, pe.weight_rf_words, pe.activation_rf_words)
+            assert mapping.rs_filters * mapping.rs_channels * taps <= pe.weight_rf_words
+            assert mapping.rs_channels * taps <= pe.activation_rf_words
+            assert mapping.rs_filters <= pe.psum_rf_words
 
 
 @pytest.mark.parametrize("objective", mapper.OBJECTIVES)
@@ -119,7 +121,13 @@ def test_an_unknown_objective_is_an_error():
         simulate(workload(conv_layer()), make_arch(), "ws", objective="speed")
 
 
-def test_row_stationary_without_room_for_a_filter_row_is_an_error():
-    arch = make_arch(rf_words=(2, 2, 2))
-    with pytest.raises(MappingError, match="layer conv: row stationary needs register files of at least 3"):
-        simulate(workload(conv_layer(r=3, s=3)), arch, "rs")
+def test_row_stationary_splits_a_filter_row_longer_than_the_register_files():
+    roomy = simulate(workload(conv_layer(r=3, s=3)), make_arch(rf_words=(64, 12, 16)), "rs").layers[0]
+    tight = simulate(workload(conv_layer(r=3, s=3)), make_arch(rf_words=(2, 2, 2)), "rs").layers[0]
+    assert tight.macs == roomy.macs
+    assert tight.accesses["glb"]["output"] > roomy.accesses["glb"]["output"]  # segments add partial sums
+
+
+def test_row_stationary_without_register_files_is_an_error():
+    with pytest.raises(MappingError, match="layer conv: row stationary needs at least one weight"):
+        simulate(workload(conv_layer()), make_arch(rf_words=(0, 1, 1)), "rs")
