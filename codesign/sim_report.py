@@ -94,4 +94,4 @@ def print_comparison(runs: Sequence[SimResult], console=None) -> None:
                       f"{_si(run.energy_pj)}{mark_e}", _si(run.cycles * run.energy_pj), f"{run.utilization:.1%}",
                       _si(run.dram_bytes), _si(run.roofline_cycles))
     console.print(table)
-    console.print("* best")
+    console.print(f"* best; energy in {runs[0].energy_unit}")
