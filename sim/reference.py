@@ -194,64 +194,49 @@ class _Dram:
 
 
 def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec) -> ReferenceResult:
-    """Cycle-by-cycle run of one layer under one mapping: array, GLB ports and DRAM channel."""
+    """Cycle-by-cycle run of one layer under one mapping: array, GLB ports and DRAM channel.
+
+    Block b starts when block b-1 is done on the array and its DRAM work (loading block b, draining
+    block b-2's outputs) has finished: the double-buffered hand-off.
+    """
     result = ReferenceResult()
     blocks = _blocks(problem, mapping, arch, result)
     glb_rate = arch.glb.banks * arch.glb.words_per_cycle * arch.glb.word_bits
     dram = _Dram(arch)
     clock = 0
 
-    def run_until(done) -> None:
+    def step() -> None:
         nonlocal clock
-        while not done():
-            clock += 1
-            if clock > MAX_REFERENCE_CYCLES:
-                raise RuntimeError("layer too large for the per-cycle reference")
-            yield_tick()
+        clock += 1
+        if clock > MAX_REFERENCE_CYCLES:
+            raise RuntimeError("layer too large for the per-cycle reference")
 
-    ticks: list = []
-
-    def yield_tick() -> None:
-        for tick in ticks:
-            tick()
-
-    # First block's operands arrive before anything computes.
+    # The first block's operands arrive before anything computes.
     dram.read(blocks[0].load_bits)
-    ticks[:] = [dram.tick]
-    run_until(lambda: dram.idle)
+    while not dram.idle:
+        step()
+        dram.tick()
     busy_total = 0
     for b, block in enumerate(blocks):
-        array_left = [block.compute]
-        glb_left = [block.glb_bits]
         if b + 1 < len(blocks):
             dram.read(blocks[b + 1].load_bits)
         if b > 0:
             dram.write(blocks[b - 1].write_bits)
-
-        def array_tick() -> None:
-            if array_left[0] > 0:
-                array_left[0] -= 1
-            if glb_left[0] > 0:
-                glb_left[0] -= glb_rate
-
-        start = clock
-        busy_end = [None]
-
-        def tick_all() -> None:
-            array_tick()
+        array_left, glb_left = block.compute, block.glb_bits
+        start, busy_end = clock, None
+        while busy_end is None or not dram.idle:
+            step()
+            array_left -= 1 if array_left > 0 else 0
+            glb_left -= glb_rate if glb_left > 0 else 0
             dram.tick()
-            if busy_end[0] is None and array_left[0] <= 0 and glb_left[0] <= 0:
-                busy_end[0] = clock
-
-        ticks[:] = [tick_all]
-        if array_left[0] <= 0 and glb_left[0] <= 0:
-            busy_end[0] = clock
-        run_until(lambda: busy_end[0] is not None and dram.idle)
-        busy_total += busy_end[0] - start
+            if busy_end is None and array_left <= 0 and glb_left <= 0:
+                busy_end = clock
+        busy_total += busy_end - start
         result.compute_cycles += block.compute
     dram.write(blocks[-1].write_bits)
-    ticks[:] = [dram.tick]
-    run_until(lambda: dram.idle)
+    while not dram.idle:
+        step()
+        dram.tick()
     result.cycles = clock
     result.glb_stall_cycles = busy_total - result.compute_cycles
     result.dram_stall_cycles = clock - busy_total
