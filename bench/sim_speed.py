@@ -8,7 +8,8 @@ run's alone (VmHWM) and no cache survives between runs:
   - ours, capture + simulate: the zoo model is built, captured with ``codesign.from_torch`` and simulated;
   - ours, tracemalloc: the peak of Python/numpy allocations inside the simulate call (a separate run,
     since tracing slows it down);
-  - SCALE-Sim v3 (API, save_disk_space=True) and ZigZag (default LOMA search) on the same layers.
+  - SCALE-Sim v3 (API, save_disk_space=True) per dataflow on the same layers (its per-layer cycles are set
+    beside ours as in peer_scalesim.py), and ZigZag's default flow (LOMA, K x C mapping) once per network.
 Targets (bench/README.peers.md): <= 1 s per network per dataflow, >= 100x faster than SCALE-Sim, >= 25x
 faster than ZigZag, peak memory <= 1/5 of SCALE-Sim's. Usage:
 
@@ -33,7 +34,8 @@ for _path in (REPO_DIR, BENCH_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from peer_scalesim import PEAK_RSS_SNIPPET, PeerError, network_cases, run_child, run_scalesim  # noqa: E402
+from peer_scalesim import (PEAK_RSS_SNIPPET, PeerError, compare, layer_table, network_cases, run_child,  # noqa: E402
+                           run_scalesim, totals, totals_table)  # noqa: E402
 
 NETWORKS = ("resnet18", "mobilenetv2")
 DATAFLOWS = ("ws", "os", "rs")
@@ -150,18 +152,20 @@ class PeerRun:
     cycles: float
 
 
-def run_peers(network: str, dataflow: str, workload, timeout_s: float) -> list[PeerRun]:
+def run_scalesim_network(network: str, dataflow: str, workload, timeout_s: float) -> tuple[PeerRun, list]:
+    """SCALE-Sim on the network's conv / linear layers; its timing and the per-layer cycle comparison."""
+    cases = network_cases(workload)
+    run = run_scalesim([row for case in cases for row in case.rows], ARRAY, ARRAY, dataflow, timeout_s)
+    peer = PeerRun("SCALE-Sim", network, dataflow, run.wall_s, run.wall_s, run.peak_rss_mb, float(sum(run.cycles)))
+    return peer, compare(cases, ARRAY, dataflow, run)
+
+
+def run_zigzag_network(network: str, workload, timeout_s: float) -> PeerRun:
+    """ZigZag's default flow once per network: LOMA over the K x C (weight-stationary) spatial mapping."""
     from peer_zigzag import run_zigzag, zigzag_workload
 
-    runs = []
-    cases = network_cases(workload)
-    scalesim = run_scalesim([row for case in cases for row in case.rows], ARRAY, ARRAY, dataflow, timeout_s)
-    runs.append(PeerRun("SCALE-Sim", network, dataflow, scalesim.wall_s, scalesim.wall_s, scalesim.peak_rss_mb,
-                        float(sum(scalesim.cycles))))
-    zigzag = run_zigzag(zigzag_workload(workload), dataflow, network, ARRAY, ARRAY, timeout_s)
-    runs.append(PeerRun("ZigZag", network, dataflow, zigzag.wall_s, zigzag.search_s, zigzag.peak_rss_mb,
-                        zigzag.latency_cycles))
-    return runs
+    run = run_zigzag(zigzag_workload(workload), "ws", network, ARRAY, ARRAY, timeout_s)
+    return PeerRun("ZigZag", network, "any", run.wall_s, run.search_s, run.peak_rss_mb, run.latency_cycles)
 
 
 def _ratio(numerator: float, denominator: float) -> str:
@@ -189,20 +193,34 @@ def report(ours: Sequence[OursRun], peers: Sequence[PeerRun]) -> str:
                   "time vs ours (process / process) | time vs ours (core / simulate) | target | ours' RSS share | "
                   "target |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
-        by_key = {(o.network, o.dataflow): o for o in ours}
-        for p in peers:
-            o = by_key.get((p.network, p.dataflow))
-            if o is None:
-                continue
+        pairs = [(p, o) for p in peers for o in ours
+                 if o.network == p.network and (o.dataflow == p.dataflow or (p.dataflow == "any" and o.dataflow != "rs"))]
+        for p, o in pairs:
             target = TARGET_VS_SCALESIM if p.tool == "SCALE-Sim" else TARGET_VS_ZIGZAG
             speedup = p.process_s / o.process_s
             share = o.peak_rss_mb / p.peak_rss_mb
             memory_target = _mark(share <= TARGET_MEMORY_SHARE) if p.tool == "SCALE-Sim" else "-"
-            lines.append(f"| {p.network} | {p.dataflow} | {p.tool} | {p.process_s:.1f} | {p.core_s:.1f} | "
+            lines.append(f"| {p.network} | {o.dataflow} | {p.tool} | {p.process_s:.1f} | {p.core_s:.1f} | "
                          f"{p.peak_rss_mb:.0f} | {p.cycles:.0f} | {_ratio(p.process_s, o.process_s)} | "
                          f"{_ratio(p.core_s, o.simulate_s)} | >= {target:.0f}x: {_mark(speedup >= target)} | "
                          f"{share:.2f} | {memory_target} |")
     return "\n".join(lines)
+
+
+def _write(args, ours, peers, cycle_totals, cycle_sections, echo: bool = False) -> None:
+    from codesign.atomic_write import write_text_atomic
+
+    text = report(ours, peers)
+    if cycle_totals:
+        text += ("\n\n### Compute cycles against SCALE-Sim, from the same runs\n\n" + totals_table(cycle_totals)
+                 + "\n\n" + "\n\n".join(cycle_sections))
+    if echo:
+        print(text)
+    if args.out:
+        write_text_atomic(args.out, text + "\n")
+    if args.json:
+        write_text_atomic(args.json, json.dumps({"ours": [asdict(o) for o in ours],
+                                                 "peers": [asdict(p) for p in peers]}, indent=1) + "\n")
 
 
 def _csv(text: str) -> list[str]:
@@ -229,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from peer_scalesim import capture_network
 
-    ours, peers = [], []
+    ours, peers, cycle_sections, cycle_totals = [], [], [], []
     try:
         with tempfile.TemporaryDirectory(prefix="sim-speed-") as tmp:
             for network in _csv(args.networks):
@@ -244,23 +262,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ours.append(run)
                     print(f"ours {network} {dataflow}: simulate {run.simulate_s:.3f} s, process {run.process_s:.2f} s, "
                           f"RSS {run.peak_rss_mb:.0f} MB", file=sys.stderr)
-                    if not args.no_peers and dataflow != "rs":  # no peer models row stationary
-                        for peer in run_peers(network, dataflow, workload, args.timeout):
-                            peers.append(peer)
-                            print(f"{peer.tool} {network} {dataflow}: {peer.process_s:.1f} s, "
-                                  f"RSS {peer.peak_rss_mb:.0f} MB", file=sys.stderr)
+                    if not args.no_peers and dataflow != "rs":  # SCALE-Sim has no row stationary
+                        peer, rows = run_scalesim_network(network, dataflow, workload, args.timeout)
+                        peers.append(peer)
+                        cycle_totals.append((network, dataflow, ARRAY, totals(rows)))
+                        cycle_sections.append(f"### {network}, {dataflow.upper()}, {ARRAY}x{ARRAY}\n\n"
+                                              + layer_table(rows))
+                        print(f"SCALE-Sim {network} {dataflow}: {peer.process_s:.1f} s, RSS {peer.peak_rss_mb:.0f} MB; "
+                              f"ours vs its cycles {cycle_totals[-1][3].delta_pct:+.2f}%", file=sys.stderr)
+                    _write(args, ours, peers, cycle_totals, cycle_sections)
+                if not args.no_peers:
+                    peer = run_zigzag_network(network, workload, args.timeout)
+                    peers.append(peer)
+                    print(f"ZigZag {network}: {peer.process_s:.1f} s, RSS {peer.peak_rss_mb:.0f} MB", file=sys.stderr)
+                _write(args, ours, peers, cycle_totals, cycle_sections)  # keep what is measured so far
     except PeerError as exc:
         print(f"sim_speed: error: {exc}", file=sys.stderr)
         return 2
-    text = report(ours, peers)
-    print(text)
-    from codesign.atomic_write import write_text_atomic
-
-    if args.out:
-        write_text_atomic(args.out, text + "\n")
-    if args.json:
-        write_text_atomic(args.json, json.dumps({"ours": [asdict(o) for o in ours],
-                                                 "peers": [asdict(p) for p in peers]}, indent=1) + "\n")
+    _write(args, ours, peers, cycle_totals, cycle_sections, echo=True)
     return 0
 
 
