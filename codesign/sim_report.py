@@ -41,9 +41,11 @@ def csv_text(runs: Sequence[SimResult]) -> str:
 
 
 def _si(value: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
             return f"{value / scale:.2f}{unit}"
+    if abs(value) >= 1e18:
+        return f"{value:.3e}"
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
@@ -84,7 +86,7 @@ def print_comparison(runs: Sequence[SimResult], console=None) -> None:
     best_cycles = min(run.cycles for run in runs)
     best_energy = min(run.energy_pj for run in runs)
     table = Table(title=f"dataflow comparison on {runs[0].arch}")
-    for name in ("dataflow", "cycles", "latency ms", "energy", "EDP", "utilization",
+    for name in ("dataflow", "cycles", "latency ms", "energy", "EDP (cycles x energy)", "utilization",
                  "DRAM bytes", "roofline cycles"):
         table.add_column(name, justify="left" if name == "dataflow" else "right")
     for run in runs:
