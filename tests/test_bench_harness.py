@@ -180,3 +180,19 @@ def test_zigzag_mapping_unrolls_the_named_dims_on_the_array():
     assert entry["spatial_mapping"] == {"D1": ["K, 8"], "D2": ["C, 16"]}
     with pytest.raises(ps.PeerError, match="rs"):
         pz.mapping_spec("rs")
+
+
+def test_closed_form_run_splits_back_onto_cases_like_a_real_run():
+    cases = ps.shape_cases()
+    run = ps.closed_form_run(cases, 16, "ws")
+    assert len(run.cycles) == sum(row.simulated_layers() for case in cases for row in case.rows)
+    for row in ps.compare(cases, 16, "ws", run):
+        assert row.scalesim == row.scalesim_model
+        assert row.adjusted == row.ours
+
+
+def test_child_peak_rss_is_read_from_what_the_child_prints():
+    code = ps.PEAK_RSS_SNIPPET + "\n_print_peak_rss()\n"
+    wall, peak_mb, out, _, status = ps.run_child([sys.executable, "-c", code])
+    assert status == 0 and wall > 0
+    assert 1 < peak_mb < 1024  # a bare interpreter, whatever its parent holds
