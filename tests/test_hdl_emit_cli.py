@@ -9,7 +9,6 @@ import pytest
 
 from codesign.cli import main
 from codesign.errors import HdlError, OutputError
-from hdl.core import GemmCore
 from hdl.emit import manifest, to_verilog
 from hdl.generate import emit_core
 from hdl.params import CoreParams
@@ -37,9 +36,8 @@ def test_manifest_lists_exactly_the_verilog_ports_with_their_widths(params, tmp_
     assert sum(f["width"] for f in fields) == listed["cmd__payload"][1]
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_module_names_must_be_verilog_identifiers():
-    core = GemmCore(CoreParams("ws", 1, 1, 2, 2))
+    core = None  # the name is checked before the component is looked at
     with pytest.raises(HdlError, match="identifier"):
         to_verilog(core, "9lives")
     with pytest.raises(HdlError, match="identifier"):
