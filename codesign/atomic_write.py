@@ -9,14 +9,23 @@ from pathlib import Path
 from codesign.errors import OutputError
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+def check_writable(path: str | os.PathLike | None) -> Path | None:
+    """Fail early (before slow work) when ``path`` cannot be written at all; None passes."""
+    if path is None:
+        return None
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist")
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a directory")
+    return target
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    target = check_writable(path)
+    folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

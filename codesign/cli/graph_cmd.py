@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from codesign.cli.model_args import add_model_arguments
 
@@ -22,27 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _check_writable(path: str | None) -> None:
-    """Fail before the (slow) capture when an output file cannot be written at all."""
-    from codesign.errors import OutputError
-
-    if path is None:
-        return
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory")
-
 
 def run(args: argparse.Namespace) -> int:
-    from codesign.atomic_write import write_text_atomic
+    from codesign.atomic_write import check_writable, write_text_atomic
     from codesign.cli.model_args import workload_from_args
     from codesign.graph_report import graphml_text, print_report, workload_json_text
 
-    _check_writable(args.json)
-    _check_writable(args.graphml)
+    check_writable(args.json)
+    check_writable(args.graphml)
     workload = workload_from_args(args)
     if args.json:
         write_text_atomic(args.json, workload_json_text(workload, fold_views=args.fold_views))

@@ -39,27 +39,13 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
-def _check_writable(path: str | None) -> None:
-    from pathlib import Path
-
-    from codesign.errors import OutputError
-
-    if path is None:
-        return
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory")
-
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from codesign.arch import Dataflow
     from codesign.arch_loader import load_arch
-    from codesign.atomic_write import write_text_atomic
+    from codesign.atomic_write import check_writable, write_text_atomic
     from codesign.cli.model_args import workload_from_args
     from codesign.errors import MappingError
     from codesign.sim_report import csv_text, json_text, print_comparison, print_run
@@ -67,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     dataflow = _check_choice(args.dataflow, DATAFLOW_CHOICES, "dataflow")
     objective = _check_choice(args.objective, OBJECTIVE_CHOICES, "objective")
-    _check_writable(args.json)
-    _check_writable(args.csv)
+    check_writable(args.json)
+    check_writable(args.csv)
     arch = load_arch(args.arch)
     if dataflow == "all":
         flows = [d for d in Dataflow if arch.supports(d)]

@@ -13,6 +13,8 @@ import math
 
 import torch
 from torch import nn
+
+from codesign.zoo.blocks import conv_bn
 from torch.nn import functional as F
 
 # Per bottleneck: (depthwise kernel, expansion width, output width, SE ratio, stride),
@@ -43,15 +45,6 @@ def _divisible(value: float, divisor: int = 4) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def _conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int, groups: int, relu: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-    ]
-    if relu:
-        layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
 
 class GhostModule(nn.Module):
     """Primary 1x1 conv to ceil(out/2) channels, cheap depthwise 3x3 of those; concat, slice to ``out``."""
@@ -60,8 +53,8 @@ class GhostModule(nn.Module):
         super().__init__()
         self.out_channels = out_channels
         primary = math.ceil(out_channels / 2)  # ratio s = 2 (Han et al. 2020, Sec. 4.1)
-        self.primary = _conv_bn(in_channels, primary, 1, 1, 1, relu)
-        self.cheap = _conv_bn(primary, primary, 3, 1, primary, relu)  # d = 3 depthwise
+        self.primary = conv_bn(in_channels, primary, 1, 1, 1, nn.ReLU if relu else None)
+        self.cheap = conv_bn(primary, primary, 3, 1, primary, nn.ReLU if relu else None)  # d = 3 depthwise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.primary(x)
@@ -90,18 +83,18 @@ class GhostBottleneck(nn.Module):
         self, in_channels: int, mid_channels: int, out_channels: int, kernel: int, stride: int, se_ratio: float
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [GhostModule(in_channels, mid_channels, relu=True)]
+        layers: list[nn.Module] = [GhostModule(in_channels, mid_channels, nn.ReLU)]
         if stride > 1:
-            layers.append(_conv_bn(mid_channels, mid_channels, kernel, stride, mid_channels, relu=False))
+            layers.append(conv_bn(mid_channels, mid_channels, kernel, stride, mid_channels, None))
         if se_ratio > 0:
             layers.append(SqueezeExcite(mid_channels, se_ratio))
-        layers.append(GhostModule(mid_channels, out_channels, relu=False))
+        layers.append(GhostModule(mid_channels, out_channels, None))
         self.body = nn.Sequential(*layers)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
-                _conv_bn(in_channels, in_channels, kernel, stride, in_channels, relu=False),
-                _conv_bn(in_channels, out_channels, 1, 1, 1, relu=False),
+                conv_bn(in_channels, in_channels, kernel, stride, in_channels, None),
+                conv_bn(in_channels, out_channels, 1, 1, 1, None),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,7 +107,7 @@ class GhostNet(nn.Module):
     def __init__(self, width: float, num_classes: int, cifar: bool) -> None:
         super().__init__()
         stem_channels = _divisible(16 * width)
-        layers: list[nn.Module] = [_conv_bn(3, stem_channels, 3, 1 if cifar else 2, 1, relu=True)]
+        layers: list[nn.Module] = [conv_bn(3, stem_channels, 3, 1 if cifar else 2, 1, nn.ReLU)]
         in_channels = stem_channels
         first_strided = True
         for kernel, expansion, out, se_ratio, stride in _BOTTLENECKS:
@@ -125,7 +118,7 @@ class GhostNet(nn.Module):
             layers.append(GhostBottleneck(in_channels, mid_channels, out_channels, kernel, stride, se_ratio))
             in_channels = out_channels
         head_channels = _divisible(960 * width)
-        layers.append(_conv_bn(in_channels, head_channels, 1, 1, 1, relu=True))
+        layers.append(conv_bn(in_channels, head_channels, 1, 1, 1, nn.ReLU))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Conv2d(head_channels, 1280, 1, bias=True)

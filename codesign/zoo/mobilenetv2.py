@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from codesign.zoo.blocks import conv_bn
+
 # (expansion t, output channels c, repeats n, first stride s), Sandler et al. 2018, Table 2.
 _SETTINGS: tuple[tuple[int, int, int, int], ...] = (
     (1, 16, 1, 1),
@@ -22,15 +24,6 @@ _SETTINGS: tuple[tuple[int, int, int, int], ...] = (
 )
 
 
-def _conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int, groups: int, relu6: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-    ]
-    if relu6:
-        layers.append(nn.ReLU6())
-    return nn.Sequential(*layers)
-
 
 class InvertedResidual(nn.Module):
     """Expand 1x1, depthwise 3x3, project 1x1 (linear); residual add when the shape is kept."""
@@ -40,9 +33,9 @@ class InvertedResidual(nn.Module):
         hidden = in_channels * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
-            layers.append(_conv_bn(in_channels, hidden, 1, 1, 1, relu6=True))
-        layers.append(_conv_bn(hidden, hidden, 3, stride, hidden, relu6=True))
-        layers.append(_conv_bn(hidden, out_channels, 1, 1, 1, relu6=False))
+            layers.append(conv_bn(in_channels, hidden, 1, 1, 1, nn.ReLU6))
+        layers.append(conv_bn(hidden, hidden, 3, stride, hidden, nn.ReLU6))
+        layers.append(conv_bn(hidden, out_channels, 1, 1, 1, None))
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and in_channels == out_channels
 
@@ -56,7 +49,7 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, num_classes: int, cifar: bool) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv_bn(3, 32, 3, 1 if cifar else 2, 1, relu6=True)]
+        layers: list[nn.Module] = [conv_bn(3, 32, 3, 1 if cifar else 2, 1, nn.ReLU6)]
         in_channels = 32
         for stage, (expansion, channels, repeats, stride) in enumerate(_SETTINGS):
             if cifar and stage == 1:
@@ -64,7 +57,7 @@ class MobileNetV2(nn.Module):
             for index in range(repeats):
                 layers.append(InvertedResidual(in_channels, channels, stride if index == 0 else 1, expansion))
                 in_channels = channels
-        layers.append(_conv_bn(in_channels, 1280, 1, 1, 1, relu6=True))
+        layers.append(conv_bn(in_channels, 1280, 1, 1, 1, nn.ReLU6))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from codesign.zoo.blocks import conv_bn
+
 _REPEATS = (4, 8, 4)  # units per stage 2-4, Ma et al. 2018, Table 5
 _WIDTHS_1X = (24, 116, 232, 464, 1024)  # Conv1, Stage2-4, Conv5 output channels at 1.0x, Table 5
 
@@ -21,15 +23,6 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     x = x.view(n, groups, c // groups, h, w).transpose(1, 2).contiguous()
     return x.view(n, c, h, w)
 
-
-def _conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int, groups: int, relu: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-    ]
-    if relu:
-        layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 class ShuffleUnit(nn.Module):
@@ -44,14 +37,14 @@ class ShuffleUnit(nn.Module):
         self.left: nn.Module = nn.Identity()
         if stride == 2:
             self.left = nn.Sequential(
-                _conv_bn(in_channels, in_channels, 3, 2, in_channels, relu=False),
-                _conv_bn(in_channels, branch, 1, 1, 1, relu=True),
+                conv_bn(in_channels, in_channels, 3, 2, in_channels, None),
+                conv_bn(in_channels, branch, 1, 1, 1, nn.ReLU),
             )
         right_in = in_channels if stride == 2 else branch
         self.right = nn.Sequential(
-            _conv_bn(right_in, branch, 1, 1, 1, relu=True),
-            _conv_bn(branch, branch, 3, stride, branch, relu=False),
-            _conv_bn(branch, branch, 1, 1, 1, relu=True),
+            conv_bn(right_in, branch, 1, 1, 1, nn.ReLU),
+            conv_bn(branch, branch, 3, stride, branch, None),
+            conv_bn(branch, branch, 1, 1, 1, nn.ReLU),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +61,7 @@ class ShuffleNetV2(nn.Module):
 
     def __init__(self, widths: tuple[int, ...], num_classes: int, cifar: bool) -> None:
         super().__init__()
-        stem: list[nn.Module] = [_conv_bn(3, widths[0], 3, 1 if cifar else 2, 1, relu=True)]
+        stem: list[nn.Module] = [conv_bn(3, widths[0], 3, 1 if cifar else 2, 1, nn.ReLU)]
         if not cifar:
             stem.append(nn.MaxPool2d(3, 2, 1))
         self.stem = nn.Sequential(*stem)
@@ -79,7 +72,7 @@ class ShuffleNetV2(nn.Module):
                 units.append(ShuffleUnit(in_channels, width, 2 if index == 0 else 1))
                 in_channels = width
         self.stages = nn.Sequential(*units)
-        self.conv5 = _conv_bn(in_channels, widths[4], 1, 1, 1, relu=True)
+        self.conv5 = conv_bn(in_channels, widths[4], 1, 1, 1, nn.ReLU)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[4], num_classes)
 
