@@ -86,7 +86,6 @@ def board_rows(folder: Path) -> list[dict]:
     jobs = [
         lambda: build_binary_array("icebreaker", folder / "ice_xnor", rows=4, cols=4, word_bits=32),
         lambda: build_binary_array("ulx3s", folder / "ecp_xnor", rows=4, cols=4, word_bits=32),
-        lambda: build_binary_array("ulx3s", folder / "ecp_xnor8", rows=8, cols=8, word_bits=64),
         lambda: build_gemm_core("icebreaker", folder / "ice_gemm", CoreParams(dsp_pes=8), synth_opts="-dsp"),
         lambda: build_gemm_core("ulx3s", folder / "ecp_gemm", CoreParams()),
         lambda: build_design(SoftmaxUnit(16), "icebreaker", folder / "ice_softmax", label="softmax16"),
