@@ -11,7 +11,7 @@ that is read back before its next K block.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations
 
 import numpy as np
@@ -41,6 +41,8 @@ class BlockSchedule:
     write_bits: np.ndarray
     dram_words: dict  # operand -> (reads, writes) in words
     dram_bits: dict  # operand -> (read bits, write bits)
+    input_loads: np.ndarray | None = None  # raw input words fetched before each block
+    final_writes: np.ndarray | None = None  # final output words written after each block
 
     @property
     def blocks(self) -> int:
@@ -97,7 +99,33 @@ def block_schedule(problem: Problem, block: tuple[int, int, int], order: tuple[s
         bm=size["m"], bk=size["k"], bn=size["n"], k_first=k_first,
         load_bits=load_bits.astype(np.int64), write_bits=write_bits.astype(np.int64),
         dram_words=dram_words, dram_bits=dram_bits,
+        input_loads=a_words.astype(np.int64), final_writes=final_write.astype(np.int64),
     )
+
+
+def keep_on_chip(sched: BlockSchedule, problem: Problem, input_onchip: bool, output_onchip: bool) -> BlockSchedule:
+    """The same blocks with the raw input already in the GLB (no input loads) and/or the final outputs left
+    there for their consumers (no final writes); partial sums still spill. docs/simulator.md, "Residency"."""
+    if not (input_onchip or output_onchip):
+        return sched
+    ab = problem.activation_bits
+    load_bits, write_bits = sched.load_bits, sched.write_bits
+    words, bits = dict(sched.dram_words), dict(sched.dram_bits)
+    input_loads, final_writes = sched.input_loads, sched.final_writes
+    if input_onchip:
+        load_bits = load_bits - input_loads * ab
+        words["input"], bits["input"] = (0, 0), (0, 0)
+        input_loads = np.zeros_like(input_loads)
+    if output_onchip:
+        write_bits = write_bits - final_writes * ab
+        final = int(final_writes.sum())
+        reads, writes = words["output"]
+        words["output"] = (reads, writes - final)
+        read_bits, write_total = bits["output"]
+        bits["output"] = (read_bits, write_total - final * ab)
+        final_writes = np.zeros_like(final_writes)
+    return replace(sched, load_bits=load_bits, write_bits=write_bits, dram_words=words, dram_bits=bits,
+                   input_loads=input_loads, final_writes=final_writes)
 
 
 def refetch_factor(t: dict[str, int], order: tuple[str, ...], dims: tuple[str, ...]) -> int:

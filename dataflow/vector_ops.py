@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from codesign.arch import ArchSpec
 from codesign.workload import Layer, OpKind
 
@@ -39,15 +41,17 @@ def moves_no_data(layer: Layer) -> bool:
     return layer.op is OpKind.RESHAPE
 
 
-def vector_cost(layer: Layer, arch: ArchSpec) -> VectorCost:
+def vector_cost(layer: Layer, arch: ArchSpec, onchip_input_bytes: int = 0, output_onchip: bool = False) -> VectorCost:
+    """Cycles and DRAM bytes of a non-MAC layer; ``onchip_input_bytes`` of its inputs are already in the GLB and,
+    with ``output_onchip``, its output stays there (docs/simulator.md, "Residency")."""
     from sim.memory import read_cycles, write_cycles
 
     lanes = vector_lanes(arch)
     if moves_no_data(layer):
         return VectorCost(lanes, 0, 0, 0, 0, 0, 0)
     ops = int(layer.elementwise_ops)
-    read_bytes = int(layer.input_bytes) + int(layer.weight_bytes)
-    write_bytes = int(layer.output_bytes)
+    read_bytes = max(0, int(layer.input_bytes) - onchip_input_bytes) + int(layer.weight_bytes)
+    write_bytes = 0 if output_onchip else int(layer.output_bytes)
     compute = math.ceil(ops / lanes)
     read_bits, write_bits = read_bytes * 8, write_bytes * 8
     transfer = int(read_cycles(read_bits, arch)) - (arch.dram.latency_cycles if read_bits else 0)
@@ -56,3 +60,18 @@ def vector_cost(layer: Layer, arch: ArchSpec) -> VectorCost:
     cycles = latency + max(compute, transfer)
     roofline = max(compute, int(write_cycles(read_bits + write_bits, arch)))  # bandwidth time, no latency
     return VectorCost(lanes, ops, read_bytes, write_bytes, cycles, compute, roofline)
+
+
+def output_path_cycles(final_words: np.ndarray, ops: int, elements: int, lanes: int) -> np.ndarray:
+    """Cycles the vector lanes spend per block on ``ops`` element operations of fused layers spread evenly over the
+    ``elements`` final outputs of a MAC layer, as each block's final outputs come out of the array.
+
+    Counted cumulatively, ``ceil(done_b * ops / (elements * lanes)) - ceil(done_{b-1} * ops / (elements * lanes))``,
+    so the lanes stream without per-block rounding and the blocks sum to exactly ``ceil(ops / lanes)``.
+    """
+    done = np.cumsum(np.asarray(final_words, dtype=np.int64))
+    if ops <= 0 or elements <= 0:
+        return np.zeros(done.shape, dtype=np.int64)
+    scale = elements * lanes
+    upto = np.array([-(-int(d) * ops // scale) for d in done], dtype=np.int64)  # exact for big products
+    return np.diff(upto, prepend=0)

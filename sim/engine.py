@@ -3,27 +3,43 @@
 Per MAC layer: the mapper proposes its best few mappings; each is simulated exactly (GLB blocks
 from ``dataflow.blocking``, array timing from ``sim.gemm_timing`` / the RS model, double-buffered
 DRAM from ``sim.memory``, energy from ``sim.energy``) and the best by the objective is kept.
-Identical layers are simulated once. Layers run one after another. docs/simulator.md has the formulas.
+Identical layers are simulated once. Layers run one after another; normalization and activations run
+in their producer's output path (``sim.fusion``) and intermediate tensors stay in the GLB when they fit
+(``sim.residency``). docs/simulator.md has the formulas.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from codesign.arch import ArchSpec, Dataflow
 from codesign.errors import MappingError
-from codesign.workload import Layer, Workload
+from codesign.workload import Layer, OpKind, Workload
 from dataflow import row_stationary, systolic
-from dataflow.blocking import BlockSchedule, block_schedule
+from dataflow.blocking import BlockSchedule, block_schedule, keep_on_chip
 from dataflow.mapper import RULES, candidate_mappings, check_objective
 from dataflow.mapping import LEVELS, OPERANDS, Mapping, Problem, input_words, parse_dataflow, problem_of
-from dataflow.vector_ops import vector_cost
+from dataflow.vector_ops import moves_no_data, output_path_cycles, vector_cost, vector_lanes
 from sim import energy as energy_model
+from sim.fusion import FusionPlan, plan_fusion
 from sim.memory import Timeline, double_buffered, write_cycles
+from sim.residency import ResidencyPlan, plan_residency, tensor_sources
 from sim.results import LayerResult, SimResult, frozen_table
 
 LOW_UTILIZATION = 0.25
+
+
+@dataclass(frozen=True)
+class OutputPath:
+    """Element operations of fused layers on the vector lanes the array's outputs drain through,
+    and the parameter bits (batch-norm scale and shift) they read once, before the first block."""
+
+    ops: int
+    lanes: int
+    param_bits: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,17 +51,32 @@ class LayerRun:
     schedule: BlockSchedule
     onchip: systolic.OnChip
     timeline: Timeline
+    output_path: OutputPath | None = None
+    input_onchip: bool = False
+    output_onchip: bool = False
 
 
-def run_mapping(problem: Problem, mapping: Mapping, arch: ArchSpec) -> LayerRun:
-    """Simulate one layer under one mapping exactly."""
-    sched = block_schedule(problem, mapping.block, mapping.dram_order)
+def run_mapping(problem: Problem, mapping: Mapping, arch: ArchSpec, *, input_onchip: bool = False,
+                output_onchip: bool = False, output_path: OutputPath | None = None) -> LayerRun:
+    """Simulate one layer under one mapping exactly; optionally with its input already in the GLB, its output
+    left there, and fused layers in its output path (docs/simulator.md, "Fusion" and "Residency")."""
+    full = block_schedule(problem, mapping.block, mapping.dram_order)
+    sched = keep_on_chip(full, problem, input_onchip, output_onchip)
+    if output_path is not None and output_path.param_bits:
+        load_bits = sched.load_bits.copy()
+        load_bits[0] += output_path.param_bits
+        sched = replace(sched, load_bits=load_bits)
     if mapping.dataflow is Dataflow.ROW_STATIONARY:
         chip = row_stationary.onchip(problem, arch, mapping, sched)
     else:
         chip = systolic.onchip(RULES[mapping.dataflow], problem, arch, mapping, sched)
-    timeline = double_buffered(chip.compute, chip.glb_bits, sched.load_bits, sched.write_bits, arch)
-    return LayerRun(problem, mapping, sched, chip, timeline)
+    compute = chip.compute
+    if output_path is not None:
+        lanes = output_path_cycles(full.final_writes, output_path.ops, problem.groups * problem.m * problem.n,
+                                   output_path.lanes)
+        compute = np.maximum(compute, lanes)
+    timeline = double_buffered(compute, chip.glb_bits, sched.load_bits, sched.write_bits, arch)
+    return LayerRun(problem, mapping, sched, chip, timeline, output_path, input_onchip, output_onchip)
 
 
 def effective_macs(problem: Problem) -> int:
@@ -61,11 +92,16 @@ def mac_slots(problem: Problem, dataflow: Dataflow) -> float:
     return macs * problem.passes / problem.pack
 
 
-def compulsory_bits(problem: Problem) -> int:
-    """Each tensor moved once: raw input, weights, final outputs."""
+def compulsory_bits(problem: Problem, input_counts: bool = True, output_counts: bool = True) -> int:
+    """Each tensor moved once: raw input, weights, final outputs. With activations kept on chip only network
+    inputs and outputs count (``input_counts`` / ``output_counts``): other tensors need not touch DRAM."""
     g = problem.groups
-    return g * (input_words(problem, problem.m * problem.k) * problem.activation_bits
-                + problem.k * problem.n * problem.weight_bits + problem.m * problem.n * problem.activation_bits)
+    bits = problem.k * problem.n * problem.weight_bits
+    if input_counts:
+        bits += input_words(problem, problem.m * problem.k) * problem.activation_bits
+    if output_counts:
+        bits += problem.m * problem.n * problem.activation_bits
+    return g * bits
 
 
 def spatial_utilization(run: LayerRun, arch: ArchSpec) -> float:
@@ -78,7 +114,8 @@ def spatial_utilization(run: LayerRun, arch: ArchSpec) -> float:
     return spatial * -(-tn // problem.pack) / arch.pes
 
 
-def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec) -> LayerResult:
+def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: bool = True,
+                 output_counts: bool = True) -> LayerResult:
     problem, sched, chip, timeline = run.problem, run.schedule, run.onchip, run.timeline
     dram_words = {op: sum(sched.dram_words[op]) for op in OPERANDS}
     dram_bits = {op: sum(sched.dram_bits[op]) for op in OPERANDS}
@@ -89,9 +126,12 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec) -> LayerResult:
     energy["mac"] = energy_model.mac_energy(arch, eff, problem.weight_bits, problem.activation_bits)
     macs = problem.macs
     reuse = {level: {op: (macs / count if count else 0.0) for op, count in ops.items()} for level, ops in accesses.items()}
-    compulsory = compulsory_bits(problem)
+    compulsory = compulsory_bits(problem, input_counts, output_counts)
+    path = run.output_path
+    path_ops, path_bits = (path.ops, path.param_bits) if path else (0, 0)
+    # The roofline of a producer covers its fused layers: their operations on the lanes, their parameters.
     roofline = max(math.ceil(mac_slots(problem, run.mapping.dataflow) / arch.pes),
-                   int(write_cycles(compulsory, arch)))
+                   -(-path_ops // vector_lanes(arch)), int(write_cycles(compulsory + path_bits, arch)))
     cycles = timeline.cycles
     spatial = spatial_utilization(run, arch)
     notes = []
@@ -109,6 +149,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec) -> LayerResult:
         total_energy_pj=energy_model.total(energy), reuse=frozen_table(reuse),
         dram_bytes=math.ceil(sum(dram_bits.values()) / 8), compulsory_dram_bytes=math.ceil(compulsory / 8),
         roofline_cycles=roofline, mapping=frozen_table(run.mapping.to_dict()), notes=tuple(notes),
+        output_onchip=run.output_onchip,
     )
 
 
@@ -120,27 +161,47 @@ def _objective_value(result: LayerResult, objective: str) -> tuple[float, float]
     return (result.cycles * result.total_energy_pj, result.cycles)
 
 
-def map_layer(layer: Layer, arch: ArchSpec, dataflow: Dataflow, objective: str = "latency") -> LayerResult:
-    """Search the layer's mappings and return the exact result of the best."""
+def best_run(layer: Layer, arch: ArchSpec, dataflow: Dataflow, objective: str = "latency") -> tuple[LayerRun, LayerResult]:
+    """Search the layer's mappings; the exact run and result of the best (the layer alone, DRAM in and out)."""
     problem = problem_of(layer, arch)
     best = None
     for mapping in candidate_mappings(problem, arch, dataflow, objective):
-        result = layer_result(layer, run_mapping(problem, mapping, arch), arch)
-        if best is None or _objective_value(result, objective) < _objective_value(best, objective):
-            best = result
+        run = run_mapping(problem, mapping, arch)
+        result = layer_result(layer, run, arch)
+        if best is None or _objective_value(result, objective) < _objective_value(best[1], objective):
+            best = (run, result)
     return best
 
 
-def vector_result(layer: Layer, arch: ArchSpec, dataflow: Dataflow) -> LayerResult:
-    cost = vector_cost(layer, arch)
+def map_layer(layer: Layer, arch: ArchSpec, dataflow: Dataflow, objective: str = "latency") -> LayerResult:
+    """Search the layer's mappings and return the exact result of the best."""
+    return best_run(layer, arch, dataflow, objective)[1]
+
+
+def vector_result(layer: Layer, arch: ArchSpec, dataflow: Dataflow, *, onchip_input_bytes: int = 0,
+                  output_onchip: bool = False, compulsory_bytes: int | None = None) -> LayerResult:
+    """A non-MAC layer on the vector unit; ``onchip_input_bytes`` of its inputs come from the GLB and, with
+    ``output_onchip``, its output stays there. ``compulsory_bytes`` defaults to everything it reads and writes."""
+    cost = vector_cost(layer, arch, onchip_input_bytes, output_onchip)
     ab = layer.bits.activation
+    moves = not moves_no_data(layer)
+    kept_in = min(onchip_input_bytes, int(layer.input_bytes)) if moves else 0
+    kept_out = int(layer.output_bytes) if output_onchip and moves else 0
+    compulsory = cost.read_bytes + cost.write_bytes if compulsory_bytes is None or not moves else compulsory_bytes
+    roofline = cost.roofline_cycles
+    if compulsory_bytes is not None and moves:
+        roofline = max(cost.compute_cycles, int(write_cycles(compulsory * 8, arch)))
     read_words = math.ceil(cost.read_bytes * 8 / ab)
     write_words = math.ceil(cost.write_bytes * 8 / ab)
+    # A tensor already in the GLB is read there once; one from DRAM is written into the GLB first (and an
+    # output drained to DRAM is read back out of it).
+    kept_in_words, kept_out_words = math.ceil(kept_in * 8 / ab), math.ceil(kept_out * 8 / ab)
     accesses = {"dram": {"weight": 0, "input": read_words, "output": write_words},
-                "glb": {"weight": 0, "input": 2 * read_words, "output": 2 * write_words},
+                "glb": {"weight": 0, "input": 2 * read_words + kept_in_words, "output": 2 * write_words + kept_out_words},
                 "noc": {op: 0 for op in OPERANDS}, "rf": {op: 0 for op in OPERANDS}}
     bits = {"dram": {"weight": 0, "input": cost.read_bytes * 8, "output": cost.write_bytes * 8},
-            "glb": {"weight": 0, "input": 2 * cost.read_bytes * 8, "output": 2 * cost.write_bytes * 8},
+            "glb": {"weight": 0, "input": (2 * cost.read_bytes + kept_in) * 8,
+                    "output": (2 * cost.write_bytes + kept_out) * 8},
             "noc": {op: 0 for op in OPERANDS}, "rf": {op: 0 for op in OPERANDS}}
     energy = energy_model.level_energy(arch, bits)
     energy["mac"] = cost.ops * arch.energy.mac_pj(ab, ab)
@@ -152,8 +213,35 @@ def vector_result(layer: Layer, arch: ArchSpec, dataflow: Dataflow) -> LayerResu
         utilization=0.0, spatial_utilization=0.0,
         accesses=frozen_table(accesses), bits_moved=frozen_table(bits), energy_pj=frozen_table(energy),
         total_energy_pj=energy_model.total(energy), reuse=frozen_table(reuse),
-        dram_bytes=cost.read_bytes + cost.write_bytes, compulsory_dram_bytes=cost.read_bytes + cost.write_bytes,
-        roofline_cycles=cost.roofline_cycles, mapping=frozen_table({"unit": "vector", "lanes": cost.lanes}),
+        dram_bytes=cost.read_bytes + cost.write_bytes, compulsory_dram_bytes=compulsory,
+        roofline_cycles=roofline, mapping=frozen_table({"unit": "vector", "lanes": cost.lanes}),
+        output_onchip=bool(kept_out),
+    )
+
+
+def fused_result(layer: Layer, producer: str, arch: ArchSpec, dataflow: Dataflow) -> LayerResult:
+    """A layer run in ``producer``'s output path: no cycles of its own (they are the producer's), no traffic for
+    its input or output; its parameters read once (DRAM, into the GLB, out to the lanes) and its element
+    operations' energy still counted."""
+    ab = layer.bits.activation
+    param_bytes = int(layer.weight_bytes)
+    words = math.ceil(param_bytes * 8 / ab)
+    zero = {op: 0 for op in OPERANDS}
+    accesses = {"dram": {**zero, "weight": words}, "glb": {**zero, "weight": 2 * words}, "noc": zero, "rf": zero}
+    bits = {"dram": {**zero, "weight": param_bytes * 8}, "glb": {**zero, "weight": 2 * param_bytes * 8},
+            "noc": zero, "rf": zero}
+    energy = energy_model.level_energy(arch, bits)
+    energy["mac"] = int(layer.elementwise_ops) * arch.energy.mac_pj(ab, ab)
+    reuse = {level: {op: 0.0 for op in OPERANDS} for level in LEVELS}
+    return LayerResult(
+        name=layer.name, op=layer.op.value, dataflow=dataflow.value, unit="vector", macs=0, effective_macs=0,
+        cycles=0, compute_cycles=0, stall_cycles=0, dram_stall_cycles=0, glb_stall_cycles=0,
+        utilization=0.0, spatial_utilization=0.0,
+        accesses=frozen_table(accesses), bits_moved=frozen_table(bits), energy_pj=frozen_table(energy),
+        total_energy_pj=energy_model.total(energy), reuse=frozen_table(reuse),
+        dram_bytes=param_bytes, compulsory_dram_bytes=param_bytes, roofline_cycles=0,
+        mapping=frozen_table({"unit": "vector", "lanes": vector_lanes(arch), "fused_into": producer}),
+        fused_into=producer,
     )
 
 
@@ -161,36 +249,134 @@ def _maps_on_array(layer: Layer) -> bool:
     return layer.op.has_macs and (layer.effective_dims or layer.dims) is not None
 
 
+def _vector_working_bits(layer: Layer, arch: ArchSpec) -> int:
+    """GLB bits a vector layer streams through: one lane-wide row per input and output, double-buffered."""
+    if moves_no_data(layer):
+        return 0
+    return 2 * vector_lanes(arch) * layer.bits.activation * (len(layer.input_shapes) + 1)
+
+
+def _chain_path(chain: tuple[Layer, ...], arch: ArchSpec) -> OutputPath:
+    return OutputPath(ops=sum(int(item.elementwise_ops) for item in chain), lanes=vector_lanes(arch),
+                      param_bits=sum(int(item.weight_bytes) * 8 for item in chain))
+
+
+def _decide_fusion(plan: FusionPlan, layers: dict[str, Layer], runs: dict, arch: ArchSpec,
+                   flow: Dataflow) -> dict[str, tuple[str, ...]]:
+    """The chains that pay: the longest prefix of each planned chain whose producer, with the prefix in its output
+    path, takes no more cycles than the producer and the prefix run one after another (a scheduler fuses when it
+    does not slow the network down; on every realistic layer the whole chain fuses)."""
+    chosen = {}
+    for producer, chain in plan.chains.items():
+        run, alone = runs[producer]
+        for length in range(len(chain), 0, -1):
+            members = tuple(layers[name] for name in chain[:length])
+            fused = run_mapping(run.problem, run.mapping, arch, output_path=_chain_path(members, arch))
+            separate = alone.cycles + sum(vector_result(item, arch, flow).cycles for item in members)
+            if fused.timeline.cycles <= separate:
+                chosen[producer] = chain[:length]
+                break
+    return chosen
+
+
+def _network_input_bytes(layer: Layer, sources: tuple[str, ...], tensors: dict) -> int:
+    """Bytes a layer reads that no layer produced (network inputs): its inputs less its source tensors."""
+    return max(0, int(layer.input_bytes) - sum(tensors[p].bits // 8 for p in sources if p in tensors))
+
+
 def simulate(workload: Workload, arch: ArchSpec, dataflow: str | Dataflow, *, objective: str = "latency",
-             progress: bool = False) -> SimResult:
-    """Map and simulate every layer of ``workload`` on ``arch`` under ``dataflow`` ('ws', 'os' or 'rs')."""
+             progress: bool = False, fuse: bool = True, onchip_activations: bool = True) -> SimResult:
+    """Map and simulate every layer of ``workload`` on ``arch`` under ``dataflow`` ('ws', 'os' or 'rs').
+
+    ``fuse``: batch norms and activations run in their producer's output path. ``onchip_activations``:
+    intermediate tensors stay in the GLB between layers when they fit. With both off every layer reads its
+    inputs from DRAM and writes its output back (docs/simulator.md).
+    """
     flow = parse_dataflow(dataflow)
     check_objective(objective)
     if not arch.supports(flow):
         supported = ", ".join(d.value for d in arch.dataflows)
         raise MappingError(f"accelerator {arch.name} does not support dataflow {flow.value} (it supports {supported})")
-    memo: dict[tuple, LayerResult] = {}
-    results = []
     layers = workload.layers
+    by_name = {layer.name: layer for layer in layers}
+    memo: dict[tuple, tuple[LayerRun, LayerResult]] = {}
+    runs: dict[str, tuple[LayerRun, LayerResult]] = {}
     bar = _progress(progress, f"simulating {workload.model} ({flow.value})", len(layers))
     try:
         for layer in layers:
             if _maps_on_array(layer):
                 key = problem_of(layer, arch).signature() + (layer.op,)
                 if key not in memo:
-                    memo[key] = map_layer(layer, arch, flow, objective)
-                results.append(memo[key].renamed(layer.name))
-            else:
-                results.append(vector_result(layer, arch, flow))
+                    memo[key] = best_run(layer, arch, flow, objective)
+                runs[layer.name] = memo[key]
             if bar:
                 bar[0].advance(bar[1])
     finally:
         if bar:
             bar[0].stop()
+
+    chains: dict[str, tuple[str, ...]] = {}
+    if fuse:
+        plan = plan_fusion(workload)
+        plan = FusionPlan({p: c for p, c in plan.chains.items() if p in runs})
+        chains = _decide_fusion(plan, by_name, runs, arch, flow)
+    fused_into = FusionPlan(chains).fused_into
+
+    residency = ResidencyPlan()
+    if onchip_activations:
+        sources = tensor_sources(workload, fused_into, moves_no_data)
+        working = {name: (runs[name][0].mapping.glb_bits if name in runs else _vector_working_bits(by_name[name], arch))
+                   for name in sources}
+
+        def reads_from_glb(layer: Layer) -> bool:
+            # An array layer takes one activation operand from the GLB; a matmul's are both activations.
+            if layer.name not in runs:
+                return True
+            return layer.op is not OpKind.MATMUL and len(sources[layer.name]) == 1
+
+        residency = plan_residency(workload, fused_into, sources, working, arch.glb.size_bytes * 8, reads_from_glb)
+
+    results = []
+    adjusted: dict[tuple, LayerRun] = {}
+    for layer in layers:
+        if layer.name in fused_into:
+            results.append(fused_result(layer, fused_into[layer.name], arch, flow))
+            continue
+        inputs_kept = residency.onchip_inputs(layer.name)
+        output_kept = residency.output_onchip(layer.name)
+        chain = chains.get(layer.name, ())
+        if layer.name in runs:
+            run, alone = runs[layer.name]
+            if not (inputs_kept or output_kept or chain or onchip_activations):
+                results.append(alone.renamed(layer.name))
+                continue
+            path = _chain_path(tuple(by_name[n] for n in chain), arch) if chain else None
+            key = (run.problem.signature(), run.mapping, bool(inputs_kept), output_kept, path)
+            if key not in adjusted:
+                adjusted[key] = run_mapping(run.problem, run.mapping, arch, input_onchip=bool(inputs_kept),
+                                            output_onchip=output_kept, output_path=path)
+            counts = {}
+            if onchip_activations:
+                tensor = residency.tensors.get(layer.name)
+                counts = dict(input_counts=not residency.sources.get(layer.name),
+                              output_counts=tensor is None or not tensor.consumers)
+            result = layer_result(layer, adjusted[key], arch, **counts)
+            results.append(replace(result, fused=chain, onchip_inputs=inputs_kept))
+            continue
+        compulsory = None
+        if onchip_activations:
+            tensor = residency.tensors.get(layer.name)
+            compulsory = (_network_input_bytes(layer, residency.sources.get(layer.name, ()), residency.tensors)
+                          + int(layer.weight_bytes)
+                          + (int(layer.output_bytes) if tensor is None or not tensor.consumers else 0))
+        result = vector_result(layer, arch, flow, onchip_input_bytes=residency.onchip_input_bits(layer.name) // 8,
+                               output_onchip=output_kept, compulsory_bytes=compulsory)
+        results.append(replace(result, onchip_inputs=inputs_kept))
     return SimResult.combine(
         arch=arch.name, dataflow=flow.value, objective=objective,
         energy_table=energy_model.table_name(arch), energy_unit=energy_model.table_unit(arch),
-        layers=tuple(results), pes=arch.pes, clock_mhz=arch.clock_mhz,
+        layers=tuple(results), pes=arch.pes, clock_mhz=arch.clock_mhz, fuse=fuse,
+        onchip_activations=onchip_activations,
     )
 
 

@@ -52,6 +52,10 @@ class LayerResult:
     roofline_cycles: int
     mapping: Mapping = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    fused_into: str | None = None  # the MAC layer whose output path ran this layer (its cycles are there)
+    fused: tuple[str, ...] = ()  # layers this MAC layer ran in its output path
+    onchip_inputs: tuple[str, ...] = ()  # producers of the input tensors read from the GLB, not DRAM
+    output_onchip: bool = False  # the output tensor stayed in the GLB for its consumers
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +82,10 @@ class LayerResult:
             "roofline_cycles": self.roofline_cycles,
             "mapping": _plain(self.mapping),
             "notes": list(self.notes),
+            "fused_into": self.fused_into,
+            "fused": list(self.fused),
+            "onchip_inputs": list(self.onchip_inputs),
+            "output_onchip": self.output_onchip,
         }
 
     def renamed(self, name: str) -> "LayerResult":
@@ -108,6 +116,8 @@ class SimResult:
     roofline_cycles: int
     pes: int
     clock_mhz: float
+    fuse: bool = False  # normalization and activations ran in their producers' output paths
+    onchip_activations: bool = False  # intermediate tensors could stay in the GLB between layers
 
     @property
     def latency_ms(self) -> float:
@@ -135,13 +145,15 @@ class SimResult:
             "objective": self.objective,
             "energy_table": self.energy_table,
             "energy_unit": self.energy_unit,
+            "options": {"fuse": self.fuse, "onchip_activations": self.onchip_activations},
             "layers": [layer.to_dict() for layer in self.layers],
             "totals": self.totals,
         }
 
     @staticmethod
     def combine(arch: str, dataflow: str, objective: str, energy_table: str, energy_unit: str,
-                layers: tuple[LayerResult, ...], pes: int, clock_mhz: float) -> "SimResult":
+                layers: tuple[LayerResult, ...], pes: int, clock_mhz: float, fuse: bool = False,
+                onchip_activations: bool = False) -> "SimResult":
         """Totals of layers run one after another (no overlap between layers)."""
         macs = sum(layer.macs for layer in layers)
         cycles = sum(layer.cycles for layer in layers)
@@ -156,5 +168,5 @@ class SimResult:
             # cycle-weighted mean of the layers' utilization (which counts packed and multi-pass MACs)
             utilization=(sum(layer.utilization * layer.cycles for layer in layers) / cycles) if cycles else 0.0,
             roofline_cycles=sum(layer.roofline_cycles for layer in layers),
-            pes=pes, clock_mhz=clock_mhz,
+            pes=pes, clock_mhz=clock_mhz, fuse=fuse, onchip_activations=onchip_activations,
         )

@@ -61,13 +61,15 @@ def test_search_is_deterministic(objective):
 
 def test_identical_layers_are_searched_once(monkeypatch):
     calls = []
-    original = engine.map_layer
-    monkeypatch.setattr(engine, "map_layer", lambda layer, *a, **k: calls.append(layer.name) or original(layer, *a, **k))
+    original = engine.best_run
+    monkeypatch.setattr(engine, "best_run", lambda layer, *a, **k: calls.append(layer.name) or original(layer, *a, **k))
     layers = [conv_layer(name=f"block{i}", k=8, c=8) for i in range(4)] + [conv_layer(name="other", k=4, c=8)]
     result = simulate(workload(*layers), make_arch(), "ws")
     assert calls == ["block0", "other"]
     assert [layer.name for layer in result.layers] == ["block0", "block1", "block2", "block3", "other"]
-    assert len({layer.cycles for layer in result.layers[:4]}) == 1
+    assert len({str(layer.mapping) for layer in result.layers[:4]}) == 1
+    alone = simulate(workload(*layers), make_arch(), "ws", onchip_activations=False)
+    assert len({layer.cycles for layer in alone.layers[:4]}) == 1
 
 
 def test_the_objective_changes_what_is_minimized():
