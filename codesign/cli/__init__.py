@@ -14,7 +14,7 @@ import sys
 
 from codesign.errors import CodesignError
 
-COMMAND_MODULES = ("graph", "arch", "sim", "hdl", "verify", "demo")
+COMMAND_MODULES = ("graph", "arch", "sim", "hdl", "verify", "fpga", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
