@@ -5,6 +5,11 @@ is tracked per tensor; tiles (WS/OS) and PE-set units (RS) are enumerated one by
 advanced one cycle at a time, with the array, the GLB ports and the DRAM channel each doing one
 cycle's work. Only ``sim.tile_timing`` (the RTL contract) is shared. Use it for layers of at most a
 few hundred thousand cycles.
+
+Options the engine uses between layers: the input already in the GLB (no input fetches), the final
+outputs left there (no final writes), and fused layers in the output path: vector lanes that, each
+cycle, take ``lanes`` element operations of the final outputs released so far, beside the array, and
+parameters fetched with the first block.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class _Block:
     glb_bits: int
     load_bits: int  # fetched before the block runs
     write_bits: int  # written after it
+    finals: int = 0  # final output values the block completes (they drain through the output path)
 
 
 def _chunks(total: int, size: int) -> list[tuple[int, int]]:
@@ -107,7 +113,8 @@ def _rs_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: i
     return passes * (pe_cycles + r) * problem.passes, bits
 
 
-def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: ReferenceResult) -> list[_Block]:
+def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: ReferenceResult, input_onchip: bool = False,
+            output_onchip: bool = False) -> list[_Block]:
     sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
     block = dict(zip(("m", "k", "n"), mapping.block))
     order = mapping.dram_order
@@ -128,7 +135,7 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
         keys = {"input": (g, index["m"], index["k"]), "weight": (g, index["k"], index["n"]),
                 "output": (g, index["m"], index["n"])}
         load = 0
-        if keys["input"] != resident["input"]:
+        if keys["input"] != resident["input"] and not input_onchip:
             words = -(-size["m"] * size["k"] * problem.input_unique // problem.input_im2col)
             result.dram_words["input"] += words
             load += words * ab
@@ -154,8 +161,12 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
         leaves = nxt is None or (nxt[0], nxt[1]["m"], nxt[1]["n"]) != keys["output"]
         if leaves:
             words = size["m"] * size["n"]
-            result.dram_words["output"] += words
-            blocks[-1].write_bits = words * (ab if index["k"] == trips["k"] - 1 else acc)
+            final = index["k"] == trips["k"] - 1
+            if final:
+                blocks[-1].finals = words
+            if not (final and output_onchip):
+                result.dram_words["output"] += words
+                blocks[-1].write_bits = words * (ab if final else acc)
     for item in blocks:
         item.glb_bits += item.load_bits + item.write_bits
     return blocks
@@ -193,14 +204,23 @@ class _Dram:
             self.queue.pop(0)
 
 
-def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec) -> ReferenceResult:
-    """Cycle-by-cycle run of one layer under one mapping: array, GLB ports and DRAM channel.
+def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec, *, input_onchip: bool = False,
+                       output_onchip: bool = False, path_ops: int = 0, path_lanes: int = 1,
+                       path_param_bits: int = 0) -> ReferenceResult:
+    """Cycle-by-cycle run of one layer under one mapping: array, GLB ports, DRAM channel and output lanes.
 
     Block b starts when block b-1 is done on the array and its DRAM work (loading block b, draining
-    block b-2's outputs) has finished: the double-buffered hand-off.
+    block b-2's outputs) has finished: the double-buffered hand-off. With ``path_ops`` element operations
+    spread evenly over the final outputs, a block is also not done before the lanes have taken every
+    operation of the outputs completed so far (``path_lanes`` operations per cycle).
     """
     result = ReferenceResult()
-    blocks = _blocks(problem, mapping, arch, result)
+    blocks = _blocks(problem, mapping, arch, result, input_onchip, output_onchip)
+    blocks[0].load_bits += path_param_bits
+    blocks[0].glb_bits += path_param_bits
+    outputs = problem.groups * problem.m * problem.n
+    released = Fraction(0)  # element operations of the final outputs so far
+    lane_cycles = 0
     glb_rate = arch.glb.banks * arch.glb.words_per_cycle * arch.glb.word_bits
     dram = _Dram(arch)
     clock = 0
@@ -223,16 +243,20 @@ def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec) -> Re
         if b > 0:
             dram.write(blocks[b - 1].write_bits)
         array_left, glb_left = block.compute, block.glb_bits
-        start, busy_end = clock, None
+        released += Fraction(block.finals * path_ops, outputs)
+        start, busy_end, lanes_used = clock, None, 0
         while busy_end is None or not dram.idle:
             step()
             array_left -= 1 if array_left > 0 else 0
             glb_left -= glb_rate if glb_left > 0 else 0
+            if lane_cycles * path_lanes < released:
+                lane_cycles += 1
+                lanes_used += 1
             dram.tick()
-            if busy_end is None and array_left <= 0 and glb_left <= 0:
+            if busy_end is None and array_left <= 0 and glb_left <= 0 and lane_cycles * path_lanes >= released:
                 busy_end = clock
         busy_total += busy_end - start
-        result.compute_cycles += block.compute
+        result.compute_cycles += max(block.compute, lanes_used)
     dram.write(blocks[-1].write_bits)
     while not dram.idle:
         step()

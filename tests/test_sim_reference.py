@@ -54,3 +54,30 @@ def test_fast_model_equals_reference_on_random_gemms(flow, layer, arch, pick):
 @given(layer=small_varied_conv(), arch=small_arch(), pick=st.integers(0, 7))
 def test_fast_model_equals_reference_at_other_widths_and_densities(flow, layer, arch, pick):
     _compare(layer, arch, flow, pick)
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.value)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layer=small_conv(), arch=small_arch(), pick=st.integers(0, 7), input_onchip=st.booleans(),
+       output_onchip=st.booleans(), ops_per_value=st.integers(0, 40), param_bits=st.sampled_from([0, 64, 1000]))
+def test_fast_model_equals_reference_with_tensors_on_chip_and_a_fused_output_path(
+        flow, layer, arch, pick, input_onchip, output_onchip, ops_per_value, param_bits):
+    from sim.engine import OutputPath
+
+    problem = problem_of(layer, arch)
+    try:
+        mappings = candidate_mappings(problem, arch, flow, "latency", limit=8)
+    except MappingError:
+        return
+    mapping = mappings[pick % len(mappings)]
+    outputs = problem.groups * problem.m * problem.n
+    path = OutputPath(ops=ops_per_value * outputs, lanes=arch.cols, param_bits=param_bits)
+    fast = run_mapping(problem, mapping, arch, input_onchip=input_onchip, output_onchip=output_onchip, output_path=path)
+    slow = simulate_reference(problem, mapping, arch, input_onchip=input_onchip, output_onchip=output_onchip,
+                              path_ops=path.ops, path_lanes=path.lanes, path_param_bits=param_bits)
+    t = fast.timeline
+    assert (t.cycles, t.compute_cycles, t.glb_stall_cycles, t.dram_stall_cycles) == (
+        slow.cycles, slow.compute_cycles, slow.glb_stall_cycles, slow.dram_stall_cycles)
+    assert {op: sum(fast.schedule.dram_words[op]) for op in slow.dram_words} == slow.dram_words
+    if input_onchip:
+        assert slow.dram_words["input"] == 0

@@ -23,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="dataflow to simulate, or 'all' the accelerator supports (default all)")
     parser.add_argument("--objective", default="latency", metavar="|".join(OBJECTIVE_CHOICES),
                         help="what the mapper minimizes per layer (default latency)")
+    parser.add_argument("--no-fuse", dest="fuse", action="store_false",
+                        help="run batch norms and activations as layers of their own, not in their producer's "
+                        "output path")
+    parser.add_argument("--no-onchip-activations", dest="onchip_activations", action="store_false",
+                        help="write every layer's output to DRAM and read it back, even when it fits the global buffer")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per layer as CSV")
     parser.add_argument("--max-rows", type=int, default=None, metavar="N", help="print at most N layers per table")
@@ -67,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 132))  # files and pipes get the whole table
-    runs = [simulate(workload, arch, flow, objective=objective, progress=console.is_terminal) for flow in flows]
+    runs = [simulate(workload, arch, flow, objective=objective, progress=console.is_terminal, fuse=args.fuse,
+                     onchip_activations=args.onchip_activations) for flow in flows]
     compare = dataflow == "all"
     # Write both files only once everything has been simulated: a failure leaves no output behind.
     if args.json:
