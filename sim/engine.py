@@ -267,13 +267,17 @@ def _decide_fusion(plan: FusionPlan, layers: dict[str, Layer], runs: dict, arch:
     path, takes no more cycles than the producer and the prefix run one after another (a scheduler fuses when it
     does not slow the network down; on every realistic layer the whole chain fuses)."""
     chosen = {}
+    pays: dict[tuple, bool] = {}  # identical producers with identical chains decide once
     for producer, chain in plan.chains.items():
         run, alone = runs[producer]
         for length in range(len(chain), 0, -1):
             members = tuple(layers[name] for name in chain[:length])
-            fused = run_mapping(run.problem, run.mapping, arch, output_path=_chain_path(members, arch))
+            path = _chain_path(members, arch)
             separate = alone.cycles + sum(vector_result(item, arch, flow).cycles for item in members)
-            if fused.timeline.cycles <= separate:
+            key = (run.problem.signature(), run.mapping, path, separate)
+            if key not in pays:
+                pays[key] = run_mapping(run.problem, run.mapping, arch, output_path=path).timeline.cycles <= separate
+            if pays[key]:
                 chosen[producer] = chain[:length]
                 break
     return chosen
@@ -353,8 +357,9 @@ def simulate(workload: Workload, arch: ArchSpec, dataflow: str | Dataflow, *, ob
             path = _chain_path(tuple(by_name[n] for n in chain), arch) if chain else None
             key = (run.problem.signature(), run.mapping, bool(inputs_kept), output_kept, path)
             if key not in adjusted:
-                adjusted[key] = run_mapping(run.problem, run.mapping, arch, input_onchip=bool(inputs_kept),
-                                            output_onchip=output_kept, output_path=path)
+                adjusted[key] = run if not (inputs_kept or output_kept or path) else run_mapping(
+                    run.problem, run.mapping, arch, input_onchip=bool(inputs_kept), output_onchip=output_kept,
+                    output_path=path)
             counts = {}
             if onchip_activations:
                 tensor = residency.tensors.get(layer.name)
