@@ -234,3 +234,41 @@ def test_cli_switches_reproduce_the_engine_with_the_option_off(cli_runs):
     assert not any(layer["output_onchip"] for layer in docs[("--no-onchip-activations",)]["layers"])
     off = docs[("--no-fuse", "--no-onchip-activations")]["totals"]
     assert docs[()]["totals"]["cycles"] < off["cycles"] and docs[()]["totals"]["dram_bytes"] < off["dram_bytes"]
+
+
+@st.composite
+def tensor_network(draw):
+    """A chain of vector layers of random sizes with random skip connections, and random working sets."""
+    count = draw(st.integers(2, 9))
+    sizes = [draw(st.integers(1, 64)) for _ in range(count)]
+    layers, edges = [], []
+    for i, size in enumerate(sizes):
+        preds = [] if i == 0 else sorted({i - 1, draw(st.integers(0, i - 1))})
+        edges += [(f"t{j}", f"t{i}") for j in preds]
+        shape = (1, size)
+        layers.append(Layer(name=f"t{i}", op=OpKind.ELEMENTWISE, aten=("aten.add.Tensor",),
+                            input_shapes=(shape,) * max(1, len(preds)), output_shape=shape, elementwise_ops=size,
+                            input_bytes=sum(sizes[j] for j in preds) or size, output_bytes=size))
+    working = {f"t{i}": draw(st.integers(0, 64)) * 8 for i in range(count)}
+    return network(layers, edges), working, draw(st.integers(16, 160)) * 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=tensor_network())
+def test_resident_tensors_and_working_sets_never_overflow_the_buffer(case):
+    from sim.residency import plan_residency, tensor_sources
+
+    work, working, capacity = case
+    sources = tensor_sources(work, {}, lambda layer: False)
+    plan = plan_residency(work, {}, sources, working, capacity, lambda layer: True)
+    steps = list(sources)
+    for s, step in enumerate(steps):
+        live = [p for p in plan.onchip
+                if steps.index(p) <= s <= max(steps.index(c) for c in plan.tensors[p].consumers)]
+        if live:
+            assert working[step] + sum(plan.tensors[p].bits for p in live) <= capacity
+    for name, tensor in plan.tensors.items():
+        if tensor.bits > capacity or not tensor.consumers:
+            assert name not in plan.onchip
+        for consumer in tensor.consumers:
+            assert (name in plan.onchip_inputs(consumer)) == (name in plan.onchip)
