@@ -70,12 +70,11 @@ def run_mapping(problem: Problem, mapping: Mapping, arch: ArchSpec, *, input_onc
         chip = row_stationary.onchip(problem, arch, mapping, sched)
     else:
         chip = systolic.onchip(RULES[mapping.dataflow], problem, arch, mapping, sched)
-    compute = chip.compute
+    lanes = None
     if output_path is not None:
         lanes = output_path_cycles(full.final_writes, output_path.ops, problem.groups * problem.m * problem.n,
                                    output_path.lanes)
-        compute = np.maximum(compute, lanes)
-    timeline = double_buffered(compute, chip.glb_bits, sched.load_bits, sched.write_bits, arch)
+    timeline = double_buffered(chip.compute, chip.glb_bits, sched.load_bits, sched.write_bits, arch, lanes)
     return LayerRun(problem, mapping, sched, chip, timeline, output_path, input_onchip, output_onchip)
 
 
@@ -142,7 +141,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
         name=layer.name, op=layer.op.value, dataflow=run.mapping.dataflow.value, unit="array",
         macs=macs, effective_macs=eff, cycles=cycles, compute_cycles=timeline.compute_cycles,
         stall_cycles=timeline.stall_cycles, dram_stall_cycles=timeline.dram_stall_cycles,
-        glb_stall_cycles=timeline.glb_stall_cycles,
+        glb_stall_cycles=timeline.glb_stall_cycles, lane_stall_cycles=timeline.lane_stall_cycles,
         utilization=(mac_slots(problem, run.mapping.dataflow) / (arch.pes * cycles)) if cycles else 0.0,
         spatial_utilization=spatial,
         accesses=frozen_table(accesses), bits_moved=frozen_table(bits), energy_pj=frozen_table(energy),

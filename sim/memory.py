@@ -65,17 +65,20 @@ class Timeline:
     compute_cycles: int
     glb_stall_cycles: int
     dram_stall_cycles: int
+    lane_stall_cycles: int = 0  # the array waiting for fused layers on its output lanes
 
     @property
     def stall_cycles(self) -> int:
-        return self.glb_stall_cycles + self.dram_stall_cycles
+        return self.glb_stall_cycles + self.dram_stall_cycles + self.lane_stall_cycles
 
 
 def double_buffered(compute: np.ndarray, glb_bits: np.ndarray, load_bits: np.ndarray, write_bits: np.ndarray,
-                    arch: ArchSpec) -> Timeline:
-    """Cycles of blocks run in order with double-buffered DRAM transfers (formula in the module doc)."""
+                    arch: ArchSpec, lanes: np.ndarray | None = None) -> Timeline:
+    """Cycles of blocks run in order with double-buffered DRAM transfers (formula in the module doc); ``lanes``:
+    per-block cycles of a fused output path beside the array (a block lasts the longer of the two)."""
     compute = np.asarray(compute, dtype=np.int64)
-    busy = np.maximum(compute, glb_cycles(glb_bits, arch))
+    paced = compute if lanes is None else np.maximum(compute, np.asarray(lanes, dtype=np.int64))
+    busy = np.maximum(paced, glb_cycles(glb_bits, arch))
     loads = read_cycles(load_bits, arch)
     writes = write_cycles(write_bits, arch)
     blocks = compute.size
@@ -86,5 +89,6 @@ def double_buffered(compute: np.ndarray, glb_bits: np.ndarray, load_bits: np.nda
     during[1:] += writes[:-1]
     total = int(loads[0] + np.maximum(busy, during).sum() + writes[-1])
     compute_total = int(compute.sum())
+    paced_total = int(paced.sum())
     busy_total = int(busy.sum())
-    return Timeline(total, compute_total, busy_total - compute_total, total - busy_total)
+    return Timeline(total, compute_total, busy_total - paced_total, total - busy_total, paced_total - compute_total)

@@ -31,6 +31,7 @@ class ReferenceResult:
     compute_cycles: int = 0
     glb_stall_cycles: int = 0
     dram_stall_cycles: int = 0
+    lane_stall_cycles: int = 0
     macs: int = 0
     dram_words: dict = field(default_factory=lambda: {"input": 0, "weight": 0, "output": 0})
     glb_array_words: dict = field(default_factory=lambda: {"input": 0, "weight": 0, "output": 0})
@@ -236,7 +237,7 @@ def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec, *, in
     while not dram.idle:
         step()
         dram.tick()
-    busy_total = 0
+    busy_total = paced_total = 0
     for b, block in enumerate(blocks):
         if b + 1 < len(blocks):
             dram.read(blocks[b + 1].load_bits)
@@ -256,12 +257,14 @@ def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec, *, in
             if busy_end is None and array_left <= 0 and glb_left <= 0 and lane_cycles * path_lanes >= released:
                 busy_end = clock
         busy_total += busy_end - start
-        result.compute_cycles += max(block.compute, lanes_used)
+        result.compute_cycles += block.compute
+        paced_total += max(block.compute, lanes_used)
     dram.write(blocks[-1].write_bits)
     while not dram.idle:
         step()
         dram.tick()
     result.cycles = clock
-    result.glb_stall_cycles = busy_total - result.compute_cycles
+    result.lane_stall_cycles = paced_total - result.compute_cycles
+    result.glb_stall_cycles = busy_total - paced_total
     result.dram_stall_cycles = clock - busy_total
     return result

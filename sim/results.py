@@ -56,6 +56,7 @@ class LayerResult:
     fused: tuple[str, ...] = ()  # layers this MAC layer ran in its output path
     onchip_inputs: tuple[str, ...] = ()  # producers of the input tensors read from the GLB, not DRAM
     output_onchip: bool = False  # the output tensor stayed in the GLB for its consumers
+    lane_stall_cycles: int = 0  # the array waiting for its fused output path (part of stall_cycles)
 
     def to_dict(self) -> dict:
         return {
@@ -70,6 +71,7 @@ class LayerResult:
             "stall_cycles": self.stall_cycles,
             "dram_stall_cycles": self.dram_stall_cycles,
             "glb_stall_cycles": self.glb_stall_cycles,
+            "lane_stall_cycles": self.lane_stall_cycles,
             "utilization": self.utilization,
             "spatial_utilization": self.spatial_utilization,
             "accesses": _plain(self.accesses),

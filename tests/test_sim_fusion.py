@@ -86,7 +86,7 @@ def test_every_invariant_holds_with_fusion_and_residency(flow, conv, arch):
     for layer in result.layers:
         assert layer.cycles >= layer.roofline_cycles >= math.ceil(layer.macs / arch.pes)
         assert layer.cycles == layer.compute_cycles + layer.stall_cycles
-        assert layer.stall_cycles == layer.dram_stall_cycles + layer.glb_stall_cycles >= 0
+        assert layer.stall_cycles == layer.dram_stall_cycles + layer.glb_stall_cycles + layer.lane_stall_cycles >= 0
         assert layer.dram_bytes >= layer.compulsory_dram_bytes
         for level, operands in layer.bits_moved.items():
             for operand, bits in operands.items():

@@ -37,7 +37,7 @@ def test_cycles_at_least_roofline_at_least_macs_per_pe(flow, conv, fc, arch):
     for layer in result.layers:
         assert layer.cycles >= layer.roofline_cycles >= math.ceil(layer.macs / arch.pes)
         assert layer.cycles == layer.compute_cycles + layer.stall_cycles
-        assert layer.stall_cycles == layer.dram_stall_cycles + layer.glb_stall_cycles >= 0
+        assert layer.stall_cycles == layer.dram_stall_cycles + layer.glb_stall_cycles + layer.lane_stall_cycles >= 0
     assert result.cycles >= result.roofline_cycles
     assert 0.0 <= result.utilization <= 1.0
 
