@@ -53,7 +53,7 @@ def residual_block(conv: Layer) -> Workload:
     conv2 = conv_layer(name="conv2", n=d.n, k=d.k, c=d.k, h=d.p, w=d.q, r=1, s=1, pad=0)
     layers = [conv, batch_norm("bn1", shape), relu("relu1", shape), conv2, batch_norm("bn2", shape),
               add("add", shape), relu("relu2", shape)]
-    edges = [("conv", "bn1"), ("bn1", "relu1"), ("relu1", "conv2"), ("conv2", "bn2"), ("bn2", "add"),
+    edges = [(conv.name, "bn1"), ("bn1", "relu1"), ("relu1", "conv2"), ("conv2", "bn2"), ("bn2", "add"),
              ("relu1", "add"), ("add", "relu2")]
     return network(layers, edges)
 
@@ -272,3 +272,23 @@ def test_resident_tensors_and_working_sets_never_overflow_the_buffer(case):
             assert name not in plan.onchip
         for consumer in tensor.consumers:
             assert (name in plan.onchip_inputs(consumer)) == (name in plan.onchip)
+
+
+def test_the_table_shows_fused_layers_by_their_producer_and_the_csv_names_it():
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from codesign.sim_report import csv_text, print_run
+
+    work = residual_block(conv_layer(name="stem.conv", k=4, c=3, h=6, w=6))
+    result = simulate(work, make_arch(glb_bytes=8192), "os")
+    console = Console(record=True, width=220)
+    print_run(result, console)
+    text = console.export_text()
+    assert "fused → conv" in text and "fused → conv2" in text
+    assert "fusion on: 3 layers ran in their producer's output path" in text
+    rows = {row["layer"]: row for row in csv.DictReader(io.StringIO(csv_text([result])))}
+    assert rows["bn1"]["fused_into"] == "stem.conv" and rows["bn1"]["cycles"] == "0"
+    assert rows["add"]["onchip_inputs"] == "stem.conv conv2" and rows["add"]["output_onchip"] == "1"
