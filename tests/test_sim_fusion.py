@@ -291,4 +291,4 @@ def test_the_table_shows_fused_layers_by_their_producer_and_the_csv_names_it():
     assert "fusion on: 3 layers ran in their producer's output path" in text
     rows = {row["layer"]: row for row in csv.DictReader(io.StringIO(csv_text([result])))}
     assert rows["bn1"]["fused_into"] == "stem.conv" and rows["bn1"]["cycles"] == "0"
-    assert rows["add"]["onchip_inputs"] == "stem.conv conv2" and rows["add"]["output_onchip"] == "1"
+    assert set(rows["add"]["onchip_inputs"].split()) == {"stem.conv", "conv2"} and rows["add"]["output_onchip"] == "1"
