@@ -5,7 +5,9 @@ SCALE-Sim runs as a subprocess in its own venv (``bench/setup_peers.sh``), throu
 systematic difference between its cycles and ours has a closed form (``difference_terms``), derived in
 bench/README.peers.md. Usage:
 
-    .venv/bin/python bench/peer_scalesim.py --out bench/results/scalesim.md
+    .venv/bin/python bench/peer_scalesim.py --networks ""     # shapes only, a few minutes
+    .venv/bin/python bench/peer_scalesim.py --closed-form     # networks, its closed form, no run
+    .venv/bin/python bench/peer_scalesim.py                   # shapes and networks (long)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if str(REPO_DIR) not in sys.path:
     sys.path.insert(0, str(REPO_DIR))
 
 from codesign.atomic_write import write_text_atomic  # noqa: E402
+from codesign.errors import CodesignError  # noqa: E402
 from codesign.workload import ConvDims, GemmDims, Workload  # noqa: E402
 
 SCALESIM_PYTHON = BENCH_DIR / ".venv-scalesim" / "bin" / "python"
@@ -544,7 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="networks only, SCALE-Sim's cycles from its closed form instead of running it")
     args = parser.parse_args(argv)
     if args.closed_form:
-        return closed_form_main(args)
+        try:
+            return closed_form_main(args)
+        except (CodesignError, ValueError) as exc:
+            print(f"peer_scalesim: error: {exc}", file=sys.stderr)
+            return 2
     try:
         require_scalesim()
         dataflows = _csv_list(args.dataflows)
@@ -579,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{network} {dataflow} {array}x{array}: SCALE-Sim {run.wall_s:.1f} s "
                           f"{run.peak_rss_mb:.0f} MB; ours vs it {_pct(summary[-1][3].delta_pct)}", file=sys.stderr)
         records += [dict(network="shapes", **_record(r)) for r in shape_rows]
-    except PeerError as exc:
+    except (PeerError, CodesignError, ValueError) as exc:  # bad input or a failed peer: one line
         print(f"peer_scalesim: error: {exc}", file=sys.stderr)
         return 2
     text = "# SCALE-Sim v3 side by side (compute cycles)\n\n"
@@ -628,11 +635,15 @@ def engine_compute_cycles(workload: Workload, cases: Sequence[Case], array: int,
 def closed_form_main(args: argparse.Namespace) -> int:
     """Per-network totals on every array with SCALE-Sim's closed form standing in for its run."""
     summary, engine_lines = [], []
+    arrays, dataflows = [int(a) for a in _csv_list(args.arrays)], _csv_list(args.dataflows)
+    for dataflow in dataflows:
+        if dataflow not in DATAFLOWS:
+            raise ValueError(f"dataflow {dataflow!r} not in {DATAFLOWS}")
     for network in _csv_list(args.networks):
         workload = capture_network(network)
         cases = network_cases(workload)
-        for array in [int(a) for a in _csv_list(args.arrays)]:
-            for dataflow in _csv_list(args.dataflows):
+        for array in arrays:
+            for dataflow in dataflows:
                 rows = compare(cases, array, dataflow, closed_form_run(cases, array, dataflow))
                 summary.append((network, dataflow, array, totals(rows)))
                 model = summary[-1][3].ours

@@ -23,6 +23,7 @@ for _path in (REPO_DIR, BENCH_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from codesign.errors import CodesignError  # noqa: E402
 from codesign.workload import ConvDims, GemmDims, Workload  # noqa: E402
 from peer_scalesim import PEAK_RSS_SNIPPET, PeerError, capture_network, run_child  # noqa: E402
 
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{network} {dataflow} {args.array}x{args.array}: {run.layers} layers, latency "
                       f"{run.latency_cycles:.0f} cycles (ideal {run.ideal_cycles:.0f}); search {run.search_s:.1f} s, "
                       f"process {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
-    except PeerError as exc:
+    except (PeerError, CodesignError, ValueError) as exc:  # bad input or a failed peer: one line
         print(f"peer_zigzag: error: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -34,6 +34,7 @@ for _path in (REPO_DIR, BENCH_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from codesign.errors import CodesignError  # noqa: E402
 from peer_scalesim import (PEAK_RSS_SNIPPET, PeerError, compare, layer_table, network_cases, run_child,  # noqa: E402
                            run_scalesim, totals, totals_table)  # noqa: E402
 
@@ -276,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     peers.append(peer)
                     print(f"ZigZag {network}: {peer.process_s:.1f} s, RSS {peer.peak_rss_mb:.0f} MB", file=sys.stderr)
                 _write(args, ours, peers, cycle_totals, cycle_sections)  # keep what is measured so far
-    except PeerError as exc:
+    except (PeerError, CodesignError, ValueError) as exc:  # bad input or a failed peer: one line
         print(f"sim_speed: error: {exc}", file=sys.stderr)
         return 2
     _write(args, ours, peers, cycle_totals, cycle_sections, echo=True)

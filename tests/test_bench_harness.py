@@ -196,3 +196,13 @@ def test_child_peak_rss_is_read_from_what_the_child_prints():
     wall, peak_mb, out, _, status = ps.run_child([sys.executable, "-c", code])
     assert status == 0 and wall > 0
     assert 1 < peak_mb < 1024  # a bare interpreter, whatever its parent holds
+
+
+@pytest.mark.parametrize("argv", [
+    ["--closed-form", "--networks", "no-such-model"],
+    ["--closed-form", "--networks", "resnet18", "--arrays", "eight"],
+])
+def test_bad_benchmark_arguments_are_one_line_and_exit_2(argv, capsys):
+    assert ps.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("peer_scalesim: error: ") and "\n" not in err
