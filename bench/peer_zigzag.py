@@ -33,7 +33,7 @@ CONV_EQUATION = "O[b][g][k][oy][ox]+=W[g][k][c][fy][fx]*I[b][g][c][iy][ix]"
 # Spatial mappings of a 32x32 array. ZigZag has no named dataflows: a dataflow is which loop dims unroll on
 # which array axis. K x C keeps a 32x32 block of weights in the PEs (weight stationary, TPU-like);
 # K x OX keeps 32x32 outputs in the PEs (output stationary).
-SPATIAL_MAPPINGS = {"ws": (("K", "C")), "os": (("K", "OX"))}
+SPATIAL_MAPPINGS = {"ws": ("K", "C"), "os": ("K", "OX")}
 
 
 def zigzag_layer(layer_id: int, name: str, dims: ConvDims | GemmDims, weight_bits: int = 8,

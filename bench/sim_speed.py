@@ -1,8 +1,8 @@
 """Speed and peak memory side by side: our simulator, SCALE-Sim and ZigZag on the same network and array.
 
 ResNet-18 and MobileNetV2 at 224x224 on a 32x32 array, each dataflow (ws, os; rs on a 32x32 Eyeriss-style
-array, which no peer models). Every measurement is a fresh child process, so peak RSS (wait4) is that
-run's alone (VmHWM) and no cache survives between runs:
+array, which no peer models). Every measurement is a fresh child process, so its peak RSS (the child's
+own VmHWM) is that run's alone and no cache survives between runs:
   - ours, simulate only: a pickled Workload is loaded, then ``sim.engine.simulate`` (mapping search
     included) is timed -- its first, cold call;
   - ours, capture + simulate: the zoo model is built, captured with ``codesign.from_torch`` and simulated;
@@ -35,7 +35,7 @@ for _path in (REPO_DIR, BENCH_DIR):
         sys.path.insert(0, str(_path))
 
 from codesign.errors import CodesignError  # noqa: E402
-from peer_scalesim import (PEAK_RSS_SNIPPET, PeerError, compare, layer_table, network_cases, run_child,  # noqa: E402
+from peer_scalesim import (PEAK_RSS_SNIPPET, PeerError, compare, engine_arch, layer_table, network_cases, run_child,  # noqa: E402
                            run_scalesim, totals, totals_table)  # noqa: E402
 
 NETWORKS = ("resnet18", "mobilenetv2")
@@ -49,19 +49,14 @@ CHILD_TAG = "SIM_SPEED_RESULT "
 
 
 def bench_arch(dataflow: str, array: int = ARRAY):
-    """The array the figures are for: fpga-16x16 widened to array x array (ws/os), Eyeriss's for rs.
-
-    The buffer grows with the array (512 KiB, one 32-value row per access) so the mapping search has
-    the same room per PE as on the preset.
-    """
+    """The array the figures are for: fpga-16x16 widened to array x array with a 512 KiB buffer (ws/os,
+    ``peer_scalesim.engine_arch``), Eyeriss widened to array x array for rs."""
     from codesign.arch_loader import load_arch
 
     if dataflow == "rs":
         base = load_arch("eyeriss")
         return replace(base, name=f"eyeriss-{array}x{array}", rows=array, cols=array)
-    base = load_arch("fpga-16x16")
-    glb = replace(base.glb, size_bytes=512 * 1024, word_bits=8 * array)
-    return replace(base, name=f"fpga-{array}x{array}", rows=array, cols=array, glb=glb)
+    return engine_arch(array, dataflow, glb_bytes=512 * 1024)
 
 
 # ---------------------------------------------------------------------------------------------
