@@ -41,7 +41,7 @@ class SystolicRule:
 class OnChip:
     """Per-block array time and GLB traffic, and the layer's access counts per level per operand."""
 
-    compute: np.ndarray  # cycles per block, tile gaps included
+    compute: np.ndarray  # cycles per block: its tiles' issue intervals (the last block: to its last result)
     glb_bits: np.ndarray  # bits through the GLB ports per block
     words: dict  # level -> operand -> accesses (words)
     bits: dict  # level -> operand -> bits moved
@@ -52,23 +52,26 @@ def _pieces(size: np.ndarray, tile: int) -> np.ndarray:
 
 
 def shape_compute_cycles(rule: SystolicRule, problem: Problem, arch: ArchSpec, shape: tuple[int, int, int],
-                         tile: tuple[int, int, int]) -> tuple[int, int]:
-    """(sum of tile cycles, tile count) for one GEMM shape cut into ``tile``-bounded tiles on the core."""
+                         tile: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(sum of tile issue intervals, tile count, last-tile correction) for one GEMM shape cut into
+    ``tile``-bounded tiles on the core; the correction (``tile_timing.last_tile_correction``) applies
+    only when the shape's last tile is the last one the core runs."""
     m, k, n = shape
     tm, tk, tn = tile
+    flow = rule.dataflow.value
     stream = tm if rule.streamed_dim == "m" else tk
-    classes = gemm_timing.tile_classes(rule.dataflow.value, m, k, n, tk if rule.rows_dim == "k" else tm, tn,
-                                       stream_tile=stream)
+    classes = gemm_timing.tile_classes(flow, m, k, n, tk if rule.rows_dim == "k" else tm, tn, stream_tile=stream)
     packed_n = -(-classes.n // problem.pack)
-    per_tile = tile_timing.tile_cycles_array(rule.dataflow.value, classes.m, classes.k, packed_n, arch.rows, arch.cols)
-    return int((per_tile * classes.count).sum()) * problem.passes, classes.tiles * problem.passes
+    per_tile = tile_timing.issue_interval_array(flow, classes.m, classes.k, packed_n, arch.rows, arch.cols)
+    last_m, last_k, last_n = classes.last
+    correction = tile_timing.last_tile_correction(flow, last_m, last_k, -(-last_n // problem.pack), arch.rows, arch.cols)
+    return int((per_tile * classes.count).sum()) * problem.passes, classes.tiles * problem.passes, correction
 
 
 def layer_compute_cycles(rule: SystolicRule, problem: Problem, arch: ArchSpec, tile: tuple[int, int, int]) -> int:
     """The whole layer's compute cycles: every tile of every group back to back (blocks aligned to tiles)."""
-    cycles, tiles = shape_compute_cycles(rule, problem, arch, (problem.m, problem.k, problem.n), tile)
-    tiles *= problem.groups
-    return cycles * problem.groups + max(0, tiles - 1) * tile_timing.TILE_GAP_CYCLES
+    cycles, _, correction = shape_compute_cycles(rule, problem, arch, (problem.m, problem.k, problem.n), tile)
+    return cycles * problem.groups + correction
 
 
 def glb_words(problem: Problem, bm, bk, bn, tile, k_first) -> dict[str, tuple]:
@@ -83,19 +86,17 @@ def glb_words(problem: Problem, bm, bk, bn, tile, k_first) -> dict[str, tuple]:
 
 def onchip(rule: SystolicRule, problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
     tile = mapping.array_tile
-    gap = tile_timing.TILE_GAP_CYCLES
     # A block is full or a remainder along each dimension: at most 8 shapes, coded 0..7.
     code = ((sched.bm < sched.bm.max()) * 4 + (sched.bk < sched.bk.max()) * 2 + (sched.bn < sched.bn.max())).astype(np.int64)
     cycles_by_code = np.zeros(8, dtype=np.int64)
-    tiles_by_code = np.zeros(8, dtype=np.int64)
     for c in np.flatnonzero(np.bincount(code, minlength=8)):
         first = int(np.argmax(code == c))
         shape = (int(sched.bm[first]), int(sched.bk[first]), int(sched.bn[first]))
-        cycles_by_code[c], tiles_by_code[c] = shape_compute_cycles(rule, problem, arch, shape, tile)
-    cycles = cycles_by_code[code]
-    tiles = tiles_by_code[code]
-    compute = cycles + tiles * gap
-    compute[0] -= gap  # gaps sit between tiles: one fewer than the tiles
+        cycles_by_code[c], _, _ = shape_compute_cycles(rule, problem, arch, shape, tile)
+    compute = cycles_by_code[code]
+    # Every tile costs its issue interval; the last one ends on its last result instead.
+    last = (int(sched.bm[-1]), int(sched.bk[-1]), int(sched.bn[-1]))
+    compute[-1] += shape_compute_cycles(rule, problem, arch, last, tile)[2]
 
     k_first = sched.k_first.astype(np.int64)
     glb = glb_words(problem, sched.bm, sched.bk, sched.bn, tile, k_first)

@@ -2,13 +2,16 @@
 
 It runs one GEMM tile C[m x n] = A[m x k] @ B[k x n] per command, tiles back to back, sizes set
 per command up to the built maximum. Ports, data order and timing are in docs/core-protocol.md;
-with inputs always valid and ``results.ready`` high it takes exactly
-``sim.tile_timing.tile_cycles`` edges per tile and ``TILE_GAP_CYCLES`` between tiles.
+with inputs always valid and ``results.ready`` high a tile takes exactly
+``sim.tile_timing.tile_cycles`` edges from its command to its last result, and the next command
+is accepted ``sim.tile_timing.issue_interval`` edges after it (WS: one edge after the last result;
+OS: as soon as the array is free, the finished tile draining from a result bank meanwhile).
 
 Results go through a FIFO in on-chip memory (``amaranth.lib.fifo.SyncFIFO`` over
 ``lib.memory``), so ``results.ready`` low stalls the core without losing data: in WS, rows of A
 are only accepted while the FIFO has room for every row already in the array (credit count);
-in OS, the accumulators drain only into free FIFO entries.
+in OS, the result bank drains only into free FIFO entries, and a finished tile waits in the
+accumulators (no new command accepted) until the bank is empty.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def _clamped(m: Module, value, maximum: int, name: str) -> Signal:
 
 
 class GemmCore(wiring.Component):
-    """One-tile-at-a-time GEMM engine on a WS or OS systolic array (see module docstring).
+    """GEMM engine running tiles back to back on a WS or OS systolic array (see module docstring).
 
     Ports (valid/ready streams): ``cmd`` (m, k, n), ``weights`` (``cols`` lanes: a row of B),
     ``acts`` (``rows`` lanes: WS a row of A, OS a column of A), ``results`` (``cols`` lanes:
@@ -106,7 +109,7 @@ class GemmCore(wiring.Component):
         if p.dataflow == "ws":
             self._elaborate_ws(m, buf, accept_cmd, last_result, tile_m, tile_k, weight_row)
         else:
-            self._elaborate_os(m, buf, accept_cmd, last_result, tile_m, tile_k, weight_row)
+            self._elaborate_os(m, buf, accept_cmd, tile_m, tile_k, weight_row)
         return m
 
     def _elaborate_ws(self, m, buf, accept_cmd, last_result, tile_m, tile_k, weight_row):
@@ -156,7 +159,7 @@ class GemmCore(wiring.Component):
                 with m.If(last_result):
                     m.next = "IDLE"
 
-    def _elaborate_os(self, m, buf, accept_cmd, last_result, tile_m, tile_k, weight_row):
+    def _elaborate_os(self, m, buf, accept_cmd, tile_m, tile_k, weight_row):
         p = self.params
         array = m.submodules.array = OsArray(p.array)
         count = Signal(range(max(p.max_k, p.rows + p.cols) + 1))
@@ -166,11 +169,32 @@ class GemmCore(wiring.Component):
             m.d.comb += array.weights[c].eq(Mux(feed, weight_row[c], 0))
         for r in range(p.rows):
             m.d.comb += array.acts[r].eq(Mux(feed & (r < tile_m), self.acts.payload[r], 0))
-        m.d.comb += [array.clear.eq(accept_cmd), buf.w_data.eq(array.top_row)]
+
+        # Overlap (docs/core-protocol.md): a finished tile waits in the accumulators (``pending``)
+        # until the result bank is empty and the FIFO has room; then one edge copies it into the bank
+        # (row 0 straight into the FIFO) and the next command may be accepted on that same edge.
+        pending = Signal()
+        bank_left = Signal(range(p.rows + 1))  # rows still in the bank, drained one per free FIFO entry
+        copy = Signal()
+        draining = Signal()
+        m.d.comb += [
+            draining.eq(bank_left != 0),
+            copy.eq(pending & ~draining & buf.w_rdy),
+            array.copy.eq(copy),
+            array.bank_shift.eq(draining & buf.w_rdy),
+            array.clear.eq(accept_cmd),
+            buf.w_en.eq(copy | draining),
+            buf.w_data.eq(Mux(copy, array.top_row, array.bank_top)),
+        ]
+        with m.If(copy):
+            m.d.sync += [pending.eq(0), bank_left.eq(tile_m - 1)]
+        with m.Elif(draining & buf.w_rdy):
+            m.d.sync += bank_left.eq(bank_left - 1)
 
         with m.FSM(name="os_fsm"):
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
+                # Never a new tile over accumulators not yet copied: clear and copy may share an edge.
+                m.d.comb += [self.cmd.ready.eq(~pending | copy), self.busy.eq(pending | draining)]
                 with m.If(accept_cmd):
                     m.d.sync += count.eq(0)
                     m.next = "FEED"
@@ -186,15 +210,5 @@ class GemmCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += count.eq(count + 1)
                 with m.If(count == array.last_mac_delay - 1):
-                    m.d.sync += count.eq(0)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):  # row 0 into the FIFO, everything moves up one row
-                m.d.comb += [self.busy.eq(1), buf.w_en.eq(1), array.shift.eq(buf.w_rdy)]
-                with m.If(buf.w_rdy):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count == tile_m - 1):
-                        m.next = "FLUSH"
-            with m.State("FLUSH"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(last_result):
+                    m.d.sync += [count.eq(0), pending.eq(1)]
                     m.next = "IDLE"

@@ -8,7 +8,8 @@ operator, which synthesis maps onto a hard DSP block, or a shift-and-add adder t
 
 Two PEs share that datapath: ``WsPe`` (weight stationary: a weight register, the activation moves
 right, the partial sum moves down) and ``OsPe`` (output stationary: the accumulator stays, the
-activation moves right, the weight moves down, accumulators shift up to drain).
+activation moves right, the weight moves down; a finished tile is copied into a second register,
+the result bank, which shifts up to drain while the accumulator already works on the next tile).
 """
 
 from __future__ import annotations
@@ -176,8 +177,10 @@ class WsPe(wiring.Component):
 class OsPe(wiring.Component):
     """Output-stationary PE: ``acc <= acc + act_in * weight_in``; operands pass right and down.
 
-    ``clear`` zeroes the accumulator; ``shift`` loads ``acc_in`` (the PE below) to drain results
-    upward. ``clear`` wins over ``shift``, which wins over accumulating.
+    ``clear`` zeroes the accumulator (a new tile). A second register, ``held`` (the result bank),
+    takes ``acc_in`` (the accumulator of the PE below) on ``copy`` and ``held_in`` (the bank of the
+    PE below) on ``bank_shift``: the copy is itself one step up, so row 0 leaves from the
+    accumulators and the other rows drain up through the bank while the accumulators are reused.
     """
 
     def __init__(self, config: PeConfig):
@@ -189,11 +192,14 @@ class OsPe(wiring.Component):
                 "act_in": In(config.act_shape),
                 "weight_in": In(config.weight_shape),
                 "acc_in": In(config.acc_shape),
+                "held_in": In(config.acc_shape),
                 "clear": In(1),
-                "shift": In(1),
+                "copy": In(1),
+                "bank_shift": In(1),
                 "act_out": Out(config.act_shape),
                 "weight_out": Out(config.weight_shape),
                 "acc": Out(config.acc_shape),
+                "held": Out(config.acc_shape),
             }
         )
 
@@ -206,8 +212,10 @@ class OsPe(wiring.Component):
         ]
         with m.If(self.clear):
             m.d.sync += self.acc.eq(0)
-        with m.Elif(self.shift):
-            m.d.sync += self.acc.eq(self.acc_in)
         with m.Else():
             m.d.sync += self.acc.eq(self.acc + mult)
+        with m.If(self.copy):
+            m.d.sync += self.held.eq(self.acc_in)
+        with m.Elif(self.bank_shift):
+            m.d.sync += self.held.eq(self.held_in)
         return m

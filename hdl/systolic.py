@@ -4,7 +4,8 @@ Operand skew is inside the arrays, so their users present and receive whole, uns
   - ``WsArray`` takes one row of A per edge (A[i, 0..rows-1]) and returns the matching row of
     C = A @ W a fixed ``rows + cols - 1`` register stages later, deskewed, with ``out_valid``.
   - ``OsArray`` takes one column of A and one row of B per edge and accumulates their outer product
-    in place; the last product of a beat lands ``rows + cols - 1`` edges after the beat's edge.
+    in place; the last product of a beat lands ``rows + cols - 1`` edges after the beat's edge. A
+    finished tile is copied into a result bank that drains row by row while the next tile computes.
 The timing of each is derived term by term in docs/core-protocol.md.
 """
 
@@ -127,8 +128,12 @@ class OsArray(wiring.Component):
 
     Every edge registers ``acts`` (a column of A) and ``weights`` (a row of B) (zeros when there is
     no beat); A is skewed by row, B by column, so PE(r, c) adds A[r, t] * B[t, c] on edge
-    e + 1 + r + c for the beat on edge e. ``clear`` zeroes all accumulators; ``shift`` moves every
-    accumulator up one row (zeros enter at the bottom), and ``top_row`` is row 0's accumulators.
+    e + 1 + r + c for the beat on edge e. ``clear`` zeroes all accumulators. ``copy`` moves the
+    accumulators one row up into the result bank (row r of the bank takes accumulator row r + 1,
+    zeros at the bottom) while ``top_row`` (accumulator row 0) is taken by the caller on that edge;
+    ``bank_shift`` moves the bank up one row, and ``bank_top`` is its row 0. So the m rows of a tile
+    leave as ``top_row`` on the copy edge, then ``bank_top`` on m - 1 shifts, while the
+    accumulators are cleared and reused (docs/core-protocol.md, "Overlap").
     """
 
     def __init__(self, config: ArrayConfig):
@@ -141,8 +146,10 @@ class OsArray(wiring.Component):
                 "acts": In(data.ArrayLayout(pe.act_shape, config.rows)),
                 "weights": In(data.ArrayLayout(pe.weight_shape, config.cols)),
                 "clear": In(1),
-                "shift": In(1),
+                "copy": In(1),
+                "bank_shift": In(1),
                 "top_row": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
+                "bank_top": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
             }
         )
 
@@ -161,7 +168,7 @@ class OsArray(wiring.Component):
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
-                m.d.comb += [pe.clear.eq(self.clear), pe.shift.eq(self.shift)]
+                m.d.comb += [pe.clear.eq(self.clear), pe.copy.eq(self.copy), pe.bank_shift.eq(self.bank_shift)]
                 if c == 0:
                     m.d.comb += pe.act_in.eq(_delay(m, acts_reg[r], r, f"skew_r{r}"))
                 else:
@@ -170,7 +177,8 @@ class OsArray(wiring.Component):
                     m.d.comb += pe.weight_in.eq(_delay(m, weights_reg[c], c, f"skew_c{c}"))
                 else:
                     m.d.comb += pe.weight_in.eq(pes[r - 1][c].weight_out)
-                m.d.comb += pe.acc_in.eq(pes[r + 1][c].acc if r + 1 < rows else 0)
+                m.d.comb += [pe.acc_in.eq(pes[r + 1][c].acc if r + 1 < rows else 0),
+                             pe.held_in.eq(pes[r + 1][c].held if r + 1 < rows else 0)]
         for c in range(cols):
-            m.d.comb += self.top_row[c].eq(pes[0][c].acc)
+            m.d.comb += [self.top_row[c].eq(pes[0][c].acc), self.bank_top[c].eq(pes[0][c].held)]
         return m

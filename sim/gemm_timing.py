@@ -10,7 +10,9 @@ Tiling (docs/simulator.md, "Folds"):
     (innermost, so a tile's partial sums accumulate on consecutive tiles).
   - OS: M on rows, N on columns, K streamed. Tiles: m <= rows, n <= cols, k <= ``stream_tile``.
     Order: m fold, then n fold, then k chunk (innermost).
-Each dimension is cut into full chunks followed by one remainder chunk.
+Each dimension is cut into full chunks followed by one remainder chunk, so the last tile run is
+the remainder (or full chunk) of every dimension: the sequence ends on its ``tile_cycles`` while every
+other tile costs its ``issue_interval`` (OS tiles overlap their drain with the next tile).
 """
 
 from __future__ import annotations
@@ -84,18 +86,19 @@ def predict_gemm_tiles(
     m_sizes, k_sizes, n_sizes = split_sizes(m, m_max), split_sizes(k, k_max), split_sizes(n, n_max)
     # m chunk/fold outermost, n fold next, k innermost -- same nesting for both dataflows.
     tiles = [(tm, tk, tn) for tm in m_sizes for tn in n_sizes for tk in k_sizes]
-    cycles = tile_timing.sequence_cycles([tile_timing.tile_cycles(name, tm, tk, tn, rows, cols) for tm, tk, tn in tiles])
-    return tiles, cycles
+    return tiles, tile_timing.sequence_cycles(name, tiles, rows, cols)
 
 
 @dataclass(frozen=True)
 class TileClasses:
-    """The distinct tile shapes of a tiled GEMM with how often each occurs (at most 8 shapes)."""
+    """The distinct tile shapes of a tiled GEMM with how often each occurs (at most 8 shapes),
+    and the shape of the tile run last."""
 
     m: np.ndarray
     k: np.ndarray
     n: np.ndarray
     count: np.ndarray
+    last: tuple[int, int, int]
 
     @property
     def tiles(self) -> int:
@@ -123,17 +126,15 @@ def tile_classes(
     (ms, mc), (ks, kc), (ns, nc) = _split_classes(m, m_max), _split_classes(k, k_max), _split_classes(n, n_max)
     gm, gk, gn = np.meshgrid(ms, ks, ns, indexing="ij")
     cm, ck, cn = np.meshgrid(mc, kc, nc, indexing="ij")
-    return TileClasses(m=gm.ravel(), k=gk.ravel(), n=gn.ravel(), count=(cm * ck * cn).ravel() * int(batch))
+    last = (int(ms[-1]), int(ks[-1]), int(ns[-1]))  # m, n and k chunks all at their last
+    return TileClasses(m=gm.ravel(), k=gk.ravel(), n=gn.ravel(), count=(cm * ck * cn).ravel() * int(batch), last=last)
 
 
 def classes_compute_cycles(dataflow: object, classes: TileClasses, rows: int, cols: int) -> int:
-    """Back-to-back cycles of all tiles in ``classes`` (order does not change the sum)."""
+    """Back-to-back cycles of all tiles in ``classes``: every tile's issue interval, the last tile's own cycles."""
     name = _dataflow_name(dataflow)
-    tiles = classes.tiles
-    if tiles == 0:
-        return 0
-    per_tile = tile_timing.tile_cycles_array(name, classes.m, classes.k, classes.n, rows, cols)
-    return int((per_tile * classes.count).sum()) + (tiles - 1) * tile_timing.TILE_GAP_CYCLES
+    return tile_timing.classes_sequence_cycles(name, classes.m, classes.k, classes.n, classes.count, classes.last,
+                                               rows, cols)
 
 
 def gemm_compute_cycles(

@@ -39,7 +39,7 @@ class ReferenceResult:
 
 @dataclass
 class _Block:
-    compute: int  # array cycles, tile gaps included
+    compute: int  # array cycles: first command to the next block's first command (the last block: last result)
     glb_bits: int
     load_bits: int  # fetched before the block runs
     write_bits: int  # written after it
@@ -51,28 +51,82 @@ def _chunks(total: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(size, total - i * size)) for i in range(math.ceil(total / size))]
 
 
+def _core_edges(flow: str, tiles: list[tuple[int, int, int]], rows: int, cols: int) -> tuple[list[int], int]:
+    """Edge of each tile's accepted command and of the last result row, clocking the core one edge at a time.
+
+    Follows docs/core-protocol.md with every stream ready, independently of ``tile_timing``'s closed
+    forms: WS takes k weight rows and m activation rows, each row leaving ``rows + cols`` edges after it
+    entered, and the next command waits one edge after the last result; OS takes k beats, the last MAC
+    lands ``rows + cols - 1`` edges after the last beat, and the finished tile is copied into the result
+    bank (row 0 into the results FIFO) on an edge where the bank is empty; that edge may accept the next
+    command, and the bank sends one more row per edge while the next tile computes.
+    """
+    starts: list[int] = []
+    last_result = 0
+    edge = 0
+    phase, left = "idle", 0  # command phase and edges left in it
+    pending = None  # OS: m of a finished tile still in the accumulators
+    bank_left = 0  # OS: rows still in the result bank
+    out_edges: list[int] = []  # WS: edges at which result rows transfer
+    queue = list(tiles)
+    current = None
+    while queue or phase != "idle" or pending is not None or bank_left or (out_edges and out_edges[-1] > edge):
+        edge += 1
+        if flow == "os":
+            copy = pending is not None and bank_left == 0
+            if bank_left:  # a bank row enters the FIFO now and transfers on the next edge
+                bank_left -= 1
+                last_result = edge + 1
+            if copy:
+                bank_left, pending = pending - 1, None
+                last_result = edge + 1
+            accept = phase == "idle" and queue and (pending is None)
+        else:
+            ws_busy = phase != "idle" or (out_edges and out_edges[-1] >= edge)
+            accept = not ws_busy and queue
+        if accept:
+            current = queue.pop(0)
+            starts.append(edge)
+            phase, left = ("load", current[1]) if flow == "ws" else ("feed", current[1])
+            continue
+        if phase == "load":  # WS weight rows
+            left -= 1
+            if left == 0:
+                phase, left = "stream", current[0]
+        elif phase == "stream":  # WS activation rows: row entering now transfers rows + cols edges later
+            out_edges.append(edge + rows + cols)
+            last_result = edge + rows + cols
+            left -= 1
+            if left == 0:
+                phase = "idle"
+        elif phase == "feed":  # OS beats
+            left -= 1
+            if left == 0:
+                phase, left = "finish", rows + cols - 1
+        elif phase == "finish":  # OS: until the last MAC has landed
+            left -= 1
+            if left == 0:
+                phase, pending = "idle", current[0]
+    return starts, last_result
+
+
 def _systolic_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: int, bn: int,
-                    k_first: bool, first_tile: bool, result: ReferenceResult) -> tuple[int, int]:
-    """(array cycles, array-side GLB bits) of one block, tile by tile."""
+                    k_first: bool, result: ReferenceResult) -> tuple[list[tuple[int, int, int]], int]:
+    """(tiles as the core runs them, array-side GLB bits) of one block, tile by tile."""
     tm, tk, tn = mapping.array_tile
-    flow = mapping.dataflow.value
-    cycles, bits = 0, 0
+    tiles, bits = [], 0
     ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
     for _, m in _chunks(bm, tm):
         for _, n in _chunks(bn, tn):
             for ki, k in _chunks(bk, tk):
-                for _ in range(problem.passes):
-                    if not first_tile:
-                        cycles += tile_timing.TILE_GAP_CYCLES
-                    first_tile = False
-                    cycles += tile_timing.tile_cycles(flow, m, k, math.ceil(n / problem.pack), arch.rows, arch.cols)
+                tiles += [(m, k, math.ceil(n / problem.pack))] * problem.passes
                 result.macs += m * k * n
                 reads_psum = not (k_first and ki == 0)
                 result.glb_array_words["input"] += m * k
                 result.glb_array_words["weight"] += k * n
                 result.glb_array_words["output"] += m * n * (2 if reads_psum else 1)
                 bits += m * k * ab + k * n * wb + m * n * acc * (2 if reads_psum else 1)
-    return cycles, bits
+    return tiles, bits
 
 
 def _rs_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: int, bn: int, k_first: bool,
@@ -130,7 +184,7 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
                     steps.append((g, index))
     blocks: list[_Block] = []
     resident = {"input": None, "weight": None, "output": None}
-    first_tile = True
+    block_tiles: list[list[tuple[int, int, int]]] = []
     for position, (g, index) in enumerate(steps):
         size = {d: min(block[d], sizes[d] - index[d] * block[d]) for d in sizes}
         keys = {"input": (g, index["m"], index["k"]), "weight": (g, index["k"], index["n"]),
@@ -153,9 +207,9 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
         if mapping.dataflow is Dataflow.ROW_STATIONARY:
             compute, glb = _rs_block(problem, mapping, arch, size["m"], size["k"], size["n"], k_first, result)
         else:
-            compute, glb = _systolic_block(problem, mapping, arch, size["m"], size["k"], size["n"], k_first,
-                                           first_tile, result)
-        first_tile = False
+            tiles, glb = _systolic_block(problem, mapping, arch, size["m"], size["k"], size["n"], k_first, result)
+            block_tiles.append(tiles)
+            compute = 0
         blocks.append(_Block(compute=compute, glb_bits=glb, load_bits=load, write_bits=0))
         # The output block leaves when the next step holds another one (or at the end).
         nxt = steps[position + 1] if position + 1 < len(steps) else None
@@ -168,6 +222,14 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
             if not (final and output_onchip):
                 result.dram_words["output"] += words
                 blocks[-1].write_bits = words * (ab if final else acc)
+    if block_tiles:  # the array's time per block, from the core clocked over every tile of the layer
+        every = [tile for tiles in block_tiles for tile in tiles]
+        starts, end = _core_edges(mapping.dataflow.value, every, arch.rows, arch.cols)
+        first = 0
+        for item, tiles in zip(blocks, block_tiles):
+            following = first + len(tiles)
+            item.compute = (starts[following] if following < len(starts) else end) - starts[first]
+            first = following
     for item in blocks:
         item.glb_bits += item.load_bits + item.write_bits
     return blocks

@@ -1,4 +1,4 @@
-"""Cycle formula of one GEMM tile on the generated systolic core, shared by the simulator and RTL.
+"""Cycle formula of GEMM tiles on the generated systolic core, shared by the simulator and RTL.
 
 This is the contract between ``sim`` and ``hdl``: the Amaranth core is built to take exactly
 these cycles, and the cocotb benches measure it (docs/core-protocol.md derives every term).
@@ -8,8 +8,9 @@ A tile computes C[m x n] = A[m x k] @ B[k x n] on an array of ``rows`` x ``cols`
   - output stationary (OS): m <= rows, n <= cols, k unbounded (the reduction streams through).
 ``tile_cycles`` counts clock edges from the edge that accepts the tile's command to the edge
 that transfers its last result row, with every input stream valid and the output always ready.
-Tiles run back to back with ``TILE_GAP_CYCLES`` between one tile's last result and the next
-command.
+``issue_interval`` counts edges from one tile's accepted command to the next one's when tiles run
+back to back: WS waits for the last result plus ``TILE_GAP_CYCLES``; OS accepts the next command
+as soon as the array is free, the finished tile draining from a result bank meanwhile.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from typing import Sequence
 import numpy as np
 
 TILE_GAP_CYCLES = 1
+# OS: edges from the last MAC of a tile to the next accepted command (the copy into the result
+# bank and the accept share that edge; docs/core-protocol.md, "Overlap").
+OS_COPY_CYCLES = 1
+
+DATAFLOWS = ("ws", "os")
 
 
 def _check(name: str, value: int, low: int, high: int | None) -> None:
     if value < low or (high is not None and value > high):
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise ValueError(f"tile {name}={value} outside {bound}")
+
+
+def _check_dataflow(dataflow: str) -> None:
+    if dataflow not in DATAFLOWS:
+        raise ValueError(f"no RTL timing for dataflow {dataflow!r}")
 
 
 def ws_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
@@ -44,6 +55,7 @@ def os_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
 
 
 def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
+    """Edges from the command of one tile alone to its last result row."""
     if dataflow == "ws":
         return ws_tile_cycles(m, k, n, rows, cols)
     if dataflow == "os":
@@ -51,16 +63,59 @@ def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> 
     raise ValueError(f"no RTL timing for dataflow {dataflow!r}")
 
 
+def issue_interval(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
+    """Edges from this tile's accepted command to the next tile's, back to back with every stream ready.
+
+    WS: ``tile_cycles + TILE_GAP_CYCLES`` (the next tile waits for the last result). OS: 1 + k beats,
+    then ``rows + cols - 2`` to the last MAC, then ``OS_COPY_CYCLES``: the drain of m rows overlaps
+    the next tile (it is over after m <= rows edges, long before that tile's own copy).
+    """
+    cycles = tile_cycles(dataflow, m, k, n, rows, cols)  # checks the tile
+    if dataflow == "ws":
+        return cycles + TILE_GAP_CYCLES
+    return k + rows + cols - 1 + OS_COPY_CYCLES
+
+
 def tile_cycles_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Vectorized ``tile_cycles`` over arrays of tile sizes (no range checks)."""
-    if dataflow not in ("ws", "os"):
-        raise ValueError(f"no RTL timing for dataflow {dataflow!r}")
+    _check_dataflow(dataflow)
     return np.asarray(m, dtype=np.int64) + np.asarray(k, dtype=np.int64) + rows + cols
 
 
-def sequence_cycles(per_tile_cycles: Sequence[int]) -> int:
-    """Cycles of tiles run back to back: first command accepted to last result transferred."""
-    count = len(per_tile_cycles)
-    if count == 0:
+def issue_interval_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Vectorized ``issue_interval`` over arrays of tile sizes (no range checks)."""
+    _check_dataflow(dataflow)
+    if dataflow == "ws":
+        return tile_cycles_array(dataflow, m, k, n, rows, cols) + TILE_GAP_CYCLES
+    return np.asarray(k, dtype=np.int64) + (rows + cols - 1 + OS_COPY_CYCLES) + 0 * np.asarray(m, dtype=np.int64)
+
+
+def last_tile_correction(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
+    """``tile_cycles - issue_interval`` of the last tile: what a sum of intervals must add to end on
+    the last result instead of the next (absent) command (WS: -TILE_GAP_CYCLES; OS: m - OS_COPY_CYCLES)."""
+    return tile_cycles(dataflow, m, k, n, rows, cols) - issue_interval(dataflow, m, k, n, rows, cols)
+
+
+def sequence_cycles(dataflow: str, tiles: Sequence[tuple[int, int, int]], rows: int, cols: int) -> int:
+    """Cycles of (m, k, n) tiles run back to back in this order: first command accepted to last result.
+
+    The sum of ``issue_interval`` over all but the last tile, plus ``tile_cycles`` of the last.
+    """
+    tiles = list(tiles)
+    if not tiles:
         return 0
-    return int(sum(per_tile_cycles)) + (count - 1) * TILE_GAP_CYCLES
+    leading = sum(issue_interval(dataflow, m, k, n, rows, cols) for m, k, n in tiles[:-1])
+    return leading + tile_cycles(dataflow, *tiles[-1], rows, cols)
+
+
+def classes_sequence_cycles(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, count: np.ndarray,
+                            last: tuple[int, int, int], rows: int, cols: int) -> int:
+    """``sequence_cycles`` of tiles grouped in classes (sizes and counts), ``last`` run last.
+
+    Sum over classes of count x interval, corrected for the last tile (it ends on its last result).
+    """
+    count = np.asarray(count, dtype=np.int64)
+    if int(count.sum()) == 0:
+        return 0
+    intervals = issue_interval_array(dataflow, m, k, n, rows, cols)
+    return int((intervals * count).sum()) + last_tile_correction(dataflow, *last, rows, cols)

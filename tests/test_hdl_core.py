@@ -49,7 +49,7 @@ def test_any_tile_shape_takes_tile_timing_cycles(dataflow, rows, cols, data):
     (result,) = run_cases_amaranth(params, [case])
     assert result.bit_exact
     assert result.tile_cycles == [tile_timing.tile_cycles(dataflow, m, k, n, rows, cols) for m, k, n in shapes]
-    assert result.cycles == tile_timing.sequence_cycles(result.tile_cycles)
+    assert result.cycles == tile_timing.sequence_cycles(dataflow, shapes, rows, cols)
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])

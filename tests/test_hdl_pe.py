@@ -84,7 +84,7 @@ def _run_pe(pe, steps):
                 ctx.set(getattr(pe, name), value)
             await ctx.tick()
             outputs.append({name: ctx.get(getattr(pe, name)) for name, _ in pe.signature.members.items()
-                            if name in ("psum_out", "act_out", "acc", "weight_out")})
+                            if name in ("psum_out", "act_out", "acc", "held", "weight_out")})
 
     sim = Simulator(pe)
     sim.add_clock(1e-8)
@@ -109,17 +109,19 @@ def test_ws_pe_adds_act_times_stationary_weight_to_the_incoming_psum(kind, data)
 
 
 @pytest.mark.parametrize("kind", ["dsp", "logic"])
-def test_os_pe_accumulates_clears_and_shifts(kind):
+def test_os_pe_accumulates_and_clears_while_its_result_bank_copies_and_shifts(kind):
     config = PeConfig(4, 4, False, False, 3, kind)
     steps = [
-        {"act_in": 15, "weight_in": 15, "clear": 0, "shift": 0},
+        {"act_in": 15, "weight_in": 15, "clear": 0, "copy": 0, "bank_shift": 0, "acc_in": 0, "held_in": 0},
         {"act_in": 15, "weight_in": 15},
         {"act_in": 15, "weight_in": 15},  # 3 * 225: the largest sum it is built for
-        {"act_in": 0, "weight_in": 0, "shift": 1, "acc_in": 7},
-        {"shift": 0, "clear": 1},
+        {"act_in": 2, "weight_in": 3, "clear": 1, "copy": 1, "acc_in": 9},  # new tile; bank takes the PE below
+        {"act_in": 1, "weight_in": 5, "clear": 0, "copy": 0, "bank_shift": 1, "held_in": 4},
+        {"act_in": 0, "weight_in": 0, "bank_shift": 0, "held_in": 0},
     ]
     out = _run_pe(OsPe(config), steps)
-    assert [o["acc"] for o in out] == [225, 450, 675, 7, 0]
+    assert [o["acc"] for o in out] == [225, 450, 675, 0, 5, 5]
+    assert [o["held"] for o in out] == [0, 0, 0, 9, 4, 4]
     assert out[0]["act_out"] == 15 and out[0]["weight_out"] == 15
 
 

@@ -3,7 +3,8 @@
 A case is a sequence of tiles run back to back, JSON-serializable so that a cocotb bench in
 another process can read it: operands, stream beats (lane order as docs/core-protocol.md
 specifies, unused lanes filled with random don't-care values), the expected result rows, and
-the cycles ``sim`` predicts (``sim.tile_timing`` per tile, ``sim.gemm_timing`` for whole GEMMs).
+the cycles ``sim`` predicts (``sim.tile_timing`` per tile and for tiles back to back, where OS
+tiles overlap their drain with the next tile; ``sim.gemm_timing`` for whole GEMMs).
 """
 
 from __future__ import annotations
@@ -113,8 +114,10 @@ def make_tile(params: CoreParams, a: np.ndarray, b: np.ndarray, rng: np.random.G
 
 
 def _predict(params: CoreParams, tiles: list[Tile]) -> tuple[list[int], int]:
-    per_tile = [tile_timing.tile_cycles(params.dataflow, t.m, t.k, t.n, params.rows, params.cols) for t in tiles]
-    return per_tile, tile_timing.sequence_cycles(per_tile)
+    """Each tile's own cycles (command to last result) and the whole sequence's, back to back."""
+    shapes = [(t.m, t.k, t.n) for t in tiles]
+    per_tile = [tile_timing.tile_cycles(params.dataflow, *shape, params.rows, params.cols) for shape in shapes]
+    return per_tile, tile_timing.sequence_cycles(params.dataflow, shapes, params.rows, params.cols)
 
 
 def tile_case(params: CoreParams, name: str, shapes: list[tuple[int, int, int]], rng: np.random.Generator,
@@ -186,7 +189,8 @@ def assemble_gemm(params: CoreParams, case: Case, tile_rows: list[list[list[int]
 
 def standard_cases(params: CoreParams, seed: int, *, quick: bool = False) -> list[Case]:
     """The cases ``codesign verify`` runs: full and ragged tiles, extremes, back to back, a tiled
-    GEMM whose sizes are not multiples of the array, and one with stalls on every stream."""
+    GEMM whose sizes are not multiples of the array, one with stalls on every stream and one whose
+    results are mostly stalled while short tiles follow each other."""
     rng = np.random.default_rng(seed)
     rows, cols = params.rows, params.cols
     m_max, k_max, n_max = params.tile_max
@@ -216,5 +220,10 @@ def standard_cases(params: CoreParams, seed: int, *, quick: bool = False) -> lis
     cases.append(
         tile_case(params, "stalls (valid gaps, ready low)", [full, ragged], rng, timed=False,
                   valid_gap_share=0.3, ready_low_share=0.4)
+    )
+    # Short tiles behind a mostly stalled output: OS copies wait for the result bank to empty.
+    cases.append(
+        tile_case(params, "results stalled, back to back", [ragged, one, full, one], rng, timed=False,
+                  ready_low_share=0.7)
     )
     return cases
