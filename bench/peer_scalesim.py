@@ -205,9 +205,9 @@ class DifferenceTerms:
 
     off_by_one: int  # +1 per SCALE-Sim layer: it reports the last cycle's 0-based index
     fold_padding: int  # WS: -(folds*R - Σk) it charges a partial row fold as a full one
-    output_drain: int  # OS: +Σ m per tile, the result rows our core drains; SCALE-Sim's OS omits them
-    tile_constant: int  # +2 per tile: our k + m + R + C against its 2R + C + T - 2 / T + R + C - 2 (+ m)
-    tile_gaps: int  # +1 between consecutive tiles (TILE_GAP_CYCLES); none across SCALE-Sim layers
+    output_drain: int  # OS: +m of the last tile, the only drain not hidden behind a next tile; SCALE-Sim omits it
+    tile_constant: int  # +2 per tile: our WS k + m + R + C / OS issue interval k + R + C against its 2R + C + T - 2 / T + R + C - 2
+    tile_gaps: int  # WS: +1 between consecutive tiles (TILE_GAP_CYCLES); OS none (the next tile issues before the drain)
 
     @property
     def total(self) -> int:
@@ -219,16 +219,19 @@ def _scalesim_fold_cycles(dataflow: str, t: int, rows: int, cols: int) -> int:
 
 
 def per_tile_constant(dataflow: str, rows: int, cols: int) -> int:
-    """Our full tile's cycles (sim.tile_timing) minus SCALE-Sim's fold with the same T, drain aside.
+    """What one full tile costs us (sim.tile_timing) beyond SCALE-Sim's fold with the same T, drain and gaps aside.
 
-    With tile_timing's k + m + R + C this is 2 for both dataflows; taken from the contract, not assumed.
+    WS: tile_cycles k + m + R + C; OS: issue_interval k + R + C (back to back the drain overlaps the next
+    tile). Both are 2 above SCALE-Sim's fold; taken from the contract, not assumed.
     """
-    from sim.tile_timing import tile_cycles
+    from sim.tile_timing import issue_interval, tile_cycles
 
     t = rows  # any streamed length: both sides grow by one cycle per streamed element
-    ours = tile_cycles(dataflow, t if dataflow == "ws" else rows, rows if dataflow == "ws" else t, cols, rows, cols)
-    drain = rows if dataflow == "os" else 0
-    return ours - drain - _scalesim_fold_cycles(dataflow, t, rows, cols)
+    if dataflow == "ws":
+        ours = tile_cycles(dataflow, t, rows, cols, rows, cols)
+    else:
+        ours = issue_interval(dataflow, rows, t, cols, rows, cols)
+    return ours - _scalesim_fold_cycles(dataflow, t, rows, cols)
 
 
 def difference_terms(dataflow: str, gemm: GemmDims, rows: int, cols: int) -> DifferenceTerms:
@@ -243,15 +246,15 @@ def difference_terms(dataflow: str, gemm: GemmDims, rows: int, cols: int) -> Dif
     tiles = gemm.batch * folds  # with the streamed dimension whole, our tiles are SCALE-Sim's folds
     col_folds, row_folds = math.ceil(sc / cols), math.ceil(sr / rows)
     if dataflow == "ws":  # Σ k over tiles = K per column fold; SCALE-Sim charges R per row fold
-        padding, drain = -gemm.batch * col_folds * (row_folds * rows - sr), 0
-    else:  # Σ m over tiles = M per column fold; SCALE-Sim's OS fold has no drain term
-        padding, drain = 0, gemm.batch * col_folds * sr
+        padding, drain, gaps = -gemm.batch * col_folds * (row_folds * rows - sr), 0, (tiles - 1) * TILE_GAP_CYCLES
+    else:  # only the last tile's m rows (the last row fold) drain after the last issue; no gaps
+        padding, drain, gaps = 0, (sr - 1) % rows + 1, 0
     return DifferenceTerms(
         off_by_one=gemm.batch,
         fold_padding=padding,
         output_drain=drain,
         tile_constant=constant * tiles,
-        tile_gaps=(tiles - 1) * TILE_GAP_CYCLES,
+        tile_gaps=gaps,
     )
 
 
