@@ -2,8 +2,9 @@
 
 ``verify_core`` writes the Verilog, runs the cocotb bench (``hdl.benches.gemm_core_bench``) on
 Icarus or Verilator with the golden cases, and turns what the RTL did into checks: each case's
-results against numpy, each timed case's cycles against ``sim.tile_timing`` (``tile_cycles`` per tile,
-``sequence_cycles`` for tiles back to back) / ``sim.gemm_timing.predict_gemm_tiles``, plus Verilator's ``-Wall`` lint when Verilator is there.
+results against numpy, each timed case's cycles against ``sim.tile_timing`` (``tile_cycles`` per
+tile, ``sequence_cycles`` back to back) or ``sim.gemm_timing.predict_gemm_tiles``, plus Verilator's
+``-Wall`` lint when Verilator is there.
 """
 
 from __future__ import annotations
