@@ -101,15 +101,19 @@ class GemmCore(wiring.Component):
         with m.If(accept_cmd):
             m.d.sync += [tile_m.eq(cmd_m), tile_k.eq(cmd_k), tile_n.eq(cmd_n), results_sent.eq(0)]
 
-        # Lanes beyond the tile are zeroed, so stale weights and don't-care lanes add nothing.
+        # Lanes beyond the tile are zeroed, so stale weights and don't-care lanes add nothing. OS takes
+        # its first beat on the command's own edge, so its lane counts come from the command then.
+        lane_n, lane_m = tile_n, tile_m
+        if p.dataflow == "os":
+            lane_n, lane_m = Mux(accept_cmd, cmd_n, tile_n), Mux(accept_cmd, cmd_m, tile_m)
         weight_row = Signal(data.ArrayLayout(p.pe.weight_shape, p.cols))
         for c in range(p.cols):
-            m.d.comb += weight_row[c].eq(Mux(c < tile_n, self.weights.payload[c], 0))
+            m.d.comb += weight_row[c].eq(Mux(c < lane_n, self.weights.payload[c], 0))
 
         if p.dataflow == "ws":
             self._elaborate_ws(m, buf, accept_cmd, last_result, tile_m, tile_k, weight_row)
         else:
-            self._elaborate_os(m, buf, accept_cmd, tile_m, tile_k, weight_row)
+            self._elaborate_os(m, buf, accept_cmd, cmd_k, lane_m, tile_m, tile_k, weight_row)
         return m
 
     def _elaborate_ws(self, m, buf, accept_cmd, last_result, tile_m, tile_k, weight_row):
@@ -159,7 +163,7 @@ class GemmCore(wiring.Component):
                 with m.If(last_result):
                     m.next = "IDLE"
 
-    def _elaborate_os(self, m, buf, accept_cmd, tile_m, tile_k, weight_row):
+    def _elaborate_os(self, m, buf, accept_cmd, cmd_k, lane_m, tile_m, tile_k, weight_row):
         p = self.params
         array = m.submodules.array = OsArray(p.array)
         count = Signal(range(max(p.max_k, p.rows + p.cols) + 1))
@@ -168,7 +172,7 @@ class GemmCore(wiring.Component):
         for c in range(p.cols):
             m.d.comb += array.weights[c].eq(Mux(feed, weight_row[c], 0))
         for r in range(p.rows):
-            m.d.comb += array.acts[r].eq(Mux(feed & (r < tile_m), self.acts.payload[r], 0))
+            m.d.comb += array.acts[r].eq(Mux(feed & (r < lane_m), self.acts.payload[r], 0))
 
         # Overlap (docs/core-protocol.md): a finished tile waits in the accumulators (``pending``)
         # until the result bank is empty and the FIFO has room; then one edge copies it into the bank
@@ -191,15 +195,24 @@ class GemmCore(wiring.Component):
         with m.Elif(draining & buf.w_rdy):
             m.d.sync += bank_left.eq(bank_left - 1)
 
+        both = self.acts.valid & self.weights.valid
         with m.FSM(name="os_fsm"):
             with m.State("IDLE"):
                 # Never a new tile over accumulators not yet copied: clear and copy may share an edge.
-                m.d.comb += [self.cmd.ready.eq(~pending | copy), self.busy.eq(pending | draining)]
-                with m.If(accept_cmd):
+                # The first beat may go with the command (the clear acts before its first MAC).
+                m.d.comb += [
+                    self.cmd.ready.eq(~pending | copy),
+                    self.acts.ready.eq(both & self.cmd.valid & self.cmd.ready),
+                    self.weights.ready.eq(both & self.cmd.valid & self.cmd.ready),
+                    self.busy.eq(pending | draining),
+                ]
+                with m.If(accept_cmd & feed & (cmd_k == 1)):
                     m.d.sync += count.eq(0)
+                    m.next = "FINISH"
+                with m.Elif(accept_cmd):
+                    m.d.sync += count.eq(feed)
                     m.next = "FEED"
             with m.State("FEED"):
-                both = self.acts.valid & self.weights.valid
                 m.d.comb += [self.acts.ready.eq(both), self.weights.ready.eq(both), self.busy.eq(1)]
                 with m.If(feed):
                     m.d.sync += count.eq(count + 1)

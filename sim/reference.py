@@ -56,8 +56,8 @@ def _core_edges(flow: str, tiles: list[tuple[int, int, int]], rows: int, cols: i
 
     Follows docs/core-protocol.md with every stream ready, independently of ``tile_timing``'s closed
     forms: WS takes k weight rows and m activation rows, each row leaving ``rows + cols`` edges after it
-    entered, and the next command waits one edge after the last result; OS takes k beats, the last MAC
-    lands ``rows + cols - 1`` edges after the last beat, and the finished tile is copied into the result
+    entered, and the next command waits one edge after the last result; OS takes k beats, the first on
+    the command's edge, the last MAC lands ``rows + cols - 1`` edges after the last beat, and the finished tile is copied into the result
     bank (row 0 into the results FIFO) on an edge where the bank is empty; that edge may accept the next
     command, and the bank sends one more row per edge while the next tile computes.
     """
@@ -87,7 +87,12 @@ def _core_edges(flow: str, tiles: list[tuple[int, int, int]], rows: int, cols: i
         if accept:
             current = queue.pop(0)
             starts.append(edge)
-            phase, left = ("load", current[1]) if flow == "ws" else ("feed", current[1])
+            if flow == "ws":
+                phase, left = "load", current[1]
+            elif current[1] > 1:  # OS: the first beat goes with the command
+                phase, left = "feed", current[1] - 1
+            else:
+                phase, left = "finish", rows + cols - 1
             continue
         if phase == "load":  # WS weight rows
             left -= 1

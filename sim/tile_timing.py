@@ -47,11 +47,12 @@ def ws_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
 
 
 def os_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
-    """OS: k operand beats, rows + cols - 1 until the last PE's MAC, then m result rows drained."""
+    """OS: k operand beats (the first on the command's edge), rows + cols - 1 until the last PE's MAC,
+    one edge to copy into the result bank, then m result rows transferred."""
     _check("m", m, 1, rows)
     _check("n", n, 1, cols)
     _check("k", k, 1, None)
-    return k + m + rows + cols
+    return k + m + rows + cols - 1
 
 
 def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
@@ -66,20 +67,26 @@ def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> 
 def issue_interval(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
     """Edges from this tile's accepted command to the next tile's, back to back with every stream ready.
 
-    WS: ``tile_cycles + TILE_GAP_CYCLES`` (the next tile waits for the last result). OS: 1 + k beats,
-    then ``rows + cols - 2`` to the last MAC, then ``OS_COPY_CYCLES``: the drain of m rows overlaps
-    the next tile (it is over after m <= rows edges, long before that tile's own copy).
+    WS: ``tile_cycles + TILE_GAP_CYCLES`` (the next tile waits for the last result). OS: k beats (the
+    first with the command), then ``rows + cols - 1`` to the last MAC, then ``OS_COPY_CYCLES``, on
+    whose edge the next command goes: the drain of m rows overlaps the next tile (it is over after
+    m <= rows edges, long before that tile's own copy).
     """
     cycles = tile_cycles(dataflow, m, k, n, rows, cols)  # checks the tile
     if dataflow == "ws":
         return cycles + TILE_GAP_CYCLES
-    return k + rows + cols - 1 + OS_COPY_CYCLES
+    return os_issue_interval(k, rows, cols)
+
+
+def os_issue_interval(k, rows: int, cols: int):
+    """OS edges between commands back to back: k - 1 beats after the command's, rows + cols - 1 to the last MAC, the copy."""
+    return k - 1 + (rows + cols - 1) + OS_COPY_CYCLES
 
 
 def tile_cycles_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Vectorized ``tile_cycles`` over arrays of tile sizes (no range checks)."""
     _check_dataflow(dataflow)
-    return np.asarray(m, dtype=np.int64) + np.asarray(k, dtype=np.int64) + rows + cols
+    return np.asarray(m, dtype=np.int64) + np.asarray(k, dtype=np.int64) + rows + cols - (dataflow == "os")
 
 
 def issue_interval_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -87,12 +94,12 @@ def issue_interval_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndar
     _check_dataflow(dataflow)
     if dataflow == "ws":
         return tile_cycles_array(dataflow, m, k, n, rows, cols) + TILE_GAP_CYCLES
-    return np.asarray(k, dtype=np.int64) + (rows + cols - 1 + OS_COPY_CYCLES) + 0 * np.asarray(m, dtype=np.int64)
+    return os_issue_interval(np.asarray(k, dtype=np.int64), rows, cols) + 0 * np.asarray(m, dtype=np.int64)
 
 
 def last_tile_correction(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
     """``tile_cycles - issue_interval`` of the last tile: what a sum of intervals must add to end on
-    the last result instead of the next (absent) command (WS: -TILE_GAP_CYCLES; OS: m - OS_COPY_CYCLES)."""
+    the last result instead of the next (absent) command (WS: -TILE_GAP_CYCLES; OS: +m, its drain)."""
     return tile_cycles(dataflow, m, k, n, rows, cols) - issue_interval(dataflow, m, k, n, rows, cols)
 
 
