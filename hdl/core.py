@@ -174,16 +174,18 @@ class GemmCore(wiring.Component):
         for r in range(p.rows):
             m.d.comb += array.acts[r].eq(Mux(feed & (r < lane_m), self.acts.payload[r], 0))
 
-        # Overlap (docs/core-protocol.md): a finished tile waits in the accumulators (``pending``)
-        # until the result bank is empty and the FIFO has room; then one edge copies it into the bank
-        # (row 0 straight into the FIFO) and the next command may be accepted on that same edge.
+        # Overlap (docs/core-protocol.md): a tile is finished on its last MAC's edge (``finishing``) and
+        # copied into the result bank on that edge, row 0 straight into the FIFO, if the bank is empty
+        # and the FIFO has room; otherwise it waits in the accumulators (``pending``). The next command
+        # may be accepted on the copy's edge, never before.
         pending = Signal()
+        finishing = Signal()
         bank_left = Signal(range(p.rows + 1))  # rows still in the bank, drained one per free FIFO entry
         copy = Signal()
         draining = Signal()
         m.d.comb += [
             draining.eq(bank_left != 0),
-            copy.eq(pending & ~draining & buf.w_rdy),
+            copy.eq((pending | finishing) & ~draining & buf.w_rdy),
             array.copy.eq(copy),
             array.bank_shift.eq(draining & buf.w_rdy),
             array.clear.eq(accept_cmd),
@@ -194,24 +196,32 @@ class GemmCore(wiring.Component):
             m.d.sync += [pending.eq(0), bank_left.eq(tile_m - 1)]
         with m.Elif(draining & buf.w_rdy):
             m.d.sync += bank_left.eq(bank_left - 1)
+        with m.If(finishing & ~copy):
+            m.d.sync += pending.eq(1)
 
+        # A command starts the beats; the first beat may go with it (the clear acts before its first MAC).
         both = self.acts.valid & self.weights.valid
+        take_cmd = Signal()
+        m.d.comb += [
+            self.cmd.ready.eq(take_cmd),
+            self.acts.ready.eq(Mux(take_cmd, both & self.cmd.valid, 0)),
+            self.weights.ready.eq(Mux(take_cmd, both & self.cmd.valid, 0)),
+        ]
+        with m.If(accept_cmd & feed & (cmd_k == 1)):
+            m.d.sync += count.eq(0)
+        with m.Elif(accept_cmd):
+            m.d.sync += count.eq(feed)
+
+        def start_tile():
+            with m.If(accept_cmd & feed & (cmd_k == 1)):
+                m.next = "FINISH"
+            with m.Elif(accept_cmd):
+                m.next = "FEED"
+
         with m.FSM(name="os_fsm"):
             with m.State("IDLE"):
-                # Never a new tile over accumulators not yet copied: clear and copy may share an edge.
-                # The first beat may go with the command (the clear acts before its first MAC).
-                m.d.comb += [
-                    self.cmd.ready.eq(~pending | copy),
-                    self.acts.ready.eq(both & self.cmd.valid & self.cmd.ready),
-                    self.weights.ready.eq(both & self.cmd.valid & self.cmd.ready),
-                    self.busy.eq(pending | draining),
-                ]
-                with m.If(accept_cmd & feed & (cmd_k == 1)):
-                    m.d.sync += count.eq(0)
-                    m.next = "FINISH"
-                with m.Elif(accept_cmd):
-                    m.d.sync += count.eq(feed)
-                    m.next = "FEED"
+                m.d.comb += [take_cmd.eq(~pending | copy), self.busy.eq(pending | draining)]
+                start_tile()
             with m.State("FEED"):
                 m.d.comb += [self.acts.ready.eq(both), self.weights.ready.eq(both), self.busy.eq(1)]
                 with m.If(feed):
@@ -219,9 +229,11 @@ class GemmCore(wiring.Component):
                     with m.If(count == tile_k - 1):
                         m.d.sync += count.eq(0)
                         m.next = "FINISH"
-            with m.State("FINISH"):  # wait for the last MAC: last_mac_delay edges after the last beat
+            with m.State("FINISH"):  # the last MAC lands last_mac_delay edges after the last beat
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += count.eq(count + 1)
                 with m.If(count == array.last_mac_delay - 1):
-                    m.d.sync += [count.eq(0), pending.eq(1)]
+                    m.d.comb += [finishing.eq(1), take_cmd.eq(copy)]
                     m.next = "IDLE"
+                    start_tile()
+                with m.Else():
+                    m.d.sync += count.eq(count + 1)

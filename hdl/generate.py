@@ -8,7 +8,7 @@ from typing import Any
 from hdl.core import GemmCore, command_layout
 from hdl.emit import EmittedDesign, emit, prepare_out_dir
 from hdl.params import CoreParams
-from sim.tile_timing import OS_COPY_CYCLES, TILE_GAP_CYCLES
+from sim.tile_timing import TILE_GAP_CYCLES
 
 
 def core_manifest_extra(params: CoreParams, core: GemmCore) -> dict[str, Any]:
@@ -35,11 +35,11 @@ def core_manifest_extra(params: CoreParams, core: GemmCore) -> dict[str, Any]:
         },
         "results_fifo_depth": core.results_depth,
         "cycles": {
-            "tile": "k + m + rows + cols",
+            "tile": "k + m + rows + cols" if params.dataflow == "ws" else "k + m + rows + cols - 2",
             "from": "edge accepting cmd",
             "to": "edge transferring the last result row",
             "issue_interval": (f"k + m + rows + cols + {TILE_GAP_CYCLES}" if params.dataflow == "ws"
-                               else f"k + rows + cols - 1 + {OS_COPY_CYCLES}"),
+                               else "k + rows + cols - 2"),
             "issue_interval_means": "edges from one accepted cmd to the next, tiles back to back",
             "sequence": "sum of issue_interval over all tiles but the last, plus the last tile's cycles",
             "python": "sim.tile_timing.tile_cycles, sim.tile_timing.issue_interval, sim.tile_timing.sequence_cycles",

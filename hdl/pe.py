@@ -177,10 +177,12 @@ class WsPe(wiring.Component):
 class OsPe(wiring.Component):
     """Output-stationary PE: ``acc <= acc + act_in * weight_in``; operands pass right and down.
 
-    ``clear`` zeroes the accumulator (a new tile). A second register, ``held`` (the result bank),
-    takes ``acc_in`` (the accumulator of the PE below) on ``copy`` and ``held_in`` (the bank of the
-    PE below) on ``bank_shift``: the copy is itself one step up, so row 0 leaves from the
-    accumulators and the other rows drain up through the bank while the accumulators are reused.
+    ``clear`` zeroes the accumulator (a new tile). ``acc_next`` is what the accumulator takes on this
+    edge without a clear (``acc + act_in * weight_in``), so a finished sum can be taken on its last
+    MAC's own edge. A second register, ``held`` (the result bank), takes ``acc_in`` (the PE below's
+    ``acc_next``) on ``copy`` and ``held_in`` (the bank of the PE below) on ``bank_shift``: the copy is
+    itself one step up, so row 0 leaves from the accumulators and the other rows drain up through the
+    bank while the accumulators are reused.
     """
 
     def __init__(self, config: PeConfig):
@@ -199,6 +201,7 @@ class OsPe(wiring.Component):
                 "act_out": Out(config.act_shape),
                 "weight_out": Out(config.weight_shape),
                 "acc": Out(config.acc_shape),
+                "acc_next": Out(config.acc_shape),
                 "held": Out(config.acc_shape),
             }
         )
@@ -210,10 +213,11 @@ class OsPe(wiring.Component):
             self.act_out.eq(self.act_in),
             self.weight_out.eq(self.weight_in),
         ]
+        m.d.comb += self.acc_next.eq(self.acc + mult)
         with m.If(self.clear):
             m.d.sync += self.acc.eq(0)
         with m.Else():
-            m.d.sync += self.acc.eq(self.acc + mult)
+            m.d.sync += self.acc.eq(self.acc_next)
         with m.If(self.copy):
             m.d.sync += self.held.eq(self.acc_in)
         with m.Elif(self.bank_shift):

@@ -129,8 +129,9 @@ class OsArray(wiring.Component):
     Every edge registers ``acts`` (a column of A) and ``weights`` (a row of B) (zeros when there is
     no beat); A is skewed by row, B by column, so PE(r, c) adds A[r, t] * B[t, c] on edge
     e + 1 + r + c for the beat on edge e. ``clear`` zeroes all accumulators. ``copy`` moves the
-    accumulators one row up into the result bank (row r of the bank takes accumulator row r + 1,
-    zeros at the bottom) while ``top_row`` (accumulator row 0) is taken by the caller on that edge;
+    accumulators, as this edge's MACs leave them, one row up into the result bank (row r of the bank
+    takes accumulator row r + 1, zeros at the bottom) while ``top_row`` (accumulator row 0, this
+    edge's MAC included) is taken by the caller on that edge, so the copy may share the last MAC's edge;
     ``bank_shift`` moves the bank up one row, and ``bank_top`` is its row 0. So the m rows of a tile
     leave as ``top_row`` on the copy edge, then ``bank_top`` on m - 1 shifts, while the
     accumulators are cleared and reused (docs/core-protocol.md, "Overlap").
@@ -177,8 +178,8 @@ class OsArray(wiring.Component):
                     m.d.comb += pe.weight_in.eq(_delay(m, weights_reg[c], c, f"skew_c{c}"))
                 else:
                     m.d.comb += pe.weight_in.eq(pes[r - 1][c].weight_out)
-                m.d.comb += [pe.acc_in.eq(pes[r + 1][c].acc if r + 1 < rows else 0),
+                m.d.comb += [pe.acc_in.eq(pes[r + 1][c].acc_next if r + 1 < rows else 0),
                              pe.held_in.eq(pes[r + 1][c].held if r + 1 < rows else 0)]
         for c in range(cols):
-            m.d.comb += [self.top_row[c].eq(pes[0][c].acc), self.bank_top[c].eq(pes[0][c].held)]
+            m.d.comb += [self.top_row[c].eq(pes[0][c].acc_next), self.bank_top[c].eq(pes[0][c].held)]
         return m

@@ -55,63 +55,60 @@ def _core_edges(flow: str, tiles: list[tuple[int, int, int]], rows: int, cols: i
     """Edge of each tile's accepted command and of the last result row, clocking the core one edge at a time.
 
     Follows docs/core-protocol.md with every stream ready, independently of ``tile_timing``'s closed
-    forms: WS takes k weight rows and m activation rows, each row leaving ``rows + cols`` edges after it
-    entered, and the next command waits one edge after the last result; OS takes k beats, the first on
-    the command's edge, the last MAC lands ``rows + cols - 1`` edges after the last beat, and the finished tile is copied into the result
-    bank (row 0 into the results FIFO) on an edge where the bank is empty; that edge may accept the next
-    command, and the bank sends one more row per edge while the next tile computes.
+    forms (see ``_ws_edges`` and ``_os_edges``).
     """
+    return (_ws_edges if flow == "ws" else _os_edges)(tiles, rows, cols)
+
+
+def _ws_edges(tiles: list[tuple[int, int, int]], rows: int, cols: int) -> tuple[list[int], int]:
+    """WS: after the command, k weight rows then m activation rows, one per edge; a row leaves
+    ``rows + cols`` edges after it entered; the next command one edge after the last result."""
     starts: list[int] = []
-    last_result = 0
-    edge = 0
-    phase, left = "idle", 0  # command phase and edges left in it
-    pending = None  # OS: m of a finished tile still in the accumulators
-    bank_left = 0  # OS: rows still in the result bank
-    out_edges: list[int] = []  # WS: edges at which result rows transfer
+    edge = last_result = 0
+    for m, k, _ in tiles:
+        edge = last_result + 1 if starts else edge + 1  # the command's edge
+        starts.append(edge)
+        for _ in range(k):  # weight rows
+            edge += 1
+        for _ in range(m):  # activation rows
+            edge += 1
+            last_result = edge + rows + cols
+    return starts, last_result
+
+
+def _os_edges(tiles: list[tuple[int, int, int]], rows: int, cols: int) -> tuple[list[int], int]:
+    """OS: k beats, the first on the command's edge; the last MAC lands ``rows + cols - 1`` edges after
+    the last beat; on an edge the result bank is empty, the finished tile is copied (its last MAC
+    included), row 0 going into the results FIFO, and that edge may accept the next command; the bank
+    then sends one row per edge while the next tile computes. A FIFO row transfers one edge later."""
+    starts: list[int] = []
+    last_result = edge = 0
+    phase, left = "idle", 0  # of the tile in the array, and its edges left in that phase
+    pending = None  # m of a finished tile waiting in the accumulators
+    bank_left = 0  # rows still in the result bank
     queue = list(tiles)
     current = None
-    while queue or phase != "idle" or pending is not None or bank_left or (out_edges and out_edges[-1] > edge):
+    while queue or phase != "idle" or pending is not None or bank_left:
         edge += 1
-        if flow == "os":
-            copy = pending is not None and bank_left == 0
-            if bank_left:  # a bank row enters the FIFO now and transfers on the next edge
-                bank_left -= 1
-                last_result = edge + 1
-            if copy:
-                bank_left, pending = pending - 1, None
-                last_result = edge + 1
-            accept = phase == "idle" and queue and (pending is None)
-        else:
-            ws_busy = phase != "idle" or (out_edges and out_edges[-1] >= edge)
-            accept = not ws_busy and queue
-        if accept:
+        was_draining = bank_left > 0
+        if was_draining:  # a bank row enters the FIFO
+            bank_left -= 1
+            last_result = edge + 1
+        if phase == "feed":
+            left -= 1
+            if left == 0:
+                phase, left = "finish", rows + cols - 1
+        elif phase == "finish":
+            left -= 1
+            if left == 0:  # the last MAC lands on this edge
+                phase, pending = "idle", current[0]
+        if pending is not None and not was_draining:  # the copy: row 0 into the FIFO, the rest into the bank
+            bank_left, pending = pending - 1, None
+            last_result = edge + 1
+        if phase == "idle" and pending is None and queue:
             current = queue.pop(0)
             starts.append(edge)
-            if flow == "ws":
-                phase, left = "load", current[1]
-            elif current[1] > 1:  # OS: the first beat goes with the command
-                phase, left = "feed", current[1] - 1
-            else:
-                phase, left = "finish", rows + cols - 1
-            continue
-        if phase == "load":  # WS weight rows
-            left -= 1
-            if left == 0:
-                phase, left = "stream", current[0]
-        elif phase == "stream":  # WS activation rows: row entering now transfers rows + cols edges later
-            out_edges.append(edge + rows + cols)
-            last_result = edge + rows + cols
-            left -= 1
-            if left == 0:
-                phase = "idle"
-        elif phase == "feed":  # OS beats
-            left -= 1
-            if left == 0:
-                phase, left = "finish", rows + cols - 1
-        elif phase == "finish":  # OS: until the last MAC has landed
-            left -= 1
-            if left == 0:
-                phase, pending = "idle", current[0]
+            phase, left = ("feed", current[1] - 1) if current[1] > 1 else ("finish", rows + cols - 1)
     return starts, last_result
 
 

@@ -20,9 +20,6 @@ from typing import Sequence
 import numpy as np
 
 TILE_GAP_CYCLES = 1
-# OS: edges from the last MAC of a tile to the next accepted command (the copy into the result
-# bank and the accept share that edge; docs/core-protocol.md, "Overlap").
-OS_COPY_CYCLES = 1
 
 DATAFLOWS = ("ws", "os")
 
@@ -47,12 +44,12 @@ def ws_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
 
 
 def os_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
-    """OS: k operand beats (the first on the command's edge), rows + cols - 1 until the last PE's MAC,
-    one edge to copy into the result bank, then m result rows transferred."""
+    """OS: k - 1 beats after the one on the command's edge, rows + cols - 1 to the last PE's MAC (whose
+    edge writes row 0 into the results FIFO), then m result rows transferred, one per edge."""
     _check("m", m, 1, rows)
     _check("n", n, 1, cols)
     _check("k", k, 1, None)
-    return k + m + rows + cols - 1
+    return (k - 1) + (rows + cols - 1) + m
 
 
 def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
@@ -67,10 +64,9 @@ def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> 
 def issue_interval(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
     """Edges from this tile's accepted command to the next tile's, back to back with every stream ready.
 
-    WS: ``tile_cycles + TILE_GAP_CYCLES`` (the next tile waits for the last result). OS: k beats (the
-    first with the command), then ``rows + cols - 1`` to the last MAC, then ``OS_COPY_CYCLES``, on
-    whose edge the next command goes: the drain of m rows overlaps the next tile (it is over after
-    m <= rows edges, long before that tile's own copy).
+    WS: ``tile_cycles + TILE_GAP_CYCLES`` (the next tile waits for the last result). OS: the last MAC's
+    edge copies the tile into the result bank and accepts the next command: the drain of m rows
+    overlaps the next tile (it is over after m <= rows edges, long before that tile's own copy).
     """
     cycles = tile_cycles(dataflow, m, k, n, rows, cols)  # checks the tile
     if dataflow == "ws":
@@ -79,14 +75,15 @@ def issue_interval(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) 
 
 
 def os_issue_interval(k, rows: int, cols: int):
-    """OS edges between commands back to back: k - 1 beats after the command's, rows + cols - 1 to the last MAC, the copy."""
-    return k - 1 + (rows + cols - 1) + OS_COPY_CYCLES
+    """OS edges between commands back to back: k - 1 beats after the command's, rows + cols - 1 to the
+    last MAC, whose edge copies the tile and takes the next command (int or array ``k``)."""
+    return (k - 1) + (rows + cols - 1)
 
 
 def tile_cycles_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Vectorized ``tile_cycles`` over arrays of tile sizes (no range checks)."""
     _check_dataflow(dataflow)
-    return np.asarray(m, dtype=np.int64) + np.asarray(k, dtype=np.int64) + rows + cols - (dataflow == "os")
+    return np.asarray(m, dtype=np.int64) + np.asarray(k, dtype=np.int64) + rows + cols - 2 * (dataflow == "os")
 
 
 def issue_interval_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:

@@ -87,8 +87,9 @@ def test_a_sequence_is_the_issue_intervals_then_the_last_tiles_own_cycles(flow, 
 @given(rows=arrays, cols=arrays, m=st.integers(1, 9), k=st.integers(1, 60), n=st.integers(1, 9))
 def test_os_issues_the_next_tile_when_the_array_is_free_and_ws_after_the_last_result(rows, cols, m, k, n):
     m, n = min(m, rows), min(n, cols)
-    # OS: the command edge, k beats, rows + cols - 2 more edges to the last MAC, one edge to copy.
-    assert tile_timing.issue_interval("os", m, k, n, rows, cols) == 1 + k + (rows + cols - 2) + 1
+    # OS: the first beat rides with the command, k - 1 more beats, rows + cols - 1 edges to the last MAC,
+    # on whose edge the tile is copied out and the next command accepted.
+    assert tile_timing.issue_interval("os", m, k, n, rows, cols) == (k - 1) + (rows + cols - 1)
     # The drain of m <= rows rows is over before the next tile's copy: the overlap hides all of it.
     assert tile_timing.tile_cycles("os", m, k, n, rows, cols) - tile_timing.issue_interval("os", m, k, n, rows, cols) == m
     kw = min(k, rows)
