@@ -206,7 +206,8 @@ class DifferenceTerms:
     off_by_one: int  # +1 per SCALE-Sim layer: it reports the last cycle's 0-based index
     fold_padding: int  # WS: -(folds*R - Σk) it charges a partial row fold as a full one
     output_drain: int  # OS: +m of the last tile, the only drain not hidden behind a next tile; SCALE-Sim omits it
-    tile_constant: int  # +2 per tile: our WS k + m + R + C / OS issue interval k + R + C against its 2R + C + T - 2 / T + R + C - 2
+    tile_constant: int  # per tile, WS +2: our k + m + R + C against its 2R + C + T - 2; OS 0: our issue
+    # interval k + R + C - 2 is its fold T + R + C - 2
     tile_gaps: int  # WS: +1 between consecutive tiles (TILE_GAP_CYCLES); OS none (the next tile issues before the drain)
 
     @property
@@ -221,8 +222,8 @@ def _scalesim_fold_cycles(dataflow: str, t: int, rows: int, cols: int) -> int:
 def per_tile_constant(dataflow: str, rows: int, cols: int) -> int:
     """What one full tile costs us (sim.tile_timing) beyond SCALE-Sim's fold with the same T, drain and gaps aside.
 
-    WS: tile_cycles k + m + R + C; OS: issue_interval k + R + C (back to back the drain overlaps the next
-    tile). Both are 2 above SCALE-Sim's fold; taken from the contract, not assumed.
+    WS: tile_cycles k + m + R + C, 2 above SCALE-Sim's fold; OS: issue_interval k + R + C - 2 (back to back
+    the drain overlaps the next tile), equal to its fold. Taken from the contract, not assumed.
     """
     from sim.tile_timing import issue_interval, tile_cycles
 
@@ -506,7 +507,7 @@ def _pct(value: float) -> str:
 
 def layer_table(rows: Sequence[LayerComparison]) -> str:
     lines = ["| layer | df | array | SCALE-Sim | its closed form | ours | ours - it | off-by-one | fold pad | "
-             "OS drain | +2/tile | gaps | explained? |",
+             "OS drain | tile const | gaps | explained? |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         t = r.terms
@@ -519,7 +520,7 @@ def layer_table(rows: Sequence[LayerComparison]) -> str:
 
 def totals_table(named: Sequence[tuple[str, str, int, Totals]]) -> str:
     lines = ["| network | df | array | SCALE-Sim | ours | ours vs SCALE-Sim | off-by-one | fold pad | OS drain | "
-             "+2/tile | gaps | SCALE-Sim + explained | ours vs adjusted | stalls |",
+             "tile const | gaps | SCALE-Sim + explained | ours vs adjusted | stalls |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for network, dataflow, array, t in named:
         lines.append(f"| {network} | {dataflow} | {array} | {t.scalesim} | {t.ours} | {_pct(t.delta_pct)} | "

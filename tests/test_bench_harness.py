@@ -149,6 +149,13 @@ def test_ws_fold_padding_is_zero_when_k_fills_the_rows():
     assert ps.difference_terms("ws", GemmDims(1, 50, 65, 40), 16, 16).fold_padding == -15 * 3
 
 
+def test_os_differs_from_scalesim_only_by_the_last_tiles_drain_and_its_off_by_one():
+    # M = 100 on 32 rows: row folds of 32, 32, 32 and 4; the last tile drains its 4 rows after the
+    # last issue, every earlier drain hides behind the next tile, and our interval is its fold.
+    terms = ps.difference_terms("os", GemmDims(1, 100, 9, 40), 32, 32)
+    assert (terms.output_drain, terms.tile_constant, terms.tile_gaps, terms.off_by_one) == (4, 0, 0, 1)
+
+
 def test_compute_report_parser_reads_total_and_stall_columns():
     text = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
             "Mapping Efficiency %, Compute Util %,\n0, 700, 631, 0, 40.5, 100.0, 90.1,\n1, 9, 5, 2, 1, 1, 1,\n")
