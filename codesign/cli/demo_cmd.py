@@ -53,10 +53,12 @@ def _steps(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str]]]:
             "3. Verilog for the accelerator",
             ["hdl", "--arch", args.verify_arch, "--dataflow", "ws", "--out", str(out / "rtl")],
         ),
+    ] + [
         (
-            "4. RTL verification: bit-exact results and cycles equal to the simulator's",
-            ["verify", "--arch", args.verify_arch, "--dataflow", "ws", "--simulator", args.simulator],
-        ),
+            f"{4 + index}. RTL check, {dataflow.upper()}: results bit-exact, cycles as simulated",
+            ["verify", "--arch", args.verify_arch, "--dataflow", dataflow, "--simulator", args.simulator],
+        )
+        for index, dataflow in enumerate(("ws", "os"))
     ]
 
 
