@@ -147,3 +147,40 @@ def test_fpga_presets_build_in_both_dataflows(preset, dataflow):
 
     params = core_params_from_arch(load_arch(preset), dataflow)
     assert params.dataflow == dataflow and params.rows == load_arch(preset).rows
+
+
+def _run_with_command_fields(monkeypatch, params, case, rewrite):
+    """Run ``case`` with every command word passed through ``rewrite(m, k, n) -> (m, k, n)``."""
+    import hdl.benches.amaranth_bench as amaranth_bench
+
+    m_bits, k_bits, _ = (v.bit_length() for v in params.tile_max)
+
+    class RewritingDriver(amaranth_bench.CaseDriver):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            words = []
+            for tile in case.tiles:
+                m, k, n = rewrite(tile.m, tile.k, tile.n)
+                words.append(m | (k << m_bits) | (n << (m_bits + k_bits)))
+            self.cmd.beats = words
+
+    monkeypatch.setattr(amaranth_bench, "CaseDriver", RewritingDriver)
+    (result,) = amaranth_bench.run_cases_amaranth(params, [case])
+    return result
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_a_command_size_of_zero_runs_as_one(monkeypatch, dataflow):
+    params = _small(dataflow, 3, 3)
+    case = tile_case(params, "ones", [(1, 1, 1)], np.random.default_rng(5))
+    result = _run_with_command_fields(monkeypatch, params, case, lambda m, k, n: (0, 0, 0))
+    assert result.finished and result.bit_exact
+    assert result.tile_cycles == [tile_timing.tile_cycles(dataflow, 1, 1, 1, 3, 3)]
+
+
+def test_a_command_above_the_built_maximum_runs_at_the_maximum(monkeypatch):
+    params = _small("ws", 2, 2)  # WS: k <= rows = 2, n <= cols = 2, in 2-bit fields that can say 3
+    case = tile_case(params, "full", [(4, 2, 2)], np.random.default_rng(6))
+    result = _run_with_command_fields(monkeypatch, params, case, lambda m, k, n: (m, k + 1, n + 1))
+    assert result.finished and result.bit_exact
+    assert result.tile_cycles == [tile_timing.tile_cycles("ws", 4, 2, 2, 2, 2)]
