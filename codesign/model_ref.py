@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
@@ -55,6 +56,10 @@ def load_model(
     return _call_factory(module, factory, label, input_shape)
 
 
+# 2**28 float32 values = 1 GiB: an example input only needs the shapes a layer sees.
+MAX_INPUT_ELEMENTS = 1 << 28
+
+
 def _check_shape(shape: Any) -> tuple[int, ...]:
     try:
         values = tuple(int(size) for size in shape)
@@ -62,6 +67,12 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
         values = ()
     if not values or any(size <= 0 for size in values):
         raise ModelLoadError(f"input shape {shape!r} must be a non-empty list of positive integers")
+    elements = math.prod(values)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise ModelLoadError(
+            f"input shape {values} has {elements:,} elements ({elements * 4 / 2**30:.1f} GiB as float32), more than "
+            f"the {MAX_INPUT_ELEMENTS:,} an example input may have; capture at a smaller size"
+        )
     return values
 
 

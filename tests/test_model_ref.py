@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from codesign.errors import ModelLoadError
+from codesign.cli import main
 from codesign.model_ref import load_model
 
 FACTORIES = textwrap.dedent(
@@ -148,3 +149,10 @@ def test_zoo_reference_builds_the_named_model():
 def test_unknown_zoo_name_lists_the_valid_ones():
     with pytest.raises(ModelLoadError, match="unknown zoo model 'nope'.*valid names"):
         load_model("zoo:nope", None)
+
+
+def test_an_input_shape_too_large_to_allocate_is_one_line_and_exit_2(capsys):
+    status = main(["graph", "zoo:resnet18-cifar", "--input-shape", "1,3,100000,100000"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "30,000,000,000 elements" in err

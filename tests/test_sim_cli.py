@@ -125,3 +125,11 @@ def test_bad_options_are_one_line_errors(model_ref, capsys, option, value, needl
 def test_an_unwritable_output_fails_before_simulating(model_ref, capsys, tmp_path):
     _error(capsys, ["sim", model_ref, "--arch", "fpga-4x4", "--json", str(tmp_path / "missing" / "r.json")],
            "does not exist")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_max_rows_must_be_a_whole_number_of_at_least_one(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["sim", "zoo:resnet18-cifar", "--arch", "fpga-4x4", f"--max-rows={value}"])
+    assert stop.value.code == 2
+    assert "is not a whole number >= 1" in capsys.readouterr().err

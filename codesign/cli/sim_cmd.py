@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write every layer's output to DRAM and read it back, even when it fits the global buffer")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per layer as CSV")
-    parser.add_argument("--max-rows", type=int, default=None, metavar="N", help="print at most N layers per table")
+    parser.add_argument("--max-rows", type=_max_rows, default=None, metavar="N", help="print at most N layers per table")
     parser.add_argument("--quiet", action="store_true", help="print no tables (only write the files)")
     parser.set_defaults(handler=run)
 
@@ -43,6 +43,16 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
         raise MappingError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
     return value
 
+
+def _max_rows(text: str) -> int:
+    """--max-rows: a whole number >= 1 (argparse reports anything else as a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
