@@ -21,6 +21,7 @@ from dataflow import output_stationary, row_stationary, weight_stationary
 from dataflow.blocking import DRAM_ORDERS
 from dataflow.mapping import GEMM_DIMS, OPERAND_DIMS, Mapping, Problem, check_fits, glb_bits_needed, input_words
 from dataflow.systolic import SystolicRule, layer_compute_cycles
+from sim import tile_timing
 from sim.memory import dram_bits_per_cycle, glb_bits_per_cycle
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -134,7 +135,8 @@ def _systolic_candidates(rule: SystolicRule, problem: Problem, arch: ArchSpec, o
     glb_rate = glb_bits_per_cycle(arch)
     pool = []
     smallest = None
-    for stream in stream_choices(sizes[streamed]):
+    # Streamed chunks no longer than a generated core's tile (sim.tile_timing.MAX_STREAM_TILE).
+    for stream in stream_choices(min(sizes[streamed], tile_timing.MAX_STREAM_TILE)):
         bound = rule.tile_bounds(problem, arch, stream)
         tile = tuple(min(b, sizes[d]) for b, d in zip(bound, GEMM_DIMS))
         smallest = tile

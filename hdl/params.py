@@ -14,9 +14,10 @@ from typing import Any
 from codesign.errors import BitWidthError, HdlError
 from hdl.pe import MAX_OPERAND_BITS, MIN_OPERAND_BITS, PeConfig, accumulator_bits
 from hdl.systolic import ArrayConfig
+from sim.tile_timing import MAX_STREAM_TILE
 
 RTL_DATAFLOWS = ("ws", "os")
-DEFAULT_MAX_STREAM = 1024  # largest streamed tile dimension (WS: m, OS: k) of a generated core
+DEFAULT_MAX_STREAM = MAX_STREAM_TILE  # largest streamed tile dimension (WS: m, OS: k) of a generated core
 MAX_ARRAY_SIDE = 64  # beyond this, Verilog generation and simulation take too long to be useful
 
 

@@ -21,6 +21,10 @@ import numpy as np
 
 TILE_GAP_CYCLES = 1
 
+# The streamed dimension of one tile (WS: m rows of A, OS: k beats) on a generated core is at most
+# this; the mapper cuts longer ones into tiles, so every tile it simulates is one the RTL can run.
+MAX_STREAM_TILE = 1024
+
 DATAFLOWS = ("ws", "os")
 
 

@@ -133,3 +133,16 @@ def test_row_stationary_splits_a_filter_row_longer_than_the_register_files():
 def test_row_stationary_without_register_files_is_an_error():
     with pytest.raises(MappingError, match="layer conv: row stationary needs at least one weight"):
         simulate(workload(conv_layer()), make_arch(rf_words=(0, 1, 1)), "rs")
+
+
+@pytest.mark.parametrize("dataflow,streamed", [("ws", "m"), ("os", "k")])
+def test_no_array_tile_streams_more_than_a_generated_core_can_run(dataflow, streamed):
+    from sim import tile_timing
+    from tests.test_sim_factories import gemm_layer, make_arch, workload
+
+    long = 3 * tile_timing.MAX_STREAM_TILE + 5
+    sizes = {"m": long, "k": 8, "n": 8} if streamed == "m" else {"m": 8, "k": long, "n": 8}
+    arch = make_arch(rows=4, cols=4, glb_bytes=1 << 24, dram_bytes_per_cycle=64)  # room to stream it whole
+    result = simulate(workload(gemm_layer("long", **sizes)), arch, dataflow)
+    assert result.layers[0].mapping["tiles"]["array"][streamed] <= tile_timing.MAX_STREAM_TILE
+    assert result.layers[0].macs == long * 8 * 8
