@@ -23,7 +23,7 @@ import numpy as np
 
 from sim import tile_timing
 
-RTL_DATAFLOWS = ("ws", "os")
+RTL_DATAFLOWS = tile_timing.DATAFLOWS
 
 
 def _dataflow_name(dataflow: object) -> str:
@@ -122,6 +122,8 @@ def tile_classes(
 ) -> TileClasses:
     """The tiles of ``predict_gemm_tiles`` grouped by shape, times ``batch`` independent GEMMs."""
     name = _dataflow_name(dataflow)
+    m, k, n, rows, cols = (_positive(label, value) for label, value in
+                           (("m", m), ("k", k), ("n", n), ("rows", rows), ("cols", cols)))
     m_max, k_max, n_max = _tile_bounds(name, m, k, rows, cols, stream_tile)
     (ms, mc), (ks, kc), (ns, nc) = _split_classes(m, m_max), _split_classes(k, k_max), _split_classes(n, n_max)
     gm, gk, gn = np.meshgrid(ms, ks, ns, indexing="ij")

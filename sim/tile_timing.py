@@ -58,11 +58,10 @@ def os_tile_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
 
 def tile_cycles(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
     """Edges from the command of one tile alone to its last result row."""
+    _check_dataflow(dataflow)
     if dataflow == "ws":
         return ws_tile_cycles(m, k, n, rows, cols)
-    if dataflow == "os":
-        return os_tile_cycles(m, k, n, rows, cols)
-    raise ValueError(f"no RTL timing for dataflow {dataflow!r}")
+    return os_tile_cycles(m, k, n, rows, cols)
 
 
 def issue_interval(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:
@@ -95,7 +94,8 @@ def issue_interval_array(dataflow: str, m: np.ndarray, k: np.ndarray, n: np.ndar
     _check_dataflow(dataflow)
     if dataflow == "ws":
         return tile_cycles_array(dataflow, m, k, n, rows, cols) + TILE_GAP_CYCLES
-    return os_issue_interval(np.asarray(k, dtype=np.int64), rows, cols) + 0 * np.asarray(m, dtype=np.int64)
+    shape = np.broadcast(np.asarray(m), np.asarray(k)).shape
+    return np.broadcast_to(os_issue_interval(np.asarray(k, dtype=np.int64), rows, cols), shape)
 
 
 def last_tile_correction(dataflow: str, m: int, k: int, n: int, rows: int, cols: int) -> int:

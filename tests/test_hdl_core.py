@@ -29,7 +29,7 @@ def _small(dataflow, rows, cols, **kw):
 def test_standard_cases_are_bit_exact_and_take_exactly_the_predicted_cycles(dataflow, rows, cols):
     params = _small(dataflow, rows, cols)
     cases = standard_cases(params, seed=rows * 10 + cols)
-    for case, result in zip(cases, run_cases_amaranth(params, cases)):
+    for case, result in zip(cases, run_cases_amaranth(params, cases), strict=True):
         assert result.bit_exact, (case.name, result.mismatches[:2])
         if case.timed:
             assert result.tile_cycles == case.predicted_tile_cycles, case.name
@@ -57,7 +57,8 @@ def test_any_tile_shape_takes_tile_timing_cycles(dataflow, rows, cols, data):
 def test_extreme_formats_are_bit_exact(dataflow, signed, wb, ab):
     params = _small(dataflow, 2, 2, wb=wb, ab=ab, signed=signed, max_k=5, max_m=5)
     cases = [c for c in standard_cases(params, seed=3) if c.name.startswith("extremes") or c.name == "full tile"]
-    for case, result in zip(cases, run_cases_amaranth(params, cases)):
+    assert cases
+    for case, result in zip(cases, run_cases_amaranth(params, cases), strict=True):
         assert result.bit_exact, (case.name, result.mismatches[:1])
 
 
