@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from codesign.cli.hdl_cmd import add_core_arguments
+
 BOARD_CHOICES = ("icebreaker", "ulx3s")
 
 
@@ -18,12 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build the accelerator's core for an FPGA board: utilisation and post-route Fmax",
         description=__doc__,
     )
-    parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML file")
+    add_core_arguments(parser)
     parser.add_argument("--board", required=True, help=f"target board: {', '.join(BOARD_CHOICES)}")
-    parser.add_argument("--dataflow", default=None, help="ws or os (default: the arch's first dataflow)")
-    parser.add_argument(
-        "--multiplier", default="dsp", help="dsp (hard multipliers where the board has them) or logic (shift-and-add)"
-    )
     parser.add_argument(
         "--dsp-pes",
         type=int,
@@ -47,17 +45,15 @@ def run(args: argparse.Namespace) -> int:
 
     from codesign.arch_loader import load_arch
     from codesign.atomic_write import check_writable, write_text_atomic
+    from codesign.cli.hdl_cmd import core_params_from_args
     from codesign.errors import HdlError
     from hdl.fpga import BOARD_DSP_BLOCKS, build_gemm_core
-    from hdl.params import core_params_from_arch
 
     if args.board not in BOARD_CHOICES:
         raise HdlError(f"unknown board {args.board!r}; choose one of {', '.join(BOARD_CHOICES)}")
-    if args.multiplier not in ("dsp", "logic"):
-        raise HdlError(f"unknown multiplier {args.multiplier!r}; choose dsp or logic")
     check_writable(args.json)
+    params = core_params_from_args(args)
     arch = load_arch(args.arch)
-    params = core_params_from_arch(arch, args.dataflow, multiplier=args.multiplier)
     pes = params.rows * params.cols
     if args.multiplier == "dsp":
         dsp_pes = args.dsp_pes if args.dsp_pes is not None else min(pes, BOARD_DSP_BLOCKS[args.board])
