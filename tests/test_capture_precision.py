@@ -75,3 +75,10 @@ def test_unknown_kind_or_layer_name_in_an_override_is_reported():
         BitsPolicy(by_kind={"convolution": Bits()})
     with pytest.raises(CodesignError, match="no layer named nope"):
         capture(BitsPolicy(by_name={"nope": Bits(4, 4)}))
+
+
+def test_an_accumulator_narrower_than_one_product_is_rejected():
+    with pytest.raises(BitWidthError, match="cannot hold one 4x8-bit product"):
+        parse_bits("4,8,2")
+    assert parse_bits("4,8,12") == Bits(4, 8, 12)
+    assert parse_bits("1,1,2") == Bits(1, 1, 2)  # binarized: popcounts, not products

@@ -68,7 +68,13 @@ def parse_bits(text: str, base: Bits | None = None) -> Bits:
         except ValueError:
             raise BitWidthError(f"bit-width {part!r} in {text!r} is not an integer") from None
     accumulator = values[2] if len(values) == 3 else base.accumulator
-    return Bits(weight=values[0], activation=values[1], accumulator=accumulator)
+    bits = Bits(weight=values[0], activation=values[1], accumulator=accumulator)
+    if len(values) == 3 and not bits.binarized and accumulator < bits.weight + bits.activation:
+        raise BitWidthError(
+            f"accumulator bit-width {accumulator} in {text!r} cannot hold one {bits.weight}x{bits.activation}-bit "
+            f"product ({bits.weight + bits.activation} bits)"
+        )
+    return bits
 
 
 def parse_override(text: str, base: Bits | None = None) -> tuple[str, Bits]:
