@@ -8,32 +8,20 @@ falling edge; results are sampled once logic has settled after the last beat's r
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
-
-def _load() -> dict:
-    with open(os.environ["CODESIGN_BENCH_CASES"], encoding="utf-8") as handle:
-        return json.load(handle)
+from hdl.benches.cocotb_common import load_bench_cases, start_clock_and_reset
 
 
 @cocotb.test()
 async def xnor_threshold_cases(dut):
     """Every case: acc[r][c] equals the {-1,+1} dot product, out[r] the thresholded bits."""
-    spec = _load()
+    spec = load_bench_cases()
     rows, cols = spec["rows"], spec["cols"]
     dut.en.value = 0
     dut.clear.value = 0
-    dut.rst.value = 1
-    Clock(dut.clk, 10, unit="ns").start()
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut)
     mismatches = []
     for number, case in enumerate(spec["cases"]):
         for c in range(cols):

@@ -7,23 +7,17 @@ is synchronous: the address driven before a rising edge is read back after it.
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-
-def _load() -> dict:
-    with open(os.environ["CODESIGN_BENCH_CASES"], encoding="utf-8") as handle:
-        return json.load(handle)
+from hdl.benches.cocotb_common import load_bench_cases
 
 
 @cocotb.test()
 async def lut_every_address(dut):
     """y == table[x] for every x, and out_lo + y * out_step is within the bound of f(x)."""
-    spec = _load()
+    spec = load_bench_cases()
     table, real = spec["table"], spec["real"]
     out_lo, out_step, bound = spec["out_lo"], spec["out_step"], spec["bound"]
     dut.rst.value = 0

@@ -8,32 +8,20 @@ drive after the falling edge, sample handshakes once logic has settled.
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
-
-def _load() -> dict:
-    with open(os.environ["CODESIGN_BENCH_CASES"], encoding="utf-8") as handle:
-        return json.load(handle)
+from hdl.benches.cocotb_common import load_bench_cases, start_clock_and_reset
 
 
 @cocotb.test()
 async def softmax_vectors(dut):
     """Outputs equal the model's codes; y_last marks each vector's end; cycle count as documented."""
-    phases = _load()["phases"]
+    phases = load_bench_cases()["phases"]
     dut.x_valid.value = 0
     dut.x_last.value = 0
     dut.y_ready.value = 0
-    dut.rst.value = 1
-    Clock(dut.clk, 10, unit="ns").start()
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut)
     edge, problems = 0, []
     cases = [(phase["ready_pattern"], vector, expected, cycles) for phase in phases
              for vector, expected, cycles in zip(phase["vectors"], phase["expected"], phase["cycles"])]
