@@ -93,10 +93,8 @@ def _grid(choices: dict[str, list[int]]) -> dict[str, np.ndarray]:
 
 
 def _fits(problem: Problem, blocks: dict[str, np.ndarray], arch: ArchSpec) -> np.ndarray:
-    a = input_words(problem, blocks["m"] * blocks["k"])
-    need = 2 * (a * problem.activation_bits + blocks["k"] * blocks["n"] * problem.weight_bits
-                + blocks["m"] * blocks["n"] * problem.accumulator_bits)
-    return need <= arch.glb.size_bytes * 8
+    """Which candidate blocks fit the GLB (``glb_bits_needed`` over arrays of block sizes)."""
+    return glb_bits_needed(problem, (blocks["m"], blocks["k"], blocks["n"])) <= arch.glb.size_bytes * 8
 
 
 def _score(objective: str, problem: Problem, arch: ArchSpec, blocks, order, busy: np.ndarray,
