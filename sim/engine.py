@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
 
 from codesign.arch import ArchSpec, Dataflow
 from codesign.errors import MappingError

@@ -3,8 +3,8 @@
 Written independently of the vectorized path: GLB blocks are walked with nested loops and residency
 is tracked per tensor; tiles (WS/OS) and PE-set units (RS) are enumerated one by one; the clock is
 advanced one cycle at a time, with the array, the GLB ports and the DRAM channel each doing one
-cycle's work. Only ``sim.tile_timing`` (the RTL contract) is shared. Use it for layers of at most a
-few hundred thousand cycles.
+cycle's work. Tile timing too is stepped edge by edge (command, beats, copy, drain), not taken from
+the closed forms in ``sim.tile_timing``. Use it for layers of at most a few hundred thousand cycles.
 
 Options the engine uses between layers: the input already in the GLB (no input fetches), the final
 outputs left there (no final writes), and fused layers in the output path: vector lanes that, each
@@ -20,7 +20,6 @@ from fractions import Fraction
 
 from codesign.arch import ArchSpec, Dataflow
 from dataflow.mapping import Mapping, Problem
-from sim import tile_timing
 
 MAX_REFERENCE_CYCLES = 2_000_000
 
