@@ -193,8 +193,8 @@ def scalesim_model_cycles(dataflow: str, gemm: GemmDims, rows: int, cols: int) -
 
 
 def our_compute_cycles(dataflow: str, gemm: GemmDims, rows: int, cols: int) -> int:
-    """Our compute cycles of the GEMM(s) with the streamed dimension whole (sim.gemm_timing)."""
-    from sim.gemm_timing import gemm_compute_cycles
+    """Our compute cycles of the GEMM(s) with the streamed dimension whole (codesign.contract.gemm_timing)."""
+    from codesign.contract.gemm_timing import gemm_compute_cycles
 
     return gemm_compute_cycles(dataflow, gemm.m, gemm.k, gemm.n, rows, cols, batch=gemm.batch)
 
@@ -220,12 +220,12 @@ def _scalesim_fold_cycles(dataflow: str, t: int, rows: int, cols: int) -> int:
 
 
 def per_tile_constant(dataflow: str, rows: int, cols: int) -> int:
-    """What one full tile costs us (sim.tile_timing) beyond SCALE-Sim's fold with the same T, drain and gaps aside.
+    """What one full tile costs us (codesign.contract.tile_timing) beyond SCALE-Sim's fold with the same T, drain and gaps aside.
 
     WS: tile_cycles k + m + R + C, 2 above SCALE-Sim's fold; OS: issue_interval k + R + C - 2 (back to back
     the drain overlaps the next tile), equal to its fold. Taken from the contract, not assumed.
     """
-    from sim.tile_timing import issue_interval, tile_cycles
+    from codesign.contract.tile_timing import issue_interval, tile_cycles
 
     t = rows  # any streamed length: both sides grow by one cycle per streamed element
     if dataflow == "ws":
@@ -240,7 +240,7 @@ def difference_terms(dataflow: str, gemm: GemmDims, rows: int, cols: int) -> Dif
 
     We run a batch (depthwise groups) as one back-to-back tile sequence; SCALE-Sim runs one layer each.
     """
-    from sim.tile_timing import TILE_GAP_CYCLES
+    from codesign.contract.tile_timing import TILE_GAP_CYCLES
 
     sr, sc, _, folds = _folds(dataflow, gemm, rows, cols)
     constant = per_tile_constant(dataflow, rows, cols)

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
+from fractions import Fraction
+
+from codesign.pe import PeKind, PeSpec
+
+__all__ = [
+    "SRAM_SIZE_CURVE", "sram_size_factor", "Dataflow", "dataflow_name", "NocKind", "PeKind", "PeSpec", "BufferSpec",
+    "DramSpec", "EnergyTable", "ArchSpec"
+]
 
 # SRAM read energy versus capacity, 64-bit reads at 45 nm: 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ
 # (Horowitz, "Computing's energy problem", ISSCC 2014). Used only for its SHAPE: how a global-buffer
@@ -39,21 +48,14 @@ class Dataflow(str, Enum):
     ROW_STATIONARY = "rs"
 
 
+def dataflow_name(dataflow: object) -> str:
+    """The short name of a dataflow: a ``Dataflow`` member's value, or the string itself ('ws', 'toy')."""
+    return dataflow.value if isinstance(dataflow, Enum) else dataflow
+
+
 class NocKind(str, Enum):
     SYSTOLIC = "systolic"  # neighbour-to-neighbour links (TPU-like)
     MULTICAST = "multicast"  # row / column multicast buses (Eyeriss)
-
-
-@dataclass(frozen=True)
-class PeSpec:
-    """One processing element: operand bit-widths and register-file words per operand."""
-
-    weight_bits: int = 8
-    activation_bits: int = 8
-    accumulator_bits: int = 32
-    weight_rf_words: int = 1
-    activation_rf_words: int = 1
-    psum_rf_words: int = 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class BufferSpec:
     words_per_cycle: int = 1  # per bank; a word is ``word_bits`` wide
     word_bits: int = 64
 
+    @property
+    def bits_per_cycle(self) -> int:
+        """What the GLB ports deliver per cycle: ``banks * words_per_cycle * word_bits``."""
+        return self.banks * self.words_per_cycle * self.word_bits
+
 
 @dataclass(frozen=True)
 class DramSpec:
@@ -72,6 +79,11 @@ class DramSpec:
 
     bytes_per_cycle: float
     latency_cycles: int = 0
+
+    @cached_property
+    def bits_per_cycle(self) -> Fraction:
+        """Bandwidth as an exact fraction of bits per cycle, so float bandwidths round the same everywhere."""
+        return Fraction(str(self.bytes_per_cycle)) * 8
 
 
 @dataclass(frozen=True)
@@ -160,5 +172,7 @@ class ArchSpec:
             return self.energy.glb_pj_for(self.glb.size_bytes, 1)
         return self.energy.per_bit(level)
 
-    def supports(self, dataflow: Dataflow) -> bool:
-        return dataflow in self.dataflows
+    def supports(self, dataflow: object) -> bool:
+        """Whether the accelerator lists ``dataflow`` (a ``Dataflow`` member or a registered name)."""
+        name = dataflow_name(dataflow)
+        return any(dataflow_name(item) == name for item in self.dataflows)

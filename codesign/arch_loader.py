@@ -20,6 +20,11 @@ from codesign.arch import ArchSpec, BufferSpec, Dataflow, DramSpec, EnergyTable,
 from codesign.energy import ENERGY_PRESETS, HOROWITZ_45NM, OVERRIDABLE_FIELDS, energy_preset
 from codesign.errors import SpecError
 
+__all__ = [
+    "preset_names", "preset_yaml", "arch_from_dict", "arch_to_dict", "spec_dict_to_yaml", "arch_to_yaml",
+    "load_arch"
+]
+
 _PRESET_SUFFIX = ".yaml"
 
 
@@ -55,11 +60,6 @@ def _validator():
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
-
-
-def arch_schema() -> dict:
-    """The JSON schema every spec is validated against."""
-    return dict(_validator().schema)
 
 
 # --------------------------------------------------------------------------- YAML parsing
@@ -200,10 +200,21 @@ def _energy_from(block: dict, origin: str) -> EnergyTable:
     return replace(base, name=name, source=source, unit=block.get("unit", base.unit), **overrides)
 
 
+def _pe_from(block: dict) -> PeSpec:
+    """The PE block: counts and widths as integers, kind, signedness and multiplier as given."""
+    words = {k: (v if k in ("kind", "multiplier", "weight_signed", "activation_signed") else int(v))
+             for k, v in block.items()}
+    return PeSpec(**words)
+
+
+def _pe_to_dict(pe: PeSpec) -> dict:
+    return {f.name: (getattr(pe, f.name).value if f.name == "kind" else getattr(pe, f.name)) for f in fields(PeSpec)}
+
+
 def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custom") -> ArchSpec:
     """Validate a spec given as plain data (as parsed from YAML) and build the ``ArchSpec``."""
     _validate(data, origin)
-    pe = PeSpec(**{k: int(v) for k, v in data.get("pe", {}).items()})
+    pe = _pe_from(data.get("pe", {}))
     glb = BufferSpec(**{k: int(v) for k, v in data["glb"].items()})
     dram_block = data["dram"]
     dram = DramSpec(
@@ -260,7 +271,7 @@ def arch_to_dict(spec: ArchSpec) -> dict:
             "clock_mhz": _plain(spec.clock_mhz),
             "noc": NocKind(spec.noc).value,
             "dataflows": [Dataflow(d).value for d in spec.dataflows],
-            "pe": {f.name: getattr(spec.pe, f.name) for f in fields(PeSpec)},
+            "pe": _pe_to_dict(spec.pe),
             "glb": {f.name: getattr(spec.glb, f.name) for f in fields(BufferSpec)},
             "dram": {
                 "bytes_per_cycle": _plain(spec.dram.bytes_per_cycle),
@@ -295,7 +306,17 @@ def arch_to_yaml(spec: ArchSpec) -> str:
 
 
 def load_arch(ref: str | Path) -> ArchSpec:
-    """Load a spec: ``ref`` is a preset name (see ``preset_names()``) or a path to a YAML file."""
+    """Load an accelerator spec.
+
+    Parameters:
+        ref: a bundled preset's name (see ``preset_names()``) or the path of a YAML file
+            (docs/arch-yaml.md; validated against ``codesign/schemas/arch.schema.json``).
+
+    Returns the frozen ``ArchSpec``.
+
+    Raises ``SpecError`` (one line naming the file and the dotted field) for an unknown preset, a missing or
+    unreadable file, malformed YAML, or a spec the schema or the energy tables reject.
+    """
     text_ref = str(ref)
     if not isinstance(ref, Path) and text_ref in preset_names():
         data = _parse_yaml(preset_yaml(text_ref), f"preset {text_ref}")

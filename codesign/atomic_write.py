@@ -8,6 +8,8 @@ from pathlib import Path
 
 from codesign.errors import OutputError
 
+__all__ = ["check_writable", "write_text_atomic"]
+
 
 def check_writable(path: str | os.PathLike | None) -> Path | None:
     """Fail early (before slow work) when ``path`` cannot be written at all; None passes."""

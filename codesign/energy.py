@@ -11,6 +11,8 @@ from __future__ import annotations
 from codesign.arch import EnergyTable
 from codesign.errors import SpecError
 
+__all__ = ["HOROWITZ_45NM", "EYERISS_65NM", "ENERGY_PRESETS", "OVERRIDABLE_FIELDS", "energy_preset"]
+
 # --- Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
 # doi:10.1109/ISSCC.2014.6757323; 45 nm, 0.9 V. Every memory entry is per 64-bit access.
 _H_MULT_8B_PJ = 0.2  # 8-bit integer multiply (paper)

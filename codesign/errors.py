@@ -1,3 +1,8 @@
+
+__all__ = [
+    "CodesignError", "ModelLoadError", "CaptureError", "BitWidthError", "SpecError", "MappingError",
+    "HdlError", "OutputError"
+]
 """Typed errors: every failure a user can cause is one of these, with a message for a person.
 
 The CLI prints ``codesign: error: <message>`` on one line and exits with status 2 for any of them.

@@ -15,6 +15,11 @@ import networkx as nx
 
 from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload
 
+__all__ = [
+    "JSON_FORMAT", "JSON_VERSION", "moves_data", "dims_json", "layer_json", "workload_json", "workload_json_text",
+    "graphml_text", "print_report",
+]
+
 JSON_FORMAT = "codesign.workload"
 JSON_VERSION = 1
 
@@ -59,6 +64,7 @@ def layer_json(layer: Layer, inputs: list[str]) -> dict[str, Any]:
         "weight_bytes": layer.weight_bytes,
         "output_bytes": layer.output_bytes,
         "moves_data": moves_data(layer),
+        "fusable": layer.fusable,
         "weight_density": layer.weight_density,
     }
     if layer.effective_macs is not None:
@@ -120,6 +126,7 @@ def graphml_text(workload: Workload) -> str:
             weight_bits=layer.bits.weight,
             activation_bits=layer.bits.activation,
             module=layer.module,
+            fusable=layer.fusable,
         )
     for source, target in workload.graph.edges:
         export.add_edge(source, target)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch.export import ExportedProgram
 
+__all__ = ["REF_FORMS", "load_model", "MAX_INPUT_ELEMENTS"]
+
 REF_FORMS = "zoo:NAME, package.module:factory, path/to/file.py:factory, or file.pt2"
 
 

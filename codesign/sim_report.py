@@ -9,6 +9,11 @@ from typing import Sequence
 
 from sim.results import SimResult
 
+__all__ = [
+    "CSV_COLUMNS", "json_document", "json_text", "csv_text", "onchip_mark", "options_line", "print_run",
+    "print_comparison"
+]
+
 CSV_COLUMNS = ("dataflow", "layer", "op", "macs", "cycles", "compute_cycles", "stall_cycles", "utilization",
                "energy_pj", "dram_bytes", "compulsory_dram_bytes", "roofline_cycles", "fused_into", "onchip_inputs",
                "output_onchip")

@@ -16,6 +16,10 @@ import networkx as nx
 
 from codesign.errors import BitWidthError
 
+__all__ = [
+    "MIN_BITS", "MAX_BITS", "OpKind", "MAC_KINDS", "Bits", "ConvDims", "GemmDims", "Layer", "Workload", "bytes_at",
+]
+
 MIN_BITS = 1
 MAX_BITS = 32
 
@@ -43,16 +47,9 @@ class OpKind(str, Enum):
     def has_macs(self) -> bool:
         return self in MAC_KINDS
 
-    @property
-    def is_data_movement(self) -> bool:
-        return self in DATA_MOVEMENT_KINDS
-
 
 MAC_KINDS = frozenset(
     {OpKind.CONV, OpKind.DEPTHWISE_CONV, OpKind.GROUPED_CONV, OpKind.LINEAR, OpKind.MATMUL}
-)
-DATA_MOVEMENT_KINDS = frozenset(
-    {OpKind.CONCAT, OpKind.RESHAPE, OpKind.PERMUTE, OpKind.CHANNEL_SHUFFLE, OpKind.SLICE}
 )
 
 
@@ -141,6 +138,8 @@ class Layer:
     dimensions of structurally pruned layers (whole filters / input channels removed), and
     ``effective_macs`` additionally scales by the remaining unstructured weight density.
     Bytes are at the layer's bit-widths: ``input_bytes`` counts every input activation tensor.
+    ``fusable``: the layer can run in its producer's output path, being a per-channel normalization
+    (batch norm at inference) or a one-input elementwise activation; set at capture from its aten ops.
     """
 
     name: str
@@ -161,17 +160,12 @@ class Layer:
     effective_macs: int | None = None
     module: str = ""
     folded: tuple[str, ...] = ()
+    fusable: bool = False  # a per-channel normalization (batch norm at inference) or a one-input activation
 
     @property
     def gemm(self) -> GemmDims | None:
         """The layer as GEMMs (dense, original dimensions), or None for a non-MAC layer."""
         return self.dims.gemm() if self.dims is not None else None
-
-    @property
-    def effective_gemm(self) -> GemmDims | None:
-        """The layer as GEMMs after structured pruning (smaller dims when filters were removed)."""
-        dims = self.effective_dims if self.effective_dims is not None else self.dims
-        return dims.gemm() if dims is not None else None
 
     @property
     def macs_after_pruning(self) -> int:

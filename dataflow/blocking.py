@@ -18,6 +18,11 @@ import numpy as np
 
 from dataflow.mapping import GEMM_DIMS, OPERAND_DIMS, Problem, input_words
 
+__all__ = [
+    "DRAM_ORDERS", "trips", "BlockSchedule", "block_schedule", "keep_on_chip", "refetch_factor",
+    "dram_bits_closed_form"
+]
+
 DRAM_ORDERS: tuple[tuple[str, ...], ...] = tuple(permutations(GEMM_DIMS))
 
 

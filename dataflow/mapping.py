@@ -10,9 +10,9 @@ docs/simulator.md states every formula used here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from codesign.arch import ArchSpec, Dataflow
+from codesign.arch import ArchSpec
 from codesign.errors import MappingError
 from codesign.workload import ConvDims, GemmDims, Layer
 
@@ -22,16 +22,8 @@ OPERAND_DIMS = {"input": ("m", "k"), "weight": ("k", "n"), "output": ("m", "n")}
 OPERANDS = ("weight", "input", "output")
 LEVELS = ("dram", "glb", "noc", "rf")
 
-
-def parse_dataflow(value: object) -> Dataflow:
-    """'ws' / 'os' / 'rs' or a Dataflow -> Dataflow; anything else is a MappingError."""
-    if isinstance(value, Dataflow):
-        return value
-    try:
-        return Dataflow(str(value).lower())
-    except ValueError:
-        choices = ", ".join(d.value for d in Dataflow)
-        raise MappingError(f"unknown dataflow {value!r}; choose one of {choices}") from None
+__all__ = ["GEMM_DIMS", "OPERAND_DIMS", "OPERANDS", "LEVELS", "Problem", "SUB_BYTE_BITS", "packing", "problem_of",
+           "input_words", "glb_bits_needed", "check_fits", "Mapping"]
 
 
 @dataclass(frozen=True)
@@ -164,40 +156,38 @@ def check_fits(problem: Problem, block: tuple[int, int, int], arch: ArchSpec) ->
 
 @dataclass(frozen=True)
 class Mapping:
-    """How one layer runs: spatial unrolling, temporal order, tiles per memory level."""
+    """How one layer runs: spatial unrolling, temporal order, tiles per memory level.
 
-    dataflow: Dataflow
+    ``dataflow`` is the registered name of the dataflow model that proposed it. ``pe_loops`` are the
+    dataflow's own loop bounds inside a PE (row stationary: the filters and channels a PE keeps in its
+    register files), reported under "rf".
+    """
+
+    dataflow: str
     spatial_rows: str  # loop dimension unrolled over the array's rows
     spatial_cols: str
     dram_order: tuple[str, ...]  # GLB blocks walked outer -> inner over these GEMM dims
     block: tuple[int, int, int]  # GLB tile (m, k, n)
     array_tile: tuple[int, int, int]  # largest array tile (m, k, n)
     onchip_order: tuple[str, ...]  # array tiles inside a block, outer -> inner
-    glb_bits: int  # bits the block needs in the GLB, double-buffered
-    rs_filters: int = 1  # RS: filters (p) and channels (q) per PE pass, held in the register files
-    rs_channels: int = 1
-    notes: tuple[str, ...] = field(default=())
+    glb_footprint_bits: int  # GLB capacity the block needs, double-buffered (``glb_bits_needed``)
+    pe_loops: tuple[tuple[str, int], ...] = ()
 
-    @property
-    def stream_tile(self) -> int:
-        """The streamed dimension's chunk: M for WS, K for OS (RS: unused)."""
-        if self.dataflow is Dataflow.WEIGHT_STATIONARY:
-            return self.array_tile[0]
-        return self.array_tile[1]
+    def pe_loop(self, name: str) -> int:
+        """One of ``pe_loops`` by name (KeyError if the dataflow has no such loop)."""
+        return dict(self.pe_loops)[name]
 
     def to_dict(self) -> dict:
         data = {
-            "dataflow": self.dataflow.value,
+            "dataflow": self.dataflow,
             "spatial": {"rows": self.spatial_rows, "cols": self.spatial_cols},
             "temporal_order": {"dram": list(self.dram_order), "onchip": list(self.onchip_order)},
             "tiles": {
                 "glb": dict(zip(GEMM_DIMS, self.block)),
                 "array": dict(zip(GEMM_DIMS, self.array_tile)),
             },
-            "glb_bytes": math.ceil(self.glb_bits / 8),
+            "glb_bytes": math.ceil(self.glb_footprint_bits / 8),
         }
-        if self.dataflow is Dataflow.ROW_STATIONARY:
-            data["rf"] = {"filters": self.rs_filters, "channels": self.rs_channels}
-        if self.notes:
-            data["notes"] = list(self.notes)
+        if self.pe_loops:
+            data["rf"] = dict(self.pe_loops)
         return data

@@ -20,14 +20,19 @@ Sec. V-B onto 12 x 14). Per GLB block of rows_b output rows, cb channels and kb 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
-from codesign.arch import ArchSpec, Dataflow
+from codesign.arch import ArchSpec
 from codesign.errors import MappingError
-from dataflow.blocking import BlockSchedule
-from dataflow.mapping import Mapping, Problem
-from dataflow.systolic import OnChip
+from dataflow import registry, search
+from dataflow.blocking import DRAM_ORDERS, BlockSchedule
+from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
+from dataflow.mapping import GEMM_DIMS, Mapping, Problem, check_fits, glb_bits_needed
+
+__all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "ZERO_SKIPPING", "RowStationary", "MODEL", "set_shape", "segment_taps",
+           "rf_choices", "pass_cycles", "block_cycles"]
 
 SPATIAL_ROWS = "R (filter rows)"
 SPATIAL_COLS = "P (output rows, E)"
@@ -50,14 +55,10 @@ def segment_taps(problem: Problem, arch: ArchSpec) -> int:
 
 
 def rf_choices(problem: Problem, arch: ArchSpec) -> list[tuple[int, int]]:
-    """Legal (p, q): filters and channels one PE keeps in its register files; MappingError if none."""
+    """Legal (p, q): filters and channels one PE keeps in its register files (every PE has at least one
+    word of each, so (1, 1) is always legal)."""
     pe, s = arch.pe, segment_taps(problem, arch)
     kg, cg = problem.conv.k // problem.conv.groups, problem.conv.c // problem.conv.groups
-    if pe.weight_rf_words < 1 or pe.activation_rf_words < 1 or pe.psum_rf_words < 1:
-        raise MappingError(
-            f"layer {problem.name}: row stationary needs at least one weight, input and partial-sum register "
-            f"word per PE; the PE has {pe.weight_rf_words}, {pe.activation_rf_words} and {pe.psum_rf_words}"
-        )
     choices = []
     for p in _powers_up_to(min(kg, pe.psum_rf_words, pe.weight_rf_words // s)):
         for q in _powers_up_to(min(cg, pe.activation_rf_words // s, pe.weight_rf_words // (s * p))):
@@ -96,60 +97,167 @@ def _fold_sizes(total: int, chunk: int) -> list[int]:
     return [chunk] * full + ([rest] if rest else [])
 
 
-def onchip(problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
+class RowStationary(DataflowModel):
+    """Row stationary on a multicast PE array (formulas in the module doc)."""
+
+    name = "rs"
+    description = "row stationary: filter rows held in the PEs' register files, 1-D convolutions on PE sets"
+
+    def candidates(self, problem: Problem, arch: ArchSpec, objective: str, limit: int) -> list[Mapping]:
+        """GLB blocks of whole output rows, channels and filters, times every legal (p, q) register-file
+        loop, every DRAM order; ranked by the estimate."""
+        conv = problem.conv
+        taps = conv.r * conv.s
+        rows, channels = problem.m // conv.q, problem.k // taps
+        e = set_shape(problem, arch)[1]
+        choices = {
+            "m": [conv.q * v for v in search.block_choices(rows, min(e, rows))],
+            "k": [taps * v for v in search.block_choices(channels, 1)],
+            "n": search.block_choices(problem.n, 1),
+        }
+        blocks = search.grid(choices)
+        keep = search.fits(problem, blocks, arch)
+        if not keep.any():
+            check_fits(problem, (conv.q * min(e, rows), taps, 1), arch)
+            raise MappingError(f"layer {problem.name}: no mapping fits the global buffer")
+        blocks = {d: v[keep] for d, v in blocks.items()}
+        pool = []
+        for p, q in rf_choices(problem, arch):
+            busy = problem.groups * block_cycles(
+                problem, arch, p, q, blocks["m"] // conv.q, blocks["k"] // taps, blocks["n"]) * (
+                (-(-rows // (blocks["m"] // conv.q))) * (-(-channels // (blocks["k"] // taps)))
+                * (-(-problem.n // blocks["n"])))
+            busy = busy.astype(np.float64)
+            zeros = np.zeros(busy.shape)
+            for order in DRAM_ORDERS:
+                value, cycles = search.score(objective, problem, arch, blocks, order, busy, zeros, zeros)
+
+                def build(i, order=order, p=p, q=q):
+                    block = tuple(int(blocks[d][i]) for d in GEMM_DIMS)
+                    return Mapping(
+                        dataflow=self.name, spatial_rows=SPATIAL_ROWS, spatial_cols=SPATIAL_COLS,
+                        dram_order=order, block=block, array_tile=(conv.q * e, taps, p),
+                        onchip_order=("output rows/e", "filters/p", "channels/q", "R/rows"),
+                        glb_footprint_bits=glb_bits_needed(problem, block),
+                        pe_loops=(("filters", p), ("channels", q)),
+                    )
+
+                pool.append((value, cycles, build))
+        return search.rank(objective, pool, limit)
+
+    def onchip(self, problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
+        conv = problem.conv
+        p, q = mapping.pe_loop("filters"), mapping.pe_loop("channels")
+        rows_b = sched.bm // conv.q
+        cb = sched.bk // (conv.r * conv.s)
+        kb = sched.bn
+        compute = block_cycles(problem, arch, p, q, rows_b, cb, kb).astype(np.int64)
+
+        r, e, _, _, _ = set_shape(problem, arch)
+        sh, sw = conv.stride
+        dh, dw = conv.dilation
+        s_sizes = _fold_sizes(conv.s, segment_taps(problem, arch))
+        widths = sum((conv.q - 1) * sw + (si - 1) * dw + 1 for si in s_sizes)  # input columns, all segments
+        r_sizes = _fold_sizes(conv.r, r)
+
+        def rows_read_for(ei):  # input rows one e-unit of ei output rows reads, over all R folds
+            return sum((ei - 1) * sh + (rj - 1) * dh + 1 for rj in r_sizes)
+
+        full, rest = rows_b // e, rows_b % e
+        e_units = -(-rows_b // e)
+        rows_read = full * rows_read_for(e) + np.where(rest > 0, rows_read_for(rest), 0)
+        filter_groups = -(-kb // p)
+        channel_groups = -(-cb // q)
+
+        w_reads = kb * cb * conv.r * conv.s * e_units
+        a_reads = filter_groups * cb * rows_read * widths
+        outputs = rows_b * conv.q * kb
+        c_writes = outputs * channel_groups * len(r_sizes) * len(s_sizes)
+        c_reads = c_writes - outputs * sched.k_first.astype(np.int64)
+
+        ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+        port_bits = (a_reads * ab + w_reads * wb + (c_reads + c_writes) * acc + sched.load_bits + sched.write_bits)
+        macs = problem.macs
+        dram = sched.dram_words
+        tot = {name: int(v.sum()) for name, v in
+               (("w", w_reads), ("a", a_reads), ("cr", c_reads), ("cw", c_writes))}
+        noc_in = int((filter_groups * cb * rows_b).sum()) * conv.r * widths
+        noc_psum = int((outputs * channel_groups).sum()) * conv.r * len(s_sizes)
+        words = {
+            "glb": {
+                "input": tot["a"] + dram["input"][0],
+                "weight": tot["w"] + dram["weight"][0],
+                "output": tot["cr"] + tot["cw"] + dram["output"][0] + dram["output"][1],
+            },
+            "noc": {"input": noc_in, "weight": tot["w"] * e, "output": noc_psum},
+            "rf": {"input": macs, "weight": macs, "output": macs},
+        }
+        operand_bits = {"input": ab, "weight": wb, "output": acc}
+        bits = {level: {op: count * operand_bits[op] for op, count in ops.items()} for level, ops in words.items()}
+        fill = sched.dram_bits
+        bits["glb"]["input"] = tot["a"] * ab + fill["input"][0]
+        bits["glb"]["weight"] = tot["w"] * wb + fill["weight"][0]
+        bits["glb"]["output"] = (tot["cr"] + tot["cw"]) * acc + fill["output"][0] + fill["output"][1]
+        return OnChip(compute=compute, glb_port_bits=port_bits, words=words, bits=bits)
+
+    def spatial_utilization(self, problem: Problem, arch: ArchSpec, mapping: Mapping) -> float:
+        r, e, _, _, sets = set_shape(problem, arch)
+        return sets * r * e / arch.pes
+
+    def mac_slots(self, problem: Problem) -> float:
+        """Zero weights are skipped (a PE walks its compressed filter row), so only nonzero ones take slots."""
+        macs = problem.macs
+        if ZERO_SKIPPING:
+            macs = macs * problem.weight_density
+        return macs * problem.passes / problem.pack
+
+    def reference_blocks(self, problem: Problem, mapping: Mapping, arch: ArchSpec,
+                         blocks: Sequence[tuple[int, int, int, bool]]) -> list[ReferenceBlock]:
+        """Each block's units (e output rows x p filters x q channels x a fold of R x a segment of S) dealt
+        to PE sets one by one, pass by pass."""
+        return [_reference_block(problem, mapping, arch, *block) for block in blocks]
+
+
+def _chunks(total: int, size: int) -> list[tuple[int, int]]:
+    """(index, size) of ``total`` cut into ``size``-chunks."""
+    return [(i, min(size, total - i * size)) for i in range(math.ceil(total / size))]
+
+
+def _reference_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int, bk: int, bn: int,
+                     k_first: bool) -> ReferenceBlock:
     conv = problem.conv
-    p, q = mapping.rs_filters, mapping.rs_channels
-    rows_b = sched.bm // conv.q
-    cb = sched.bk // (conv.r * conv.s)
-    kb = sched.bn
-    compute = block_cycles(problem, arch, p, q, rows_b, cb, kb).astype(np.int64)
-
-    r, e, _, _, _ = set_shape(problem, arch)
-    sh, sw = conv.stride
-    dh, dw = conv.dilation
-    s_sizes = _fold_sizes(conv.s, segment_taps(problem, arch))
-    widths = sum((conv.q - 1) * sw + (si - 1) * dw + 1 for si in s_sizes)  # input columns, all segments
-    r_sizes = _fold_sizes(conv.r, r)
-
-    def rows_read_for(ei):  # input rows one e-unit of ei output rows reads, over all R folds
-        return sum((ei - 1) * sh + (rj - 1) * dh + 1 for rj in r_sizes)
-
-    full, rest = rows_b // e, rows_b % e
-    e_units = -(-rows_b // e)
-    rows_read = full * rows_read_for(e) + np.where(rest > 0, rows_read_for(rest), 0)
-    filter_groups = -(-kb // p)
-    channel_groups = -(-cb // q)
-
-    w_reads = kb * cb * conv.r * conv.s * e_units
-    a_reads = filter_groups * cb * rows_read * widths
-    outputs = rows_b * conv.q * kb
-    c_writes = outputs * channel_groups * len(r_sizes) * len(s_sizes)
-    c_reads = c_writes - outputs * sched.k_first.astype(np.int64)
-
+    p, q = mapping.pe_loop("filters"), mapping.pe_loop("channels")
+    out_rows, channels, filters = bm // conv.q, bk // (conv.r * conv.s), bn
+    r = min(conv.r, arch.rows)
+    e = min(conv.p, arch.cols)
+    sets = (arch.rows // r) * (arch.cols // e)
+    seg = max(1, min(conv.s, arch.pe.weight_rf_words, arch.pe.activation_rf_words))
     ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
-    glb_bits = (a_reads * ab + w_reads * wb + (c_reads + c_writes) * acc + sched.load_bits + sched.write_bits)
-    macs = problem.macs
-    dram = sched.dram_words
-    tot = {name: int(v.sum()) for name, v in
-           (("w", w_reads), ("a", a_reads), ("cr", c_reads), ("cw", c_writes))}
-    noc_in = int((filter_groups * cb * rows_b).sum()) * conv.r * widths
-    noc_psum = int((outputs * channel_groups).sum()) * conv.r * len(s_sizes)
-    words = {
-        "glb": {
-            "input": tot["a"] + dram["input"][0],
-            "weight": tot["w"] + dram["weight"][0],
-            "output": tot["cr"] + tot["cw"] + dram["output"][0] + dram["output"][1],
-        },
-        "noc": {"input": noc_in, "weight": tot["w"] * e, "output": noc_psum},
-        "rf": {"input": macs, "weight": macs, "output": macs},
-    }
-    operand_bits = {"input": ab, "weight": wb, "output": acc}
-    bits = {level: {op: count * operand_bits[op] for op, count in ops.items()} for level, ops in words.items()}
-    fill = sched.dram_bits
-    bits["glb"]["input"] = tot["a"] * ab + fill["input"][0]
-    bits["glb"]["weight"] = tot["w"] * wb + fill["weight"][0]
-    bits["glb"]["output"] = (tot["cr"] + tot["cw"]) * acc + fill["output"][0] + fill["output"][1]
-    return OnChip(compute=compute, glb_bits=glb_bits, words=words, bits=bits)
+    units, bits, macs = 0, 0, 0
+    words = {"input": 0, "weight": 0, "output": 0}
+    for _, ei in _chunks(out_rows, e):
+        for _, pf in _chunks(filters, p):
+            for ci, qc in _chunks(channels, q):
+                for ri, rr in _chunks(conv.r, r):
+                    for si, ss in _chunks(conv.s, seg):
+                        units += 1
+                        macs += pf * qc * rr * ss * ei * conv.q
+                        w = pf * qc * rr * ss
+                        rows_in = (ei - 1) * conv.stride[0] + (rr - 1) * conv.dilation[0] + 1
+                        width = (conv.q - 1) * conv.stride[1] + (ss - 1) * conv.dilation[1] + 1
+                        a = qc * rows_in * width
+                        c = pf * ei * conv.q
+                        reads_psum = not (k_first and ci == 0 and ri == 0 and si == 0)
+                        words["weight"] += w
+                        words["input"] += a
+                        words["output"] += c * (2 if reads_psum else 1)
+                        bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
+    # Every pass lasts the PE's configured loop: ceil(p/pack) filters x q channels x S taps x Q outputs
+    # (times the weight density when zero weights are skipped), then r cycles of psum accumulation.
+    density = problem.weight_density if ZERO_SKIPPING else 1.0
+    pe_cycles = max(1, math.ceil(math.ceil(p / problem.pack) * q * seg * conv.q * density))
+    passes = math.ceil(units / sets)
+    return ReferenceBlock(compute=passes * (pe_cycles + r) * problem.passes, glb_bits=bits, macs=macs, glb_words=words)
 
 
-DATAFLOW = Dataflow.ROW_STATIONARY
+MODEL = registry.register(RowStationary())

@@ -1,50 +1,63 @@
-"""Weight- and output-stationary execution on the generated systolic core, per GLB block.
+"""Weight- and output-stationary execution on the generated systolic core: one model, two rules.
 
-Compute timing comes only from ``sim.gemm_timing`` / ``sim.tile_timing`` (the RTL contract). The
-counts of array-level traffic follow the core's data movement (docs/simulator.md, "Access counts"):
-a value entering a PE over a link is one NoC access; a PE reading or updating its register is one
-RF access. Narrow weights pack ``pack`` filters per PE (tile n up to cols*pack, timed as
-ceil(n/pack) columns); wide operands repeat each tile ``passes`` times.
+Compute timing comes only from the cycle contract (``codesign.contract.gemm_timing`` /
+``codesign.contract.tile_timing``), which the RTL is verified against. The counts of array-level traffic
+follow the core's data movement (docs/simulator.md, "Access counts"): a value entering a PE over a
+link is one NoC access; a PE reading or updating its register is one RF access. Narrow weights pack
+``pack`` filters per PE (tile n up to cols*pack, timed as ceil(n/pack) columns); wide operands repeat
+each tile ``passes`` times.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-from codesign.arch import ArchSpec, Dataflow
-from dataflow.blocking import BlockSchedule
-from dataflow.mapping import Mapping, Problem
-from sim import gemm_timing, tile_timing
+from codesign.arch import ArchSpec
+from codesign.contract import gemm_timing, tile_timing
+from codesign.contract.tile_timing import TileContract
+from codesign.errors import MappingError
+from dataflow import search
+from dataflow.blocking import DRAM_ORDERS, BlockSchedule
+from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
+from dataflow.mapping import GEMM_DIMS, Mapping, Problem, check_fits, glb_bits_needed
+from dataflow.systolic_reference import core_edges
+
+__all__ = ["SystolicRule", "SystolicDataflow", "shape_compute_cycles", "layer_compute_cycles", "glb_words"]
 
 
 @dataclass(frozen=True)
 class SystolicRule:
-    """What distinguishes WS from OS on the same core: which GEMM dims sit on rows/cols, which streams."""
+    """What distinguishes WS from OS on the same core: the contract's bounded and streamed dims, the
+    operand held in the PEs, and how the loops are labelled for reports."""
 
-    dataflow: Dataflow
-    rows_dim: str  # GEMM dimension bounded by the array's rows
-    streamed_dim: str  # GEMM dimension streamed through (chunked by stream_tile)
+    dataflow: str  # the contract's name for it ('ws', 'os')
     stationary: str  # operand held in the PEs
     spatial_rows: str
     spatial_cols: str
+
+    @property
+    def contract(self) -> TileContract:
+        return tile_timing.contract(self.dataflow)
+
+    @property
+    def rows_dim(self) -> str:
+        """GEMM dimension bounded by the array's rows."""
+        return self.contract.rows_dim
+
+    @property
+    def streamed_dim(self) -> str:
+        """GEMM dimension streamed through (chunked by the stream tile)."""
+        return self.contract.streamed_dim
 
     def tile_bounds(self, problem: Problem, arch: ArchSpec, stream_tile: int) -> tuple[int, int, int]:
         n = arch.cols * problem.pack
         if self.rows_dim == "k":
             return stream_tile, arch.rows, n
         return arch.rows, stream_tile, n
-
-
-@dataclass(frozen=True)
-class OnChip:
-    """Per-block array time and GLB traffic, and the layer's access counts per level per operand."""
-
-    compute: np.ndarray  # cycles per block: its tiles' issue intervals (the last block: to its last result)
-    glb_bits: np.ndarray  # bits through the GLB ports per block
-    words: dict  # level -> operand -> accesses (words)
-    bits: dict  # level -> operand -> bits moved
 
 
 def _pieces(size: np.ndarray, tile: int) -> np.ndarray:
@@ -58,7 +71,7 @@ def shape_compute_cycles(rule: SystolicRule, problem: Problem, arch: ArchSpec, s
     only when the shape's last tile is the last one the core runs."""
     m, k, n = shape
     tm, tk, tn = tile
-    flow = rule.dataflow.value
+    flow = rule.dataflow
     stream = tm if rule.streamed_dim == "m" else tk
     classes = gemm_timing.tile_classes(flow, m, k, n, tk if rule.rows_dim == "k" else tm, tn, stream_tile=stream)
     packed_n = -(-classes.n // problem.pack)
@@ -84,48 +97,142 @@ def glb_words(problem: Problem, bm, bk, bn, tile, k_first) -> dict[str, tuple]:
     return {"input": (bm * bk * nt, 0), "weight": (bk * bn * mt, 0), "output": (c_reads, c_writes)}
 
 
-def onchip(rule: SystolicRule, problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
-    tile = mapping.array_tile
-    # A block is full or a remainder along each dimension: at most 8 shapes, coded 0..7.
-    code = ((sched.bm < sched.bm.max()) * 4 + (sched.bk < sched.bk.max()) * 2 + (sched.bn < sched.bn.max())).astype(np.int64)
-    cycles_by_code = np.zeros(8, dtype=np.int64)
-    for c in np.flatnonzero(np.bincount(code, minlength=8)):
-        first = int(np.argmax(code == c))
-        shape = (int(sched.bm[first]), int(sched.bk[first]), int(sched.bn[first]))
-        cycles_by_code[c], _, _ = shape_compute_cycles(rule, problem, arch, shape, tile)
-    compute = cycles_by_code[code]
-    # Every tile costs its issue interval; the last one ends on its last result instead.
-    last = (int(sched.bm[-1]), int(sched.bk[-1]), int(sched.bn[-1]))
-    compute[-1] += shape_compute_cycles(rule, problem, arch, last, tile)[2]
+def _chunks(total: int, size: int) -> list[int]:
+    full, rest = divmod(total, size)
+    return [size] * full + ([rest] if rest else [])
 
-    k_first = sched.k_first.astype(np.int64)
-    glb = glb_words(problem, sched.bm, sched.bk, sched.bn, tile, k_first)
-    ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
-    glb_bits = (glb["input"][0] * ab + glb["weight"][0] * wb + (glb["output"][0] + glb["output"][1]) * acc
-                + sched.load_bits + sched.write_bits)
 
-    macs = problem.macs
-    a_reads, w_reads = int(glb["input"][0].sum()), int(glb["weight"][0].sum())
-    c_reads, c_writes = int(glb["output"][0].sum()), int(glb["output"][1].sum())
-    dram = sched.dram_words
-    words = {
-        "glb": {
-            "input": a_reads + dram["input"][0],
-            "weight": w_reads + dram["weight"][0],
-            "output": c_reads + c_writes + dram["output"][0] + dram["output"][1],
-        },
-    }
-    if rule.stationary == "weight":
-        words["noc"] = {"input": macs, "weight": w_reads, "output": macs}
-        words["rf"] = {"input": macs, "weight": macs + w_reads, "output": macs}
-    else:
-        words["noc"] = {"input": macs, "weight": macs, "output": c_writes}
-        words["rf"] = {"input": macs, "weight": macs, "output": macs}
-    operand_bits = {"input": ab, "weight": wb, "output": acc}
-    bits = {level: {op: count * operand_bits[op] for op, count in ops.items()} for level, ops in words.items()}
-    # DRAM fills and drains of the GLB move at their own widths (final outputs at activation bits).
-    fill = sched.dram_bits
-    bits["glb"]["input"] = a_reads * ab + fill["input"][0]
-    bits["glb"]["weight"] = w_reads * wb + fill["weight"][0]
-    bits["glb"]["output"] = (c_reads + c_writes) * acc + fill["output"][0] + fill["output"][1]
-    return OnChip(compute=compute, glb_bits=glb_bits, words=words, bits=bits)
+class SystolicDataflow(DataflowModel):
+    """WS or OS on the generated systolic core, by its ``SystolicRule``."""
+
+    def __init__(self, rule: SystolicRule, description: str = ""):
+        self.rule = rule
+        self.name = rule.dataflow
+        self.description = description
+
+    def candidates(self, problem: Problem, arch: ArchSpec, objective: str, limit: int) -> list[Mapping]:
+        """Per streamed chunk (at most a generated core's tile, ``tile_timing.MAX_STREAM_TILE``): the
+        largest array tile, every GLB block that fits, every DRAM order; ranked by the estimate."""
+        rule = self.rule
+        sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
+        glb_rate = arch.glb.bits_per_cycle
+        pool = []
+        smallest = None
+        for stream in search.stream_choices(min(sizes[rule.streamed_dim], tile_timing.MAX_STREAM_TILE)):
+            bound = rule.tile_bounds(problem, arch, stream)
+            tile = tuple(min(b, sizes[d]) for b, d in zip(bound, GEMM_DIMS))
+            smallest = tile
+            blocks = search.grid({d: search.block_choices(sizes[d], tile[i]) for i, d in enumerate(GEMM_DIMS)})
+            keep = search.fits(problem, blocks, arch)
+            if not keep.any():
+                continue
+            blocks = {d: v[keep] for d, v in blocks.items()}
+            compute = layer_compute_cycles(rule, problem, arch, tile)
+            g = problem.groups
+            tm, tk, tn = tile
+            glb_bits = g * (problem.m * problem.k * math.ceil(problem.n / tn) * problem.activation_bits
+                            + problem.k * problem.n * math.ceil(problem.m / tm) * problem.weight_bits
+                            + (2 * math.ceil(problem.k / tk) - 1) * problem.m * problem.n * problem.accumulator_bits)
+            busy = np.full(blocks["m"].shape, max(compute, glb_bits / glb_rate), dtype=np.float64)
+            onchip = np.zeros(blocks["m"].shape)
+            for order in DRAM_ORDERS:
+                value, cycles = search.score(objective, problem, arch, blocks, order, busy,
+                                             np.full(busy.shape, glb_bits), onchip)
+
+                def build(i, order=order, blocks=blocks, tile=tile):
+                    block = tuple(int(blocks[d][i]) for d in GEMM_DIMS)
+                    return Mapping(
+                        dataflow=self.name, spatial_rows=rule.spatial_rows, spatial_cols=rule.spatial_cols,
+                        dram_order=order, block=block, array_tile=tile,
+                        onchip_order=("m", "n", "k"), glb_footprint_bits=glb_bits_needed(problem, block),
+                    )
+
+                pool.append((value, cycles, build))
+        if not pool:
+            check_fits(problem, smallest, arch)  # raises, naming the layer and the bytes it needs
+            raise MappingError(f"layer {problem.name}: no mapping fits the global buffer")
+        return search.rank(objective, pool, limit)
+
+    def onchip(self, problem: Problem, arch: ArchSpec, mapping: Mapping, sched: BlockSchedule) -> OnChip:
+        rule = self.rule
+        tile = mapping.array_tile
+        # A block is full or a remainder along each dimension: at most 8 shapes, coded 0..7.
+        code = ((sched.bm < sched.bm.max()) * 4 + (sched.bk < sched.bk.max()) * 2
+                + (sched.bn < sched.bn.max())).astype(np.int64)
+        cycles_by_code = np.zeros(8, dtype=np.int64)
+        for c in np.flatnonzero(np.bincount(code, minlength=8)):
+            first = int(np.argmax(code == c))
+            shape = (int(sched.bm[first]), int(sched.bk[first]), int(sched.bn[first]))
+            cycles_by_code[c], _, _ = shape_compute_cycles(rule, problem, arch, shape, tile)
+        compute = cycles_by_code[code]
+        # Every tile costs its issue interval; the last one ends on its last result instead.
+        last = (int(sched.bm[-1]), int(sched.bk[-1]), int(sched.bn[-1]))
+        compute[-1] += shape_compute_cycles(rule, problem, arch, last, tile)[2]
+
+        k_first = sched.k_first.astype(np.int64)
+        glb = glb_words(problem, sched.bm, sched.bk, sched.bn, tile, k_first)
+        ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+        port_bits = (glb["input"][0] * ab + glb["weight"][0] * wb + (glb["output"][0] + glb["output"][1]) * acc
+                     + sched.load_bits + sched.write_bits)
+
+        macs = problem.macs
+        a_reads, w_reads = int(glb["input"][0].sum()), int(glb["weight"][0].sum())
+        c_reads, c_writes = int(glb["output"][0].sum()), int(glb["output"][1].sum())
+        dram = sched.dram_words
+        words = {
+            "glb": {
+                "input": a_reads + dram["input"][0],
+                "weight": w_reads + dram["weight"][0],
+                "output": c_reads + c_writes + dram["output"][0] + dram["output"][1],
+            },
+        }
+        if rule.stationary == "weight":
+            words["noc"] = {"input": macs, "weight": w_reads, "output": macs}
+            words["rf"] = {"input": macs, "weight": macs + w_reads, "output": macs}
+        else:
+            words["noc"] = {"input": macs, "weight": macs, "output": c_writes}
+            words["rf"] = {"input": macs, "weight": macs, "output": macs}
+        operand_bits = {"input": ab, "weight": wb, "output": acc}
+        bits = {level: {op: count * operand_bits[op] for op, count in ops.items()} for level, ops in words.items()}
+        # DRAM fills and drains of the GLB move at their own widths (final outputs at activation bits).
+        fill = sched.dram_bits
+        bits["glb"]["input"] = a_reads * ab + fill["input"][0]
+        bits["glb"]["weight"] = w_reads * wb + fill["weight"][0]
+        bits["glb"]["output"] = (c_reads + c_writes) * acc + fill["output"][0] + fill["output"][1]
+        return OnChip(compute=compute, glb_port_bits=port_bits, words=words, bits=bits)
+
+    def spatial_utilization(self, problem: Problem, arch: ArchSpec, mapping: Mapping) -> float:
+        tm, tk, tn = mapping.array_tile
+        spatial = tk if self.rule.rows_dim == "k" else tm
+        return spatial * -(-tn // problem.pack) / arch.pes
+
+    def reference_blocks(self, problem: Problem, mapping: Mapping, arch: ArchSpec,
+                         blocks: Sequence[tuple[int, int, int, bool]]) -> list[ReferenceBlock]:
+        """Tiles listed one by one in the core's order (m chunk, n fold, k fold innermost), the core
+        clocked edge by edge over every tile of the layer (``systolic_reference.core_edges``)."""
+        tm, tk, tn = mapping.array_tile
+        ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
+        per_block = []
+        for bm, bk, bn, k_first in blocks:
+            tiles, bits, macs = [], 0, 0
+            words = {"input": 0, "weight": 0, "output": 0}
+            for m in _chunks(bm, tm):
+                for n in _chunks(bn, tn):
+                    for ki, k in enumerate(_chunks(bk, tk)):
+                        tiles += [(m, k, math.ceil(n / problem.pack))] * problem.passes
+                        macs += m * k * n
+                        psum_passes = 1 if (k_first and ki == 0) else 2  # write, and read back unless first
+                        words["input"] += m * k
+                        words["weight"] += k * n
+                        words["output"] += m * n * psum_passes
+                        bits += m * k * ab + k * n * wb + m * n * acc * psum_passes
+            per_block.append((tiles, bits, macs, words))
+        every = [tile for tiles, *_ in per_block for tile in tiles]
+        starts, end = core_edges(self.name, every, arch.rows, arch.cols)
+        result, first = [], 0
+        for tiles, bits, macs, words in per_block:
+            following = first + len(tiles)
+            compute = (starts[following] if following < len(starts) else end) - starts[first]
+            result.append(ReferenceBlock(compute=compute, glb_bits=bits, macs=macs, glb_words=words))
+            first = following
+        return result

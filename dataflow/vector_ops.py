@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.arch import ArchSpec
+from codesign.contract.memory import read_cycles, write_cycles
 from codesign.workload import Layer, OpKind
+
+__all__ = ["VectorCost", "vector_lanes", "moves_no_data", "vector_cost", "output_path_cycles"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,6 @@ def moves_no_data(layer: Layer) -> bool:
 def vector_cost(layer: Layer, arch: ArchSpec, onchip_input_bytes: int = 0, output_onchip: bool = False) -> VectorCost:
     """Cycles and DRAM bytes of a non-MAC layer; ``onchip_input_bytes`` of its inputs are already in the GLB and,
     with ``output_onchip``, its output stays there (docs/simulator.md, "Residency")."""
-    from sim.memory import read_cycles, write_cycles
-
     lanes = vector_lanes(arch)
     if moves_no_data(layer):
         return VectorCost(lanes, 0, 0, 0, 0, 0, 0)

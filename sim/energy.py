@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from codesign.arch import ArchSpec
 
+__all__ = ["LEVELS", "level_energy", "mac_energy", "total", "table_name", "table_unit"]
+
 LEVELS = ("dram", "glb", "noc", "rf")
 
 

@@ -13,20 +13,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-
-from codesign.arch import ArchSpec, Dataflow
-from codesign.errors import MappingError
+from codesign.arch import ArchSpec
+from codesign.contract.memory import write_cycles
 from codesign.workload import Layer, OpKind, Workload
-from dataflow import row_stationary, systolic
+from dataflow import registry
 from dataflow.blocking import BlockSchedule, block_schedule, keep_on_chip
-from dataflow.mapper import RULES, candidate_mappings, check_objective
-from dataflow.mapping import LEVELS, OPERANDS, Mapping, Problem, input_words, parse_dataflow, problem_of
+from dataflow.interface import DataflowModel, OnChip
+from dataflow.mapper import candidate_mappings, check_objective
+from dataflow.mapping import LEVELS, OPERANDS, Mapping, Problem, input_words, problem_of
 from dataflow.vector_ops import moves_no_data, output_path_cycles, vector_cost, vector_lanes
 from sim import energy as energy_model
 from sim.fusion import FusionPlan, plan_fusion
-from sim.memory import Timeline, double_buffered, write_cycles
+from sim.memory import Timeline, double_buffered
 from sim.residency import ResidencyPlan, plan_residency, tensor_sources
 from sim.results import LayerResult, SimResult, frozen_table
+
+__all__ = ["simulate", "OutputPath", "LayerRun", "run_mapping", "best_run", "layer_result", "vector_result",
+           "fused_result", "nonzero_weight_macs", "compulsory_bits", "LOW_UTILIZATION"]
 
 LOW_UTILIZATION = 0.25
 
@@ -48,7 +51,7 @@ class LayerRun:
     problem: Problem
     mapping: Mapping
     schedule: BlockSchedule
-    onchip: systolic.OnChip
+    onchip: OnChip
     timeline: Timeline
     output_path: OutputPath | None = None
     input_onchip: bool = False
@@ -65,29 +68,19 @@ def run_mapping(problem: Problem, mapping: Mapping, arch: ArchSpec, *, input_onc
         load_bits = sched.load_bits.copy()
         load_bits[0] += output_path.param_bits
         sched = replace(sched, load_bits=load_bits)
-    if mapping.dataflow is Dataflow.ROW_STATIONARY:
-        chip = row_stationary.onchip(problem, arch, mapping, sched)
-    else:
-        chip = systolic.onchip(RULES[mapping.dataflow], problem, arch, mapping, sched)
+    chip = registry.get(mapping.dataflow).onchip(problem, arch, mapping, sched)
     lanes = None
     if output_path is not None:
         lanes = output_path_cycles(full.final_writes, output_path.ops, problem.groups * problem.m * problem.n,
                                    output_path.lanes)
-    timeline = double_buffered(chip.compute, chip.glb_bits, sched.load_bits, sched.write_bits, arch, lanes)
+    timeline = double_buffered(chip.compute, chip.glb_port_bits, sched.load_bits, sched.write_bits, arch, lanes)
     return LayerRun(problem, mapping, sched, chip, timeline, output_path, input_onchip, output_onchip)
 
 
-def effective_macs(problem: Problem) -> int:
+def nonzero_weight_macs(problem: Problem) -> int:
+    """MACs on nonzero weights: the mapped (structurally pruned) dims' MACs times the remaining weight density.
+    These are the MACs that switch a multiplier (zero weights are gated) and the ``effective_macs`` reported."""
     return round(problem.macs * problem.weight_density)
-
-
-def mac_slots(problem: Problem, dataflow: Dataflow) -> float:
-    """PE-cycles the MACs need at best: packed lanes share a cycle, wide operands take several,
-    and zero weights are skipped where the dataflow can (RS)."""
-    macs = problem.macs
-    if dataflow is Dataflow.ROW_STATIONARY and row_stationary.ZERO_SKIPPING:
-        macs = macs * problem.weight_density
-    return macs * problem.passes / problem.pack
 
 
 def compulsory_bits(problem: Problem, input_counts: bool = True, output_counts: bool = True) -> int:
@@ -102,25 +95,18 @@ def compulsory_bits(problem: Problem, input_counts: bool = True, output_counts: 
     return g * bits
 
 
-def spatial_utilization(run: LayerRun, arch: ArchSpec) -> float:
-    problem, mapping = run.problem, run.mapping
-    if mapping.dataflow is Dataflow.ROW_STATIONARY:
-        r, e, _, _, sets = row_stationary.set_shape(problem, arch)
-        return sets * r * e / arch.pes
-    tm, tk, tn = mapping.array_tile
-    spatial = tk if mapping.dataflow is Dataflow.WEIGHT_STATIONARY else tm
-    return spatial * -(-tn // problem.pack) / arch.pes
-
-
 def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: bool = True,
                  output_counts: bool = True) -> LayerResult:
+    """The result of ``layer`` from its exact ``run``: cycles and stalls, accesses, energy, reuse, roofline.
+    ``input_counts`` / ``output_counts``: whether its input and output count as compulsory DRAM traffic."""
     problem, sched, chip, timeline = run.problem, run.schedule, run.onchip, run.timeline
+    model = registry.get(run.mapping.dataflow)
     dram_words = {op: sum(sched.dram_words[op]) for op in OPERANDS}
     dram_bits = {op: sum(sched.dram_bits[op]) for op in OPERANDS}
     accesses = {"dram": dram_words, **{level: dict(chip.words[level]) for level in LEVELS if level != "dram"}}
     bits = {"dram": dram_bits, **{level: dict(chip.bits[level]) for level in LEVELS if level != "dram"}}
     energy = energy_model.level_energy(arch, bits)
-    eff = effective_macs(problem)
+    eff = nonzero_weight_macs(problem)
     energy["mac"] = energy_model.mac_energy(arch, eff, problem.weight_bits, problem.activation_bits)
     macs = problem.macs
     reuse = {level: {op: (macs / count if count else 0.0) for op, count in ops.items()} for level, ops in accesses.items()}
@@ -128,20 +114,21 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
     path = run.output_path
     path_ops, path_bits = (path.ops, path.param_bits) if path else (0, 0)
     # The roofline of a producer covers its fused layers: their operations on the lanes, their parameters.
-    roofline = max(math.ceil(mac_slots(problem, run.mapping.dataflow) / arch.pes),
+    slots = model.mac_slots(problem)
+    roofline = max(math.ceil(slots / arch.pes),
                    -(-path_ops // vector_lanes(arch)), int(write_cycles(compulsory + path_bits, arch)))
     cycles = timeline.cycles
-    spatial = spatial_utilization(run, arch)
+    spatial = model.spatial_utilization(problem, arch, run.mapping)
     notes = []
     if spatial < LOW_UTILIZATION:
         notes.append(f"low spatial utilization: a full tile occupies {spatial:.1%} of the PEs "
                      f"({layer.op.value}: the layer's dimensions do not fill the array)")
     return LayerResult(
-        name=layer.name, op=layer.op.value, dataflow=run.mapping.dataflow.value, unit="array",
+        name=layer.name, op=layer.op.value, dataflow=run.mapping.dataflow, unit="array",
         macs=macs, effective_macs=eff, cycles=cycles, compute_cycles=timeline.compute_cycles,
         stall_cycles=timeline.stall_cycles, dram_stall_cycles=timeline.dram_stall_cycles,
         glb_stall_cycles=timeline.glb_stall_cycles, lane_stall_cycles=timeline.lane_stall_cycles,
-        utilization=(mac_slots(problem, run.mapping.dataflow) / (arch.pes * cycles)) if cycles else 0.0,
+        utilization=(slots / (arch.pes * cycles)) if cycles else 0.0,
         spatial_utilization=spatial,
         accesses=frozen_table(accesses), bits_moved=frozen_table(bits), energy_pj=frozen_table(energy),
         total_energy_pj=energy_model.total(energy), reuse=frozen_table(reuse),
@@ -159,7 +146,7 @@ def _objective_value(result: LayerResult, objective: str) -> tuple[float, float]
     return (result.cycles * result.total_energy_pj, result.cycles)
 
 
-def best_run(layer: Layer, arch: ArchSpec, dataflow: Dataflow, objective: str = "latency") -> tuple[LayerRun, LayerResult]:
+def best_run(layer: Layer, arch: ArchSpec, dataflow: object, objective: str = "latency") -> tuple[LayerRun, LayerResult]:
     """Search the layer's mappings; the exact run and result of the best (the layer alone, DRAM in and out)."""
     problem = problem_of(layer, arch)
     best = None
@@ -171,12 +158,7 @@ def best_run(layer: Layer, arch: ArchSpec, dataflow: Dataflow, objective: str = 
     return best
 
 
-def map_layer(layer: Layer, arch: ArchSpec, dataflow: Dataflow, objective: str = "latency") -> LayerResult:
-    """Search the layer's mappings and return the exact result of the best."""
-    return best_run(layer, arch, dataflow, objective)[1]
-
-
-def vector_result(layer: Layer, arch: ArchSpec, dataflow: Dataflow, *, onchip_input_bytes: int = 0,
+def vector_result(layer: Layer, arch: ArchSpec, dataflow: str, *, onchip_input_bytes: int = 0,
                   output_onchip: bool = False, compulsory_bytes: int | None = None) -> LayerResult:
     """A non-MAC layer on the vector unit; ``onchip_input_bytes`` of its inputs come from the GLB and, with
     ``output_onchip``, its output stays there. ``compulsory_bytes`` defaults to everything it reads and writes."""
@@ -205,7 +187,7 @@ def vector_result(layer: Layer, arch: ArchSpec, dataflow: Dataflow, *, onchip_in
     energy["mac"] = cost.ops * arch.energy.mac_pj(ab, ab)
     reuse = {level: {op: 0.0 for op in OPERANDS} for level in LEVELS}
     return LayerResult(
-        name=layer.name, op=layer.op.value, dataflow=dataflow.value, unit="vector", macs=0, effective_macs=0,
+        name=layer.name, op=layer.op.value, dataflow=dataflow, unit="vector", macs=0, effective_macs=0,
         cycles=cost.cycles, compute_cycles=cost.compute_cycles, stall_cycles=cost.cycles - cost.compute_cycles,
         dram_stall_cycles=cost.cycles - cost.compute_cycles, glb_stall_cycles=0,
         utilization=0.0, spatial_utilization=0.0,
@@ -217,7 +199,7 @@ def vector_result(layer: Layer, arch: ArchSpec, dataflow: Dataflow, *, onchip_in
     )
 
 
-def fused_result(layer: Layer, producer: str, arch: ArchSpec, dataflow: Dataflow) -> LayerResult:
+def fused_result(layer: Layer, producer: str, arch: ArchSpec, dataflow: str) -> LayerResult:
     """A layer run in ``producer``'s output path: no cycles of its own (they are the producer's), no traffic for
     its input or output; its parameters read once (DRAM, into the GLB, out to the lanes) and its element
     operations' energy still counted."""
@@ -232,7 +214,7 @@ def fused_result(layer: Layer, producer: str, arch: ArchSpec, dataflow: Dataflow
     energy["mac"] = int(layer.elementwise_ops) * arch.energy.mac_pj(ab, ab)
     reuse = {level: {op: 0.0 for op in OPERANDS} for level in LEVELS}
     return LayerResult(
-        name=layer.name, op=layer.op.value, dataflow=dataflow.value, unit="vector", macs=0, effective_macs=0,
+        name=layer.name, op=layer.op.value, dataflow=dataflow, unit="vector", macs=0, effective_macs=0,
         cycles=0, compute_cycles=0, stall_cycles=0, dram_stall_cycles=0, glb_stall_cycles=0,
         utilization=0.0, spatial_utilization=0.0,
         accesses=frozen_table(accesses), bits_moved=frozen_table(bits), energy_pj=frozen_table(energy),
@@ -259,26 +241,127 @@ def _chain_path(chain: tuple[Layer, ...], arch: ArchSpec) -> OutputPath:
                       param_bits=sum(int(item.weight_bytes) * 8 for item in chain))
 
 
-def _decide_fusion(plan: FusionPlan, layers: dict[str, Layer], runs: dict, arch: ArchSpec,
-                   flow: Dataflow) -> dict[str, tuple[str, ...]]:
-    """The chains that pay: the longest prefix of each planned chain whose producer, with the prefix in its output
-    path, takes no more cycles than the producer and the prefix run one after another (a scheduler fuses when it
-    does not slow the network down; on every realistic layer the whole chain fuses)."""
+class _Runs:
+    """Every exact run the simulation makes, cached under one key: the layer's ``Problem.signature()`` (what
+    identical layers share), the mapping, and the options between layers (input or output in the GLB, the
+    fused output path). A run is simulated once however many layers, phases or decisions ask for it."""
+
+    def __init__(self, arch: ArchSpec, model: DataflowModel, objective: str):
+        self.arch, self.model, self.objective = arch, model, objective
+        self._best: dict[tuple, Mapping] = {}
+        self._runs: dict[tuple, LayerRun] = {}
+
+    def best(self, layer: Layer) -> LayerRun:
+        """The layer alone under its best mapping (searched once per signature)."""
+        problem = problem_of(layer, self.arch)
+        signature = problem.signature()
+        if signature not in self._best:
+            run, _ = best_run(layer, self.arch, self.model.name, self.objective)
+            self._best[signature] = run.mapping
+            self._runs[(signature, run.mapping, False, False, None)] = run
+        return self.run(problem, self._best[signature])
+
+    def run(self, problem: Problem, mapping: Mapping, *, input_onchip: bool = False, output_onchip: bool = False,
+            output_path: OutputPath | None = None) -> LayerRun:
+        key = (problem.signature(), mapping, input_onchip, output_onchip, output_path)
+        if key not in self._runs:
+            self._runs[key] = run_mapping(problem, mapping, self.arch, input_onchip=input_onchip,
+                                          output_onchip=output_onchip, output_path=output_path)
+        return self._runs[key]
+
+
+def _search_phase(workload: Workload, cache: _Runs, progress: bool) -> dict[str, LayerRun]:
+    """Phase 1: every array layer's best mapping, run alone (DRAM in and out)."""
+    runs: dict[str, LayerRun] = {}
+    layers = workload.layers
+    bar = _progress(progress, f"simulating {workload.model} ({cache.model.name})", len(layers))
+    try:
+        for layer in layers:
+            if _maps_on_array(layer):
+                runs[layer.name] = cache.best(layer)
+            if bar:
+                bar[0].advance(bar[1])
+    finally:
+        if bar:
+            bar[0].stop()
+    return runs
+
+
+def _fusion_phase(workload: Workload, runs: dict[str, LayerRun], cache: _Runs) -> dict[str, tuple[str, ...]]:
+    """Phase 2: the fusion chains that pay: the longest prefix of each planned chain whose producer, with the
+    prefix in its output path, takes no more cycles than the producer and the prefix run one after another (a
+    scheduler fuses when it does not slow the network down; on every realistic layer the whole chain fuses)."""
+    arch = cache.arch
+    layers = {layer.name: layer for layer in workload.layers}
+    plan = plan_fusion(workload)
     chosen = {}
-    pays: dict[tuple, bool] = {}  # identical producers with identical chains decide once
     for producer, chain in plan.chains.items():
-        run, alone = runs[producer]
+        if producer not in runs:
+            continue
+        run = runs[producer]
         for length in range(len(chain), 0, -1):
             members = tuple(layers[name] for name in chain[:length])
             path = _chain_path(members, arch)
-            separate = alone.cycles + sum(vector_result(item, arch, flow).cycles for item in members)
-            key = (run.problem.signature(), run.mapping, path, separate)
-            if key not in pays:
-                pays[key] = run_mapping(run.problem, run.mapping, arch, output_path=path).timeline.cycles <= separate
-            if pays[key]:
+            separate = run.timeline.cycles + sum(vector_result(item, arch, cache.model.name).cycles for item in members)
+            if cache.run(run.problem, run.mapping, output_path=path).timeline.cycles <= separate:
                 chosen[producer] = chain[:length]
                 break
     return chosen
+
+
+def _residency_phase(workload: Workload, runs: dict[str, LayerRun], fused_into: dict[str, str],
+                     arch: ArchSpec) -> ResidencyPlan:
+    """Phase 3: which intermediate tensors stay in the GLB beside each step's working set."""
+    by_name = {layer.name: layer for layer in workload.layers}
+    sources = tensor_sources(workload, fused_into, moves_no_data)
+    working = {name: (runs[name].mapping.glb_footprint_bits if name in runs
+                      else _vector_working_bits(by_name[name], arch)) for name in sources}
+
+    def reads_from_glb(layer: Layer) -> bool:
+        # An array layer takes one activation operand from the GLB; a matmul's are both activations.
+        if layer.name not in runs:
+            return True
+        return layer.op is not OpKind.MATMUL and len(sources[layer.name]) == 1
+
+    return plan_residency(workload, fused_into, sources, working, arch.glb.size_bytes * 8, reads_from_glb)
+
+
+def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[str, tuple[str, ...]],
+                  residency: ResidencyPlan | None, cache: _Runs) -> tuple[LayerResult, ...]:
+    """Phase 4: every layer's result under the fusion and residency decided (``residency`` None: off)."""
+    arch, flow = cache.arch, cache.model.name
+    by_name = {layer.name: layer for layer in workload.layers}
+    fused_into = FusionPlan(chains).fused_into
+    plan = residency or ResidencyPlan()
+    results = []
+    for layer in workload.layers:
+        if layer.name in fused_into:
+            results.append(fused_result(layer, fused_into[layer.name], arch, flow))
+            continue
+        inputs_kept = plan.onchip_inputs(layer.name)
+        output_kept = plan.output_onchip(layer.name)
+        tensor = plan.tensors.get(layer.name)
+        network_output = tensor is None or not tensor.consumers
+        if layer.name in runs:
+            chain = chains.get(layer.name, ())
+            path = _chain_path(tuple(by_name[n] for n in chain), arch) if chain else None
+            alone = runs[layer.name]
+            run = cache.run(alone.problem, alone.mapping, input_onchip=bool(inputs_kept), output_onchip=output_kept,
+                            output_path=path)
+            counts = {}
+            if residency is not None:
+                counts = dict(input_counts=not plan.sources.get(layer.name), output_counts=network_output)
+            result = layer_result(layer, run, arch, **counts)
+            results.append(replace(result, fused=chain, onchip_inputs=inputs_kept))
+            continue
+        compulsory = None
+        if residency is not None:
+            compulsory = (_network_input_bytes(layer, plan.sources.get(layer.name, ()), plan.tensors)
+                          + int(layer.weight_bytes) + (int(layer.output_bytes) if network_output else 0))
+        result = vector_result(layer, arch, flow, onchip_input_bytes=plan.onchip_input_bits(layer.name) // 8,
+                               output_onchip=output_kept, compulsory_bytes=compulsory)
+        results.append(replace(result, onchip_inputs=inputs_kept))
+    return tuple(results)
 
 
 def _network_input_bytes(layer: Layer, sources: tuple[str, ...], tensors: dict) -> int:
@@ -286,99 +369,38 @@ def _network_input_bytes(layer: Layer, sources: tuple[str, ...], tensors: dict) 
     return max(0, int(layer.input_bytes) - sum(tensors[p].bits // 8 for p in sources if p in tensors))
 
 
-def simulate(workload: Workload, arch: ArchSpec, dataflow: str | Dataflow, *, objective: str = "latency",
+def simulate(workload: Workload, arch: ArchSpec, dataflow: object, *, objective: str = "latency",
              progress: bool = False, fuse: bool = True, onchip_activations: bool = True) -> SimResult:
-    """Map and simulate every layer of ``workload`` on ``arch`` under ``dataflow`` ('ws', 'os' or 'rs').
+    """Map and simulate every layer of ``workload`` on ``arch`` under one dataflow.
 
-    ``fuse``: batch norms and activations run in their producer's output path. ``onchip_activations``:
-    intermediate tensors stay in the GLB between layers when they fit. With both off every layer reads its
-    inputs from DRAM and writes its output back (docs/simulator.md).
+    Parameters:
+        workload: a captured network (``codesign.from_torch``).
+        arch: the accelerator (``codesign.load_arch``).
+        dataflow: a registered dataflow name ('ws', 'os', 'rs', or one added with ``dataflow.register``)
+            or a ``Dataflow`` member; the accelerator must list it.
+        objective: what the mapper minimizes per layer: 'latency', 'energy' or 'edp'.
+        progress: show a progress bar on the terminal.
+        fuse: batch norms and activations run in their producer's output path.
+        onchip_activations: intermediate tensors stay in the GLB between layers when they fit. With both
+            off every layer reads its inputs from DRAM and writes its output back (docs/simulator.md).
+
+    Returns a ``SimResult``: per-layer results in the workload's order and the network's totals.
+
+    Raises ``MappingError`` for an unknown dataflow or objective, a dataflow the accelerator does not
+    support, or a layer no mapping fits.
     """
-    flow = parse_dataflow(dataflow)
+    registry.get(dataflow)  # an unknown dataflow is reported before anything else
     check_objective(objective)
-    if not arch.supports(flow):
-        supported = ", ".join(d.value for d in arch.dataflows)
-        raise MappingError(f"accelerator {arch.name} does not support dataflow {flow.value} (it supports {supported})")
-    layers = workload.layers
-    by_name = {layer.name: layer for layer in layers}
-    memo: dict[tuple, tuple[LayerRun, LayerResult]] = {}
-    runs: dict[str, tuple[LayerRun, LayerResult]] = {}
-    bar = _progress(progress, f"simulating {workload.model} ({flow.value})", len(layers))
-    try:
-        for layer in layers:
-            if _maps_on_array(layer):
-                key = problem_of(layer, arch).signature() + (layer.op,)
-                if key not in memo:
-                    memo[key] = best_run(layer, arch, flow, objective)
-                runs[layer.name] = memo[key]
-            if bar:
-                bar[0].advance(bar[1])
-    finally:
-        if bar:
-            bar[0].stop()
-
-    chains: dict[str, tuple[str, ...]] = {}
-    if fuse:
-        plan = plan_fusion(workload)
-        plan = FusionPlan({p: c for p, c in plan.chains.items() if p in runs})
-        chains = _decide_fusion(plan, by_name, runs, arch, flow)
-    fused_into = FusionPlan(chains).fused_into
-
-    residency = ResidencyPlan()
-    if onchip_activations:
-        sources = tensor_sources(workload, fused_into, moves_no_data)
-        working = {name: (runs[name][0].mapping.glb_bits if name in runs else _vector_working_bits(by_name[name], arch))
-                   for name in sources}
-
-        def reads_from_glb(layer: Layer) -> bool:
-            # An array layer takes one activation operand from the GLB; a matmul's are both activations.
-            if layer.name not in runs:
-                return True
-            return layer.op is not OpKind.MATMUL and len(sources[layer.name]) == 1
-
-        residency = plan_residency(workload, fused_into, sources, working, arch.glb.size_bytes * 8, reads_from_glb)
-
-    results = []
-    adjusted: dict[tuple, LayerRun] = {}
-    for layer in layers:
-        if layer.name in fused_into:
-            results.append(fused_result(layer, fused_into[layer.name], arch, flow))
-            continue
-        inputs_kept = residency.onchip_inputs(layer.name)
-        output_kept = residency.output_onchip(layer.name)
-        chain = chains.get(layer.name, ())
-        if layer.name in runs:
-            run, alone = runs[layer.name]
-            if not (inputs_kept or output_kept or chain or onchip_activations):
-                results.append(alone.renamed(layer.name))
-                continue
-            path = _chain_path(tuple(by_name[n] for n in chain), arch) if chain else None
-            key = (run.problem.signature(), run.mapping, bool(inputs_kept), output_kept, path)
-            if key not in adjusted:
-                adjusted[key] = run if not (inputs_kept or output_kept or path) else run_mapping(
-                    run.problem, run.mapping, arch, input_onchip=bool(inputs_kept), output_onchip=output_kept,
-                    output_path=path)
-            counts = {}
-            if onchip_activations:
-                tensor = residency.tensors.get(layer.name)
-                counts = dict(input_counts=not residency.sources.get(layer.name),
-                              output_counts=tensor is None or not tensor.consumers)
-            result = layer_result(layer, adjusted[key], arch, **counts)
-            results.append(replace(result, fused=chain, onchip_inputs=inputs_kept))
-            continue
-        compulsory = None
-        if onchip_activations:
-            tensor = residency.tensors.get(layer.name)
-            compulsory = (_network_input_bytes(layer, residency.sources.get(layer.name, ()), residency.tensors)
-                          + int(layer.weight_bytes)
-                          + (int(layer.output_bytes) if tensor is None or not tensor.consumers else 0))
-        result = vector_result(layer, arch, flow, onchip_input_bytes=residency.onchip_input_bits(layer.name) // 8,
-                               output_onchip=output_kept, compulsory_bytes=compulsory)
-        results.append(replace(result, onchip_inputs=inputs_kept))
+    model = registry.for_arch(arch, dataflow)
+    cache = _Runs(arch, model, objective)
+    runs = _search_phase(workload, cache, progress)
+    chains = _fusion_phase(workload, runs, cache) if fuse else {}
+    residency = _residency_phase(workload, runs, FusionPlan(chains).fused_into, arch) if onchip_activations else None
+    results = _result_phase(workload, runs, chains, residency, cache)
     return SimResult.combine(
-        arch=arch.name, dataflow=flow.value, objective=objective,
+        arch=arch.name, dataflow=model.name, objective=objective,
         energy_table=energy_model.table_name(arch), energy_unit=energy_model.table_unit(arch),
-        layers=tuple(results), pes=arch.pes, clock_mhz=arch.clock_mhz, fuse=fuse,
+        layers=results, pes=arch.pes, clock_mhz=arch.clock_mhz, fuse=fuse,
         onchip_activations=onchip_activations,
     )
 

@@ -3,8 +3,9 @@
 An inference accelerator folds batch norm (a per-channel scale and shift) and elementwise activations
 into the path that drains a conv's outputs, so the intermediate tensors never leave the array's output
 lanes. A layer fuses into the MAC layer before it when it is such an op, reads only that layer's
-output, and that output has no other consumer; chains (conv -> bn -> relu) fuse whole. Timing of the
-fused chain is in ``sim.engine`` (docs/simulator.md, "Fusion").
+output, and that output has no other consumer; chains (conv -> bn -> relu) fuse whole. Which layers are
+such ops is decided at capture and recorded as ``Layer.fusable`` (``codesign.capture.aten_ops``). Timing
+of the fused chain is in ``sim.engine`` (docs/simulator.md, "Fusion").
 """
 
 from __future__ import annotations
@@ -12,41 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from codesign.workload import Layer, OpKind, Workload
+from codesign.workload import Layer, Workload
 
-# Per-channel scale and shift at inference (running statistics): foldable into the output path.
-# Layer / group / instance norms reduce over a whole vector first and are not.
-PER_CHANNEL_NORMS = frozenset({
-    "batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
-    "_batch_norm_with_update", "_batch_norm_no_update",
-})
-# One-input, one-output elementwise activations (a lookup or a few operations per value).
-ACTIVATIONS = frozenset(
-    """
-    relu relu_ relu6 hardtanh hardtanh_ hardswish hardswish_ hardsigmoid hardsigmoid_ sigmoid sigmoid_
-    silu silu_ gelu gelu_ tanh tanh_ leaky_relu leaky_relu_ elu elu_ selu selu_ celu celu_ mish mish_
-    softplus prelu _prelu_kernel logsigmoid threshold threshold_ clamp clamp_ clamp_min clamp_min_
-    clamp_max clamp_max_ clip clip_
-    """.split()
-)
-
-
-def aten_packet(name: str) -> str:
-    """'aten.relu.default' -> 'relu'."""
-    parts = name.split(".")
-    return parts[1] if len(parts) >= 2 and parts[0] == "aten" else parts[0]
-
-
-def fusable_kind(layer: Layer) -> bool:
-    """A per-channel normalization or a one-input activation, judged from its op kind and aten ops."""
-    if len(layer.input_shapes) != 1 or not layer.aten:
-        return False
-    packets = {aten_packet(name) for name in layer.aten}
-    if layer.op is OpKind.NORM:
-        return packets <= PER_CHANNEL_NORMS
-    if layer.op is OpKind.ELEMENTWISE:
-        return packets <= ACTIVATIONS
-    return False
+__all__ = ["FusionPlan", "plan_fusion"]
 
 
 def _elements(shape: tuple[int, ...]) -> int:
@@ -66,7 +35,7 @@ class FusionPlan:
 
 def _fits_after(previous: Layer, candidate: Layer) -> bool:
     """``candidate`` keeps the tensor's shape and precision, so the producer's writes stay what they were."""
-    return (fusable_kind(candidate)
+    return (candidate.fusable
             and _elements(candidate.input_shapes[0]) == _elements(previous.output_shape)
             and _elements(candidate.output_shape) == _elements(previous.output_shape)
             and candidate.bits.activation == previous.bits.activation)

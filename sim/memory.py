@@ -1,60 +1,25 @@
-"""Memory timing: GLB capacity in words, DRAM transfers, and double buffering against compute.
+"""Double buffering of a layer's GLB blocks against the DRAM channel, and the stalls it leaves.
 
-DRAM: a read batch costs ``latency_cycles + ceil(bits / (8 * bytes_per_cycle))``; writes are posted
-(no latency). Double buffering (docs/simulator.md, "Memory and stalls"): while block b computes,
-the next block's inputs load and the previous block's outputs drain over the one DRAM channel, so
+Transfer times come from the cycle contract (``codesign.contract.memory``). Double buffering
+(docs/simulator.md, "Memory and stalls"): while block b computes, the next block's inputs load and the
+previous block's outputs drain over the one DRAM channel, so
 
     cycles = load(0) + sum_b max(C_b, load(b+1) + write(b-1)) + write(B-1)
 
-The GLB delivers ``banks * words_per_cycle * word_bits`` bits per cycle; a block whose on-chip
-traffic needs longer than its compute runs at the GLB's pace (an on-chip bandwidth stall).
+The GLB delivers ``glb.bits_per_cycle`` bits per cycle; a block whose on-chip traffic needs longer than
+its compute runs at the GLB's pace (an on-chip bandwidth stall).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
 from codesign.arch import ArchSpec
+from codesign.contract.memory import glb_cycles, read_cycles, write_cycles
 
-
-def capacity_words(arch: ArchSpec, bits: int) -> int:
-    """Values of ``bits`` each that fit the global buffer, densely packed."""
-    return (arch.glb.size_bytes * 8) // bits
-
-
-def dram_bits_per_cycle(arch: ArchSpec) -> Fraction:
-    """DRAM bandwidth as an exact fraction of bits per cycle (so float bandwidths round the same everywhere)."""
-    return Fraction(str(arch.dram.bytes_per_cycle)) * 8
-
-
-def glb_bits_per_cycle(arch: ArchSpec) -> int:
-    glb = arch.glb
-    return glb.banks * glb.words_per_cycle * glb.word_bits
-
-
-def _ceil_div(bits: np.ndarray, rate: Fraction) -> np.ndarray:
-    """ceil(bits / rate) exactly, for integer bits and a rational rate."""
-    num, den = rate.numerator, rate.denominator
-    return -((-np.asarray(bits, dtype=np.int64) * den) // num)
-
-
-def read_cycles(bits: np.ndarray, arch: ArchSpec) -> np.ndarray:
-    """Cycles of DRAM read batches: latency plus bandwidth time; an empty batch costs nothing."""
-    bits = np.asarray(bits, dtype=np.int64)
-    return np.where(bits > 0, arch.dram.latency_cycles + _ceil_div(bits, dram_bits_per_cycle(arch)), 0)
-
-
-def write_cycles(bits: np.ndarray, arch: ArchSpec) -> np.ndarray:
-    """Cycles of posted DRAM write batches: bandwidth time only."""
-    return _ceil_div(np.asarray(bits, dtype=np.int64), dram_bits_per_cycle(arch))
-
-
-def glb_cycles(bits: np.ndarray, arch: ArchSpec) -> np.ndarray:
-    """Cycles the GLB ports need to move ``bits``."""
-    return _ceil_div(np.asarray(bits, dtype=np.int64), Fraction(glb_bits_per_cycle(arch)))
+__all__ = ["Timeline", "double_buffered"]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from codesign.workload import Layer, Workload
 
+__all__ = ["Tensor", "ResidencyPlan", "tensor_sources", "plan_residency"]
+
 
 @dataclass(frozen=True)
 class Tensor:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-TOTAL_KEYS = ("macs", "cycles", "energy_pj", "dram_bytes", "utilization", "roofline_cycles")
+__all__ = ["LayerResult", "SimResult", "frozen_table"]
 
 
 def _plain(value):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import peer_scalesim as ps  # noqa: E402
 import peer_zigzag as pz  # noqa: E402
 from codesign.workload import ConvDims, GemmDims  # noqa: E402
-from sim.gemm_timing import gemm_compute_cycles  # noqa: E402
+from codesign.contract.gemm_timing import gemm_compute_cycles  # noqa: E402
 
 
 def conv(k=8, c=4, h=16, w=16, r=3, s=3, stride=1, pad=1, groups=1) -> ConvDims:

@@ -193,3 +193,36 @@ def test_exported_program_is_accepted_directly():
     assert workload.model == "saved"
     assert workload.input_shapes == ((1, 3, 6, 6),)
     assert [layer.op for layer in workload.layers] == [OpKind.CONV, OpKind.ELEMENTWISE]
+
+
+def test_batch_norm_and_one_input_activations_are_fusable_adds_norms_and_convs_are_not():
+    model = Wrap(
+        lambda self, x: self.ln(F.gelu(self.fc(F.hardswish(F.relu6(self.bn(self.conv(x)) + x).mean((2, 3)))))),
+        conv=nn.Conv2d(4, 4, 3, padding=1),
+        bn=nn.BatchNorm2d(4),
+        fc=nn.Linear(4, 6),
+        ln=nn.LayerNorm(6),
+    )
+    layers = capture(model, (1, 4, 5, 5)).layers
+    assert [(layer.op, layer.fusable) for layer in layers] == [
+        (OpKind.CONV, False),
+        (OpKind.NORM, True),  # batch norm at inference: a per-channel scale and shift
+        (OpKind.ELEMENTWISE, False),  # the residual add reads two activations
+        (OpKind.ELEMENTWISE, True),  # relu6 (hardtanh)
+        (OpKind.POOL, False),
+        (OpKind.ELEMENTWISE, True),  # hardswish
+        (OpKind.LINEAR, False),
+        (OpKind.ELEMENTWISE, True),  # gelu
+        (OpKind.NORM, False),  # layer norm reduces over a vector first
+    ]
+
+
+def test_a_relu_module_and_a_one_input_mul_differ_and_the_json_carries_the_flag():
+    from codesign.graph_report import workload_json
+
+    model = Wrap(lambda self, x: self.act(self.fc(x)) * 2.0, fc=nn.Linear(4, 4), act=nn.ReLU())
+    workload = capture(model, (2, 4))
+    fc, relu, mul = workload.layers
+    assert (relu.op, relu.fusable) == (OpKind.ELEMENTWISE, True)
+    assert (mul.op, mul.fusable) == (OpKind.ELEMENTWISE, False)  # a scalar mul is no activation
+    assert [item["fusable"] for item in workload_json(workload)["layers"]] == [False, True, False]

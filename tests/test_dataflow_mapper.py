@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codesign.arch import Dataflow
-from codesign.errors import MappingError
+from codesign.errors import MappingError, SpecError
 from dataflow import mapper
 from dataflow.blocking import DRAM_ORDERS, block_schedule, dram_bits_closed_form
 from dataflow.mapping import glb_bits_needed, problem_of
@@ -36,7 +36,7 @@ def test_closed_form_dram_traffic_equals_the_block_walk(layer, bm, bk, bn, order
 def test_every_candidate_fits_the_buffer_and_the_array(flow, layer, arch):
     problem = problem_of(layer, arch)
     for mapping in mapper.candidate_mappings(problem, arch, flow, limit=8):
-        assert mapping.glb_bits == glb_bits_needed(problem, mapping.block) <= arch.glb.size_bytes * 8
+        assert mapping.glb_footprint_bits == glb_bits_needed(problem, mapping.block) <= arch.glb.size_bytes * 8
         tm, tk, tn = mapping.array_tile
         if flow is Dataflow.WEIGHT_STATIONARY:
             assert tk <= arch.rows and tn <= arch.cols * problem.pack
@@ -45,9 +45,10 @@ def test_every_candidate_fits_the_buffer_and_the_array(flow, layer, arch):
         else:
             pe = arch.pe
             taps = min(problem.conv.s, pe.weight_rf_words, pe.activation_rf_words)
-            assert mapping.rs_filters * mapping.rs_channels * taps <= pe.weight_rf_words
-            assert mapping.rs_channels * taps <= pe.activation_rf_words
-            assert mapping.rs_filters <= pe.psum_rf_words
+            filters, channels = mapping.pe_loop("filters"), mapping.pe_loop("channels")
+            assert filters * channels * taps <= pe.weight_rf_words
+            assert channels * taps <= pe.activation_rf_words
+            assert filters <= pe.psum_rf_words
 
 
 @pytest.mark.parametrize("objective", mapper.OBJECTIVES)
@@ -131,14 +132,14 @@ def test_row_stationary_splits_a_filter_row_longer_than_the_register_files():
     assert tight.accesses["glb"]["output"] > roomy.accesses["glb"]["output"]  # segments add partial sums
 
 
-def test_row_stationary_without_register_files_is_an_error():
-    with pytest.raises(MappingError, match="layer conv: row stationary needs at least one weight"):
-        simulate(workload(conv_layer()), make_arch(rf_words=(0, 1, 1)), "rs")
+def test_a_pe_without_register_files_is_refused_when_specified():
+    with pytest.raises(SpecError, match="pe.weight_rf_words=0 must be a positive integer"):
+        make_arch(rf_words=(0, 1, 1))
 
 
 @pytest.mark.parametrize("dataflow,streamed", [("ws", "m"), ("os", "k")])
 def test_no_array_tile_streams_more_than_a_generated_core_can_run(dataflow, streamed):
-    from sim import tile_timing
+    from codesign.contract import tile_timing
     from tests.test_sim_factories import gemm_layer, make_arch, workload
 
     long = 3 * tile_timing.MAX_STREAM_TILE + 5

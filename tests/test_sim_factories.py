@@ -54,8 +54,11 @@ def gemm_layer(name="fc", batch=1, m=3, k=10, n=7, op=OpKind.LINEAR, bits=Bits()
 
 
 def vector_layer(name="relu", op=OpKind.ELEMENTWISE, elements=256) -> Layer:
+    """A ReLU (or, with another ``op``, a layer of that kind on the vector unit); a ReLU is fusable, as capture
+    records it."""
     return Layer(name=name, op=op, aten=("aten.relu.default",), input_shapes=((1, elements),),
-                 output_shape=(1, elements), elementwise_ops=elements, input_bytes=elements, output_bytes=elements)
+                 output_shape=(1, elements), elementwise_ops=elements, input_bytes=elements, output_bytes=elements,
+                 fusable=op is OpKind.ELEMENTWISE)
 
 
 def workload(*layers: Layer) -> Workload:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from codesign.capture import aten_ops
 from codesign.errors import MappingError
 from codesign.workload import Bits, Layer, OpKind, Workload, bytes_at
 from sim.engine import simulate
@@ -20,11 +21,12 @@ OPTIONS = [dict(fuse=f, onchip_activations=o) for f in (False, True) for o in (F
 
 
 def _elementwise(name, shape, aten, op=OpKind.ELEMENTWISE, inputs=1, params=0, ops_per_value=1, bits=Bits()) -> Layer:
+    """A vector layer of one aten op, ``fusable`` as capture would set it (``aten_ops.fusable``)."""
     elements = math.prod(shape)
     return Layer(name=name, op=op, aten=(f"aten.{aten}.default",), input_shapes=(shape,) * inputs, output_shape=shape,
                  elementwise_ops=elements * ops_per_value, params=params, bits=bits,
                  input_bytes=inputs * bytes_at(elements, bits.activation), weight_bytes=bytes_at(params, bits.weight),
-                 output_bytes=bytes_at(elements, bits.activation))
+                 output_bytes=bytes_at(elements, bits.activation), fusable=aten_ops.fusable(op, {aten}, inputs))
 
 
 def batch_norm(name, shape, bits=Bits()) -> Layer:
@@ -131,6 +133,25 @@ def test_layer_norm_and_precision_changes_are_not_fused():
     for follower in (layer_norm, narrower):
         result = simulate(network([fc, follower], [("fc", follower.name)]), make_arch(glb_bytes=8192), "ws")
         assert result.layers[1].fused_into is None
+
+
+def test_the_helpers_mark_fusable_layers_as_capture_does():
+    shape = (1, 4, 6, 6)
+    assert batch_norm("bn", shape).fusable and relu("r", shape).fusable and relu("g", shape, aten="gelu").fusable
+    assert not add("a", shape).fusable
+    assert not _elementwise("ln", shape, "layer_norm", op=OpKind.NORM).fusable
+
+
+def test_only_the_layers_fusable_flag_decides_fusion_not_its_aten_names():
+    import dataclasses
+
+    conv = conv_layer(k=4, c=3, h=6, w=6)
+    shape = conv.output_shape
+    arch = make_arch(glb_bytes=8192)
+    for follower, fuses in ((dataclasses.replace(relu("act", shape), fusable=False), False),
+                            (dataclasses.replace(_elementwise("act", shape, "add"), fusable=True), True)):
+        result = simulate(network([conv, follower], [("conv", "act")]), arch, "ws")
+        assert (result.layers[1].fused_into == "conv") is fuses
 
 
 def test_gelu_after_a_linear_layer_fuses():

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import tile_timing
-from sim.gemm_timing import gemm_compute_cycles, predict_gemm_tiles, tile_classes
+from codesign.contract import tile_timing
+from codesign.contract.gemm_timing import gemm_compute_cycles, predict_gemm_tiles, tile_classes
 
 dims = st.integers(1, 40)
 arrays = st.integers(1, 9)

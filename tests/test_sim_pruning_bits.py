@@ -7,7 +7,7 @@ import pytest
 from codesign.workload import Bits, ConvDims
 from dataflow.mapping import problem_of
 from sim.engine import simulate
-from sim.memory import capacity_words
+from codesign.contract.memory import capacity_words
 from test_sim_factories import conv_layer, gemm_layer, make_arch, workload
 
 ARCH = make_arch(rows=4, cols=4, glb_bytes=8192)

@@ -29,11 +29,33 @@ def from_torch(
     bits: Bits | BitsPolicy = Bits(),
     fold_views: bool = True,
 ) -> "Workload":
-    """Capture ``model`` on ``example_inputs`` (a tensor or tuple of tensors) into a Workload.
+    """Capture ``model`` on ``example_inputs`` into a Workload.
 
-    ``model`` may also be an ``ExportedProgram`` (then ``example_inputs`` is not needed). ``bits`` is
-    one ``Bits`` for every layer or a ``BitsPolicy`` with per-kind and per-layer-name overrides.
-    ``fold_views`` merges consecutive views (which move no data) into one RESHAPE node.
+    Parameters:
+        model: a ``torch.nn.Module`` (exported with ``torch.export`` in eval mode) or an
+            ``ExportedProgram`` already exported.
+        example_inputs: one tensor or a non-empty tuple / list of tensors the module is run on;
+            ignored for an ``ExportedProgram``.
+        name: the workload's model name; default: the module's class name, or ``"exported_program"``.
+        bits: one ``Bits`` for every layer, or a ``BitsPolicy`` with per-kind and per-layer-name
+            overrides (layer name > op kind > default).
+        fold_views: merge consecutive views (which move no data) into one RESHAPE layer.
+
+    Returns:
+        A ``codesign.workload.Workload``: every layer in topological order with its kind, loop
+        dimensions, MACs (FlopCounterMode's flops / 2), parameters, pruning, bytes at its bit-widths
+        and ``fusable`` flag; the layer graph; the example input shapes; and the aten ops that map to
+        no layer kind under ``unsupported``.
+
+    Raises:
+        CaptureError: ``model`` is neither a module nor an ExportedProgram; ``example_inputs`` is not a
+            tensor or a non-empty sequence of tensors; the model does not run on those inputs; or
+            ``torch.export`` cannot capture it (the message says why and what to try).
+        BitWidthError: ``bits`` is neither a ``Bits`` nor a ``BitsPolicy``, or a per-layer-name
+            override names no layer of the captured model.
+
+    Resolving a model reference (zoo name, ``module:factory``, ``.pt2`` file) is
+    ``codesign.model_ref.load_model``'s job; ``ModelLoadError`` comes from there, never from here.
     """
     import torch
     from torch.export import ExportedProgram

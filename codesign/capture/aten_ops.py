@@ -8,9 +8,17 @@ and flops = 2 * MACs.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from codesign.workload import ConvDims, GemmDims, OpKind
+
+__all__ = [
+    "CONV_OPS", "LINEAR_OPS", "GEMM_OPS", "ATTENTION_OPS", "ACTIVATIONS", "ELEMENTWISE_OPS", "POOL_OPS",
+    "REDUCTION_OPS", "PER_CHANNEL_NORMS", "NORM_OPS", "SOFTMAX_OPS", "CONCAT_OPS", "VIEW_OPS", "PERMUTE_OPS",
+    "SLICE_OPS", "SPLIT_OPS", "SHUFFLE_OPS", "EMBEDDING_OPS", "BOOKKEEPING_OPS",
+    "simple_kind", "fusable", "numel", "conv_dims", "conv_kind", "linear_dims", "matmul_dims", "attention_dims",
+    "pool_window",
+]
 
 CONV_OPS = frozenset({"conv2d", "conv1d", "convolution", "_convolution"})
 LINEAR_OPS = frozenset({"linear"})
@@ -25,14 +33,22 @@ ATTENTION_OPS = frozenset(
     }
 )
 
-ELEMENTWISE_OPS = frozenset(
+# One-input, one-output elementwise activations (a lookup or a few operations per value): they can run
+# in the output path of the layer that produces their input (``Layer.fusable``).
+ACTIVATIONS = frozenset(
     """
     relu relu_ relu6 hardtanh hardtanh_ hardswish hardswish_ hardsigmoid hardsigmoid_ sigmoid sigmoid_
     silu silu_ gelu gelu_ tanh tanh_ leaky_relu leaky_relu_ elu elu_ selu selu_ celu celu_ mish mish_
-    softplus prelu _prelu_kernel glu logsigmoid threshold threshold_
+    softplus prelu _prelu_kernel logsigmoid threshold threshold_ clamp clamp_ clamp_min clamp_min_
+    clamp_max clamp_max_ clip clip_
+    """.split()
+)
+ELEMENTWISE_OPS = ACTIVATIONS | frozenset(
+    """
+    glu
     add add_ sub sub_ rsub mul mul_ div div_ neg neg_ abs abs_ pow pow_ square sqrt sqrt_ rsqrt rsqrt_
     exp exp_ log log_ log2 reciprocal reciprocal_ erf erf_ sign sin cos floor ceil round trunc frac
-    clamp clamp_ clamp_min clamp_min_ clamp_max clamp_max_ clip clip_ maximum minimum fmod remainder
+    maximum minimum fmod remainder
     where masked_fill masked_fill_ addcmul addcdiv lerp
     eq ne gt ge lt le logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_not
     to _to_copy type_as fill fill_ zero_ zeros_like ones_like full_like
@@ -47,10 +63,18 @@ POOL_OPS = frozenset(
 )
 # Reductions over whole dimensions (global average pooling written as x.mean((2, 3)), token means).
 REDUCTION_OPS = frozenset("mean sum amax amin max min var std var_mean std_mean logsumexp norm prod".split())
-NORM_OPS = frozenset(
+# Per-channel scale and shift at inference (batch norm with running statistics): foldable into the
+# producer's output path (``Layer.fusable``). Layer / group / instance / RMS norms reduce over a whole
+# vector first and are not.
+PER_CHANNEL_NORMS = frozenset(
     """
     batch_norm _native_batch_norm_legit_no_training _native_batch_norm_legit native_batch_norm
-    _batch_norm_with_update _batch_norm_no_update layer_norm native_layer_norm group_norm native_group_norm
+    _batch_norm_with_update _batch_norm_no_update
+    """.split()
+)
+NORM_OPS = PER_CHANNEL_NORMS | frozenset(
+    """
+    layer_norm native_layer_norm group_norm native_group_norm
     instance_norm rms_norm _fused_rms_norm local_response_norm
     """.split()
 )
@@ -96,6 +120,24 @@ for _names, _kind in (
 def simple_kind(packet: str) -> OpKind | None:
     """The kind of a non-MAC op, or None when the table does not know it."""
     return _SIMPLE_KINDS.get(packet)
+
+
+def fusable(kind: OpKind, packets: Collection[str | None], inputs: int) -> bool:
+    """Whether a layer can run in its producer's output path (``Layer.fusable``).
+
+    ``packets`` are the overload packet names of every op the layer covers, weight-side ops included
+    (None for a call that is not an aten op); ``inputs`` is its number of activation inputs. True for a
+    one-input ``NORM`` layer made only of per-channel norms (batch norm at inference) and for a
+    one-input ``ELEMENTWISE`` layer made only of activations; False for everything else.
+    """
+    if inputs != 1 or not packets:
+        return False
+    names = set(packets)
+    if kind is OpKind.NORM:
+        return names <= PER_CHANNEL_NORMS
+    if kind is OpKind.ELEMENTWISE:
+        return names <= ACTIVATIONS
+    return False
 
 
 def numel(shape: Sequence[int]) -> int:

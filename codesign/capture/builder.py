@@ -24,6 +24,8 @@ from codesign.capture.pruning import DENSE, Sparsity, conv_sparsity, gemm_weight
 from codesign.errors import BitWidthError
 from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload, bytes_at
 
+__all__ = ["build_workload"]
+
 
 @dataclass
 class _Op:
@@ -42,12 +44,19 @@ class _Op:
     weight_layout: str = ""  # "conv", "nk" (linear weight) or "kn" (right operand of a GEMM)
     suffix: str = ""
     base: str = ""  # name of the layer inside its module; default: the first node's name
-    extra_aten: list[str] = field(default_factory=list)
+    weight_side: list[Node] = field(default_factory=list)  # weight-side computations (weight_orig * mask)
 
     @property
     def aten(self) -> tuple[str, ...]:
         names = [str(node.target) for node in self.nodes]
-        return tuple(dict.fromkeys(names + self.extra_aten))
+        extra = sorted({str(node.target) for node in self.weight_side})
+        return tuple(dict.fromkeys(names + extra))
+
+    @property
+    def fusable(self) -> bool:
+        """A per-channel norm or a one-input activation (``aten_ops.fusable`` on every op it covers)."""
+        packets = {packet_name(node) for node in self.nodes + self.weight_side}
+        return aten_ops.fusable(self.kind, packets, len(self.input_shapes))
 
 
 def _numbered(base: str, node_name: str) -> str:
@@ -127,21 +136,21 @@ class _Walker:
                 activations.append(item)
         return activations, weights
 
-    def _weight_side_aten(self, weights: list[Node]) -> list[str]:
-        """aten names of the weight-side computations (e.g. weight_orig * mask) feeding a layer."""
-        names: list[str] = []
+    def _weight_side(self, weights: list[Node]) -> list[Node]:
+        """The weight-side computations (e.g. weight_orig * mask) feeding a layer, not yet claimed."""
+        found: list[Node] = []
         stack = list(weights)
         while stack:
             item = stack.pop()
             if item.op != "call_function" or item in self.claimed_const_ops:
                 continue
             self.claimed_const_ops.add(item)
-            names.append(str(item.target))
+            found.append(item)
             stack.extend(item.all_input_nodes)
             for user in item.users:  # shape asserts on the weight side belong to the same layer
                 if packet_name(user) in aten_ops.BOOKKEEPING_OPS and user not in self.claimed_const_ops:
                     self.claimed_const_ops.add(user)
-        return sorted(set(names))
+        return found
 
     def _simple_op(self, node: Node, kind: OpKind, **extra: Any) -> _Op:
         activations, weights = self._operands(node)
@@ -153,7 +162,7 @@ class _Walker:
             input_shapes=[_first_shape(item) for item in activations],
             output_shape=_first_shape(node),
             weights=weights,
-            extra_aten=self._weight_side_aten(weights),
+            weight_side=self._weight_side(weights),
             **extra,
         )
 
@@ -346,7 +355,7 @@ class _Walker:
         scores = _Op(
             kind=OpKind.MATMUL, nodes=[node], out=None, inputs=[query, key], input_shapes=[q, k],
             output_shape=scores_shape, dims=scores_dims, suffix=".qk",
-            weights=[], extra_aten=self._weight_side_aten(weights),
+            weights=[], weight_side=self._weight_side(weights),
         )
         self._add(scores)
         softmax = _Op(
@@ -476,6 +485,7 @@ def _layer(op: _Op, name: str, bits, walker: _Walker, counted_params: set[str]) 
         effective_macs=sparsity.effective_macs,
         module=_module_path(op.nodes[0]),
         folded=folded,
+        fusable=op.fusable,
     )
 
 

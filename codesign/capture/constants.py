@@ -14,6 +14,8 @@ from torch.export import ExportedProgram
 from torch.fx import Node
 from torch.fx.node import map_arg
 
+__all__ = ["ConstantNodes"]
+
 
 class ConstantNodes:
     """The constant part of an exported graph: membership, values, and the parameters each reads."""

@@ -13,6 +13,8 @@ from torch.export import ExportedProgram
 
 from codesign.errors import CaptureError
 
+__all__ = ["as_input_tuple", "shapes_text", "quiet_torch", "first_line", "export_model"]
+
 _DATA_DEPENDENT_HINT = (
     "the model branches or sizes a tensor on its values (data-dependent control flow); "
     "rewrite that part with torch.cond or make it depend only on shapes"

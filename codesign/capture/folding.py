@@ -12,8 +12,9 @@ from typing import Sequence
 import torch
 from torch.fx import Node
 
+__all__ = ["SPLIT_VIEW_OPS", "COPY_OPS", "MERGE_VIEW_OPS", "packet_name", "shape_of", "match_channel_shuffle"]
+
 SPLIT_VIEW_OPS = frozenset({"view", "_unsafe_view", "reshape", "unflatten"})
-TRANSPOSE_OPS = frozenset({"transpose", "permute", "swapaxes"})
 COPY_OPS = frozenset({"contiguous", "clone"})
 MERGE_VIEW_OPS = frozenset({"view", "_unsafe_view", "reshape", "flatten"})
 

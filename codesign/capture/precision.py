@@ -12,6 +12,8 @@ from typing import Mapping
 from codesign.errors import BitWidthError
 from codesign.workload import Bits, OpKind
 
+__all__ = ["BitsPolicy", "as_policy", "parse_bits", "parse_override"]
+
 
 @dataclass(frozen=True)
 class BitsPolicy:

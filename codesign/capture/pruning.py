@@ -15,6 +15,8 @@ import torch
 
 from codesign.workload import ConvDims, GemmDims
 
+__all__ = ["Sparsity", "DENSE", "conv_sparsity", "gemm_weight_sparsity"]
+
 
 @dataclass(frozen=True)
 class Sparsity:

@@ -14,6 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from codesign.capture.export import as_input_tuple
 
+__all__ = ["flop_counter_macs"]
+
 
 def flop_counter_macs(model: torch.nn.Module, example_inputs: Any) -> tuple[int, dict[str, int]]:
     """(total MACs, MACs per module path) as FlopCounterMode counts them; the root module is ``""``.

@@ -14,6 +14,8 @@ import sys
 
 from codesign.errors import CodesignError
 
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+
 COMMAND_MODULES = ("graph", "arch", "sim", "hdl", "verify", "fpga", "demo")
 
 

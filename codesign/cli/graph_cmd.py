@@ -6,6 +6,8 @@ import argparse
 
 from codesign.cli.model_args import add_model_arguments
 
+__all__ = ["register", "run"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(

@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from codesign.workload import Workload
 
+__all__ = [
+    "MODEL_HELP", "add_model_arguments", "parse_input_shape", "bits_policy_from_args", "workload_from_args"
+]
+
 MODEL_HELP = (
     "the model: zoo:NAME, package.module:factory, path/to/file.py:factory, or a saved torch.export "
     "program (file.pt2). A factory returns a module or a (module, example_inputs) pair."

@@ -6,8 +6,8 @@ import argparse
 
 from codesign.cli.model_args import add_model_arguments
 
-DATAFLOW_CHOICES = ("ws", "os", "rs", "all")
-OBJECTIVE_CHOICES = ("latency", "energy", "edp")
+__all__ = ["register", "run"]
+
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML spec")
-    parser.add_argument("--dataflow", default="all", metavar="|".join(DATAFLOW_CHOICES),
-                        help="dataflow to simulate, or 'all' the accelerator supports (default all)")
-    parser.add_argument("--objective", default="latency", metavar="|".join(OBJECTIVE_CHOICES),
+    parser.add_argument("--dataflow", default="all", metavar="ws|os|rs|all",
+                        help="dataflow to simulate (ws, os, rs or any registered one), or 'all' the accelerator supports "
+                        "(default all)")
+    parser.add_argument("--objective", default="latency", metavar="latency|energy|edp",
                         help="what the mapper minimizes per layer (default latency)")
     parser.add_argument("--no-fuse", dest="fuse", action="store_false",
                         help="run batch norms and activations as layers of their own, not in their producer's "
@@ -58,26 +59,25 @@ def _max_rows(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from codesign.arch import Dataflow
     from codesign.arch_loader import load_arch
     from codesign.atomic_write import check_writable, write_text_atomic
     from codesign.cli.model_args import workload_from_args
-    from codesign.errors import MappingError
     from codesign.sim_report import csv_text, json_text, print_comparison, print_run
+    from dataflow import registry
+    from dataflow.mapper import OBJECTIVES
     from sim.engine import simulate
 
-    dataflow = _check_choice(args.dataflow, DATAFLOW_CHOICES, "dataflow")
-    objective = _check_choice(args.objective, OBJECTIVE_CHOICES, "objective")
+    dataflow = str(args.dataflow).lower()
+    if dataflow != "all":
+        registry.get(dataflow)  # an unknown dataflow is one line before any work
+    objective = _check_choice(args.objective, OBJECTIVES, "objective")
     check_writable(args.json)
     check_writable(args.csv)
     arch = load_arch(args.arch)
     if dataflow == "all":
-        flows = [d for d in Dataflow if arch.supports(d)]
+        flows = [name for name in registry.names() if arch.supports(name)]
     else:
-        flows = [Dataflow(dataflow)]
-        if not arch.supports(flows[0]):
-            supported = ", ".join(d.value for d in arch.dataflows)
-            raise MappingError(f"accelerator {arch.name} does not support dataflow {dataflow} (it supports {supported})")
+        flows = [registry.for_arch(arch, dataflow).name]
     workload = workload_from_args(args)
     console = Console()
     if not console.is_terminal:

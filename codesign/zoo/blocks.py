@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+__all__ = ["conv_bn"]
+
 
 def conv_bn(
     in_channels: int,

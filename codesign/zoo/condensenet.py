@@ -18,6 +18,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = [
+    "GROUPS", "BOTTLENECK", "channel_shuffle", "CondensedConv1x1", "CondenseLayer", "CondensedLinear",
+    "CondenseNet", "condensenet"
+]
+
 GROUPS = 4  # G = C = 4: group count of the 1x1 and 3x3 convs and condensation factor (Sec. 5, Table 5)
 BOTTLENECK = 4  # the 1x1 conv makes 4k channels (Sec. 4.1)
 

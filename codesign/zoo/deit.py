@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["EMBED_DIM", "HEADS", "DEPTH", "MLP_RATIO", "Attention", "Block", "VisionTransformer", "deit_tiny"]
+
 EMBED_DIM = 192  # DeiT-Ti, Touvron et al. 2021, Table 1
 HEADS = 3
 DEPTH = 12

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+__all__ = ["DenseLayer", "Transition", "DenseNet", "densenet_bc"]
+
 
 class DenseLayer(nn.Module):
     """BN-ReLU-Conv1x1(4k)-BN-ReLU-Conv3x3(k); its output is appended to its input."""

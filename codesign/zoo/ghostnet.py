@@ -17,6 +17,8 @@ from torch import nn
 from codesign.zoo.blocks import conv_bn
 from torch.nn import functional as F
 
+__all__ = ["GhostModule", "SqueezeExcite", "GhostBottleneck", "GhostNet", "ghostnet"]
+
 # Per bottleneck: (depthwise kernel, expansion width, output width, SE ratio, stride),
 # Han et al. 2020, Table 1 (the rows from G-bneck 16 to G-bneck 160).
 _BOTTLENECKS: tuple[tuple[int, int, int, float, int], ...] = (

@@ -12,6 +12,8 @@ from torch import nn
 
 from codesign.zoo.blocks import conv_bn
 
+__all__ = ["InvertedResidual", "MobileNetV2", "mobilenet_v2"]
+
 # (expansion t, output channels c, repeats n, first stride s), Sandler et al. 2018, Table 2.
 _SETTINGS: tuple[tuple[int, int, int, int], ...] = (
     (1, 16, 1, 1),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["BasicBlock", "ResNet", "resnet18"]
+
 
 class BasicBlock(nn.Module):
     """conv3x3-BN-ReLU-conv3x3-BN plus the (projected) input, then ReLU."""

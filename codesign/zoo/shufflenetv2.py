@@ -13,6 +13,8 @@ from torch import nn
 
 from codesign.zoo.blocks import conv_bn
 
+__all__ = ["channel_shuffle", "ShuffleUnit", "ShuffleNetV2", "shufflenet_v2"]
+
 _REPEATS = (4, 8, 4)  # units per stage 2-4, Ma et al. 2018, Table 5
 _WIDTHS_1X = (24, 116, 232, 464, 1024)  # Conv1, Stage2-4, Conv5 output channels at 1.0x, Table 5
 

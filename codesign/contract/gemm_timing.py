@@ -1,6 +1,6 @@
 """How a GEMM is cut into tiles on a systolic array, and the compute cycles of those tiles.
 
-Built only on ``sim.tile_timing`` (the per-tile contract with the RTL): this module decides the
+Built only on ``codesign.contract.tile_timing`` (the per-tile contract with the RTL): this module decides the
 tiles and their order, ``tile_timing`` says what each costs. Compute only: operands are already
 on chip; memory stalls are added by ``sim.memory``.
 
@@ -21,7 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim import tile_timing
+from codesign.contract import tile_timing
+
+__all__ = ["split_sizes", "predict_gemm_tiles", "TileClasses", "tile_classes", "classes_compute_cycles",
+           "gemm_compute_cycles"]
 
 RTL_DATAFLOWS = tile_timing.DATAFLOWS
 
@@ -58,9 +61,9 @@ def _split_classes(total: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _tile_bounds(dataflow: str, m: int, k: int, rows: int, cols: int, stream_tile: int | None) -> tuple[int, int, int]:
     """Largest tile (m, k, n) the array takes: spatial dims bounded by the array, streamed by ``stream_tile``."""
-    if dataflow == "ws":
-        return (stream_tile or m), rows, cols
-    return rows, (stream_tile or k), cols
+    bounds = tile_timing.contract(dataflow).bounds(rows, cols)
+    whole = {"m": m, "k": k}
+    return tuple(bounds[d] if bounds[d] is not None else (stream_tile or whole[d]) for d in ("m", "k", "n"))
 
 
 def predict_gemm_tiles(
