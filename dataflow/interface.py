@@ -11,14 +11,14 @@ The engine and the mapper call only these; a new dataflow is one module with one
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
 from codesign.arch import ArchSpec
 from dataflow.blocking import BlockSchedule
-from dataflow.mapping import Mapping, Problem
+from dataflow.mapping import Mapping, Problem, glb_bits_needed
 
 __all__ = ["OnChip", "ReferenceBlock", "DataflowModel"]
 
@@ -71,6 +71,15 @@ class DataflowModel(ABC):
     def mac_slots(self, problem: Problem) -> float:
         """PE-cycles the MACs need at best: packed lanes share a cycle, wide operands take several."""
         return problem.macs * problem.passes / problem.pack
+
+    def adapt(self, mapping: Mapping, problem: Problem, arch: ArchSpec) -> Mapping:
+        """``mapping`` (chosen for a larger or denser version of the layer) made legal for ``problem``: every
+        block and tile clamped to its dimensions. A pruned layer runs under its dense original's mapping, so
+        more zeros never cost more (docs/simulator.md, "Pruning")."""
+        sizes = (problem.m, problem.k, problem.n)
+        block = tuple(min(b, s) for b, s in zip(mapping.block, sizes))
+        tile = tuple(min(t, s) for t, s in zip(mapping.array_tile, sizes))
+        return replace(mapping, block=block, array_tile=tile, glb_footprint_bits=glb_bits_needed(problem, block))
 
     @abstractmethod
     def reference_blocks(self, problem: Problem, mapping: Mapping, arch: ArchSpec,

@@ -10,7 +10,7 @@ docs/simulator.md states every formula used here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from codesign.arch import ArchSpec
 from codesign.errors import MappingError
@@ -22,7 +22,7 @@ OPERAND_DIMS = {"input": ("m", "k"), "weight": ("k", "n"), "output": ("m", "n")}
 OPERANDS = ("weight", "input", "output")
 LEVELS = ("dram", "glb", "noc", "rf")
 
-__all__ = ["GEMM_DIMS", "OPERAND_DIMS", "OPERANDS", "LEVELS", "Problem", "SUB_BYTE_BITS", "packing", "problem_of",
+__all__ = ["GEMM_DIMS", "OPERAND_DIMS", "OPERANDS", "LEVELS", "Problem", "SUB_BYTE_BITS", "packing", "smallest_dims", "remaining_density", "problem_of",
            "input_words", "glb_bits_needed", "check_fits", "Mapping"]
 
 
@@ -98,11 +98,32 @@ def packing(weight_bits: int, activation_bits: int, arch: ArchSpec) -> tuple[int
     return 1, 1
 
 
+def smallest_dims(dims: ConvDims | GemmDims) -> ConvDims | GemmDims:
+    """What is left of a layer whose weights are all zero: no filter is removed to nothing, so one filter of
+    one input channel (one group) remains, never more than any layer with a nonzero weight keeps."""
+    if isinstance(dims, ConvDims):
+        return replace(dims, k=1, c=1, groups=1)
+    return replace(dims, k=1, n=1)
+
+
+def remaining_density(layer: Layer, dims: ConvDims | GemmDims) -> float:
+    """Nonzero share of the weights the mapped ``dims`` still hold.
+
+    A layer's ``weight_density`` is over its whole dense weight; once whole filters or channels are removed
+    (``effective_dims``), the remaining weights are denser: nonzero MACs over the effective dims' MACs.
+    """
+    if layer.effective_macs is None:
+        return float(layer.weight_density)
+    return min(1.0, layer.effective_macs / dims.macs) if dims.macs else 0.0
+
+
 def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
     """Lower a MAC layer (its effective dims, after structured pruning) for mapping on ``arch``."""
     dims = layer.effective_dims if layer.effective_dims is not None else layer.dims
     if dims is None:
         raise MappingError(f"layer {layer.name}: a {layer.op.value} layer has no loop dimensions to map")
+    if layer.effective_macs == 0:
+        dims = smallest_dims(layer.dims)  # every weight is zero: one filter of one channel is left, at density 0
     gemm = dims.gemm()
     if min(gemm.batch, gemm.m, gemm.k, gemm.n) < 1:
         raise MappingError(f"layer {layer.name}: empty GEMM {gemm.batch}x({gemm.m}x{gemm.k}x{gemm.n})")
@@ -122,7 +143,7 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
         weight_bits=bits.weight,
         activation_bits=bits.activation,
         accumulator_bits=bits.accumulator,
-        weight_density=float(layer.weight_density),
+        weight_density=remaining_density(layer, dims),
         input_unique=unique,
         input_im2col=im2col,
         pack=pack,

@@ -20,6 +20,7 @@ Sec. V-B onto 12 x 14). Per GLB block of rows_b output rows, cb channels and kb 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -199,6 +200,16 @@ class RowStationary(DataflowModel):
         bits["glb"]["weight"] = tot["w"] * wb + fill["weight"][0]
         bits["glb"]["output"] = (tot["cr"] + tot["cw"]) * acc + fill["output"][0] + fill["output"][1]
         return OnChip(compute=compute, glb_port_bits=port_bits, words=words, bits=bits)
+
+    def adapt(self, mapping: Mapping, problem: Problem, arch: ArchSpec) -> Mapping:
+        """Blocks clamped as for any dataflow; the array tile and the filters and channels per PE pass clamped
+        to the filters and channels the layer still has."""
+        adapted = super().adapt(mapping, problem, arch)
+        conv = problem.conv
+        p = min(mapping.pe_loop("filters"), conv.k // conv.groups)
+        q = min(mapping.pe_loop("channels"), conv.c // conv.groups)
+        e = set_shape(problem, arch)[1]
+        return replace(adapted, array_tile=(conv.q * e, conv.r * conv.s, p), pe_loops=(("filters", p), ("channels", q)))
 
     def spatial_utilization(self, problem: Problem, arch: ArchSpec, mapping: Mapping) -> float:
         r, e, _, _, sets = set_shape(problem, arch)

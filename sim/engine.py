@@ -28,7 +28,7 @@ from sim.memory import Timeline, double_buffered
 from sim.residency import ResidencyPlan, plan_residency, tensor_sources
 from sim.results import LayerResult, SimResult, frozen_table
 
-__all__ = ["simulate", "OutputPath", "LayerRun", "run_mapping", "best_run", "layer_result", "vector_result",
+__all__ = ["simulate", "dense_twin", "OutputPath", "LayerRun", "run_mapping", "best_run", "layer_result", "vector_result",
            "fused_result", "nonzero_weight_macs", "compulsory_bits", "LOW_UTILIZATION"]
 
 LOW_UTILIZATION = 0.25
@@ -108,8 +108,9 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
     energy = energy_model.level_energy(arch, bits)
     eff = nonzero_weight_macs(problem)
     energy["mac"] = energy_model.mac_energy(arch, eff, problem.weight_bits, problem.activation_bits)
-    macs = problem.macs
-    reuse = {level: {op: (macs / count if count else 0.0) for op, count in ops.items()} for level, ops in accesses.items()}
+    mapped = problem.macs  # the MACs the array runs: the structurally pruned dims'
+    reuse = {level: {op: (mapped / count if count else 0.0) for op, count in ops.items()}
+             for level, ops in accesses.items()}
     compulsory = compulsory_bits(problem, input_counts, output_counts)
     path = run.output_path
     path_ops, path_bits = (path.ops, path.param_bits) if path else (0, 0)
@@ -125,7 +126,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
                      f"({layer.op.value}: the layer's dimensions do not fill the array)")
     return LayerResult(
         name=layer.name, op=layer.op.value, dataflow=run.mapping.dataflow, unit="array",
-        macs=macs, effective_macs=eff, cycles=cycles, compute_cycles=timeline.compute_cycles,
+        macs=layer.macs, effective_macs=eff, cycles=cycles, compute_cycles=timeline.compute_cycles,
         stall_cycles=timeline.stall_cycles, dram_stall_cycles=timeline.dram_stall_cycles,
         glb_stall_cycles=timeline.glb_stall_cycles, lane_stall_cycles=timeline.lane_stall_cycles,
         utilization=(slots / (arch.pes * cycles)) if cycles else 0.0,
@@ -270,6 +271,31 @@ class _Runs:
         return self._runs[key]
 
 
+def dense_twin(workload: Workload) -> Workload:
+    """The workload with every weight kept: no zeros, no removed filters or channels (``workload`` itself when
+    nothing is pruned). Its schedule is the one a pruned model runs: docs/simulator.md, "Pruning"."""
+    layers = tuple(layer if _is_dense(layer) else replace(layer, weight_density=1.0, effective_dims=None,
+                                                            effective_macs=None) for layer in workload.layers)
+    if all(a is b for a, b in zip(layers, workload.layers)):
+        return workload
+    return replace(workload, layers=layers)
+
+
+def _is_dense(layer: Layer) -> bool:
+    return layer.weight_density == 1.0 and layer.effective_dims is None and layer.effective_macs is None
+
+
+def _pruned_runs(workload: Workload, dense_runs: dict[str, LayerRun], cache: _Runs) -> dict[str, LayerRun]:
+    """Each pruned array layer alone under its dense original's mapping, adapted to its smaller dims."""
+    runs = dict(dense_runs)
+    for layer in workload.layers:
+        if layer.name in runs and not _is_dense(layer):
+            problem = problem_of(layer, cache.arch)
+            mapping = cache.model.adapt(runs[layer.name].mapping, problem, cache.arch)
+            runs[layer.name] = cache.run(problem, mapping)
+    return runs
+
+
 def _search_phase(workload: Workload, cache: _Runs, progress: bool) -> dict[str, LayerRun]:
     """Phase 1: every array layer's best mapping, run alone (DRAM in and out)."""
     runs: dict[str, LayerRun] = {}
@@ -393,9 +419,13 @@ def simulate(workload: Workload, arch: ArchSpec, dataflow: object, *, objective:
     check_objective(objective)
     model = registry.for_arch(arch, dataflow)
     cache = _Runs(arch, model, objective)
-    runs = _search_phase(workload, cache, progress)
-    chains = _fusion_phase(workload, runs, cache) if fuse else {}
-    residency = _residency_phase(workload, runs, FusionPlan(chains).fused_into, arch) if onchip_activations else None
+    # The schedule (mappings, fusion, residency) is the dense model's; pruned layers run it on their zeros.
+    dense = dense_twin(workload)
+    runs = _search_phase(dense, cache, progress)
+    chains = _fusion_phase(dense, runs, cache) if fuse else {}
+    residency = _residency_phase(dense, runs, FusionPlan(chains).fused_into, arch) if onchip_activations else None
+    if dense is not workload:
+        runs = _pruned_runs(workload, runs, cache)
     results = _result_phase(workload, runs, chains, residency, cache)
     return SimResult.combine(
         arch=arch.name, dataflow=model.name, objective=objective,

@@ -38,8 +38,32 @@ def test_structurally_pruned_layers_use_their_effective_dimensions(flow):
     d = full.dims
     smaller = ConvDims(n=d.n, k=4, c=8, p=d.p, q=d.q, r=d.r, s=d.s, h=d.h, w=d.w, padding=d.padding)
     pruned = _layer(flow, conv_layer(k=8, c=8, effective=smaller))
-    assert pruned.macs == smaller.macs < full.macs
+    assert pruned.macs == full.macs  # the dense count, exactly the graph's
+    assert pruned.effective_macs == smaller.macs  # what the pruned layer really runs: counted once
     assert pruned.compute_cycles <= _layer(flow, full).compute_cycles
+
+
+@pytest.mark.parametrize("flow", ["ws", "os", "rs"])
+def test_structured_pruning_is_counted_once_as_the_graph_counts_it(flow):
+    import torch
+    from torch import nn
+    from torch.nn.utils import prune
+
+    from codesign.capture import from_torch
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 8, 3, padding=1)).eval()
+    prune.ln_structured(model[0], "weight", amount=0.5, n=1, dim=0)
+    prune.remove(model[0], "weight")
+    captured = from_torch(model, (torch.randn(1, 8, 8, 8),), name="half-filters")
+    conv = captured.layers[0]
+    assert conv.effective_macs * 2 == conv.macs  # the graph: half the filters left
+    result = simulate(captured, ARCH, flow)
+    for layer, graph_layer in zip(result.layers, captured.layers):
+        assert layer.macs == graph_layer.macs
+        if graph_layer.op.has_macs:
+            assert layer.effective_macs == graph_layer.macs_after_pruning
+    assert result.macs == sum(layer.macs for layer in captured.layers)
 
 
 @pytest.mark.parametrize("flow", ["ws", "os", "rs"])
