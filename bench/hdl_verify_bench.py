@@ -45,23 +45,27 @@ def _ice40_lcs(types: dict[str, int]) -> int:
 
 def pe_cells(folder: Path) -> list[dict]:
     """Yosys cell counts of one PE per (kind, bits, multiplier); accumulators sized for a 16-term reduction."""
+    from codesign.pe import PeSpec
     from hdl.emit import to_verilog
-    from hdl.pe import OsPe, PeConfig, WsPe
+    from hdl.pe import OsPe, WsPe, accumulator_shape
     from hdl.synth import synthesize
+
+    reduction = 16
 
     rows = []
     for kind, cls in (("ws", WsPe), ("os", OsPe)):
         for bits in (8, 4):
             for multiplier in ("dsp", "logic"):
-                config = PeConfig(bits, bits, True, True, 16, multiplier)
+                pe = PeSpec(weight_bits=bits, activation_bits=bits, weight_signed=True, activation_signed=True,
+                            multiplier=multiplier)
                 top = f"pe_{kind}_i{bits}_{multiplier}"
                 path = folder / f"{top}.v"
-                path.write_text(to_verilog(cls(config), top))
+                path.write_text(to_verilog(cls(pe, reduction), top))
                 generic = synthesize(path, top, "generic")
                 ice40 = synthesize(path, top, "ice40", dsp=(multiplier == "dsp"))
                 ecp5 = synthesize(path, top, "ecp5")
                 rows.append({
-                    "pe": kind, "bits": bits, "multiplier": multiplier, "acc_bits": config.acc_bits,
+                    "pe": kind, "bits": bits, "multiplier": multiplier, "acc_bits": accumulator_shape(pe, reduction).width,
                     "generic_cells": generic.cells,
                     "ice40_lcs": _ice40_lcs(ice40.cell_types), "ice40_mac16": ice40.cell_types.get("SB_MAC16", 0),
                     "ecp5_luts": ecp5.cell_types.get("LUT4", 0) + 2 * ecp5.cell_types.get("CCU2C", 0),

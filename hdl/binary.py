@@ -18,6 +18,12 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.errors import HdlError
 
+__all__ = [
+    "MAX_WORD_BITS", "MAX_ACC_BITS", "MAX_ARRAY_DIM", "dot_bits", "acc_bits_for", "xnor_dot",
+    "XnorPopcountPE", "XnorPopcountArray", "ThresholdUnit", "XnorThresholdArray", "fold_batchnorm",
+    "to_bits", "pack_words", "valid_bits_per_word", "xnor_popcount_dot", "im2col_pm1",
+]
+
 MAX_WORD_BITS = 1024
 MAX_ACC_BITS = 64
 MAX_ARRAY_DIM = 64

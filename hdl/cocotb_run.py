@@ -14,6 +14,11 @@ from typing import Mapping, Sequence
 
 from codesign.errors import HdlError
 
+__all__ = [
+    "SIMULATORS", "VERILATOR_BUILD_WAIVERS", "VERILATOR_LINT_WAIVERS", "ICARUS_BUILD_ARGS", "verilator_bin",
+    "ensure_simulator_on_path", "waiver_args", "run_cocotb",
+]
+
 SIMULATORS = ("icarus", "verilator")
 _PROGRAMS = {"icarus": "iverilog", "verilator": "verilator"}
 

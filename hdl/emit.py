@@ -15,6 +15,11 @@ from typing import Any, Mapping
 from codesign.atomic_write import write_text_atomic
 from codesign.errors import HdlError, OutputError
 
+__all__ = [
+    "MANIFEST_NAME", "MANIFEST_VERSION", "to_verilog", "port_list", "manifest", "EmittedDesign",
+    "prepare_out_dir", "write_design", "emit",
+]
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -25,7 +30,12 @@ def _check_name(name: str) -> None:
 
 
 def to_verilog(component: Any, name: str) -> str:
-    """Verilog text of a ``wiring.Component`` (ports from its signature, plus ``clk`` and ``rst``)."""
+    """Verilog text of a ``wiring.Component`` (ports from its signature, plus ``clk`` and ``rst``).
+
+    Parameters: ``component``, an Amaranth ``wiring.Component`` (e.g. ``GemmCore``); ``name``, the top
+    module's name (a Verilog identifier). Returns the Verilog source as a string (no source
+    locations). Raises HdlError for a name that is not a Verilog identifier or when Yosys fails.
+    """
     from amaranth.back import verilog
 
     _check_name(name)
@@ -83,7 +93,10 @@ def manifest(
     }
     if extra:
         data.update(extra)
-    json.dumps(data)  # fail here, not half-way through a write
+    try:
+        json.dumps(data)  # fail here, not half-way through a write
+    except (TypeError, ValueError) as exc:
+        raise HdlError(f"manifest of {name} is not JSON-serializable: {exc}") from None
     return data
 
 
@@ -129,7 +142,16 @@ def emit(
     kind: str,
     extra: Mapping[str, Any] | None = None,
 ) -> EmittedDesign:
-    """Convert ``component`` to Verilog and write it with its manifest into ``out_dir``."""
+    """Convert ``component`` to Verilog and write it with its manifest into ``out_dir``.
+
+    Parameters: ``component``, a ``wiring.Component``; ``name``, its top module name (a Verilog
+    identifier, also the file name ``<name>.v``); ``out_dir``, the folder (created if its parent
+    exists); ``parameters``, the build parameters the manifest lists; ``kind``, the manifest's
+    design kind (e.g. "gemm_core"); ``extra``, more top-level manifest entries.
+    Returns the ``EmittedDesign`` (Verilog path, manifest path, manifest dict). Raises HdlError for a
+    bad name, a manifest that is not JSON-serializable or a Yosys failure; OutputError when the
+    folder cannot be created or a file cannot be written (each file is written all-or-nothing).
+    """
     data = manifest(component, name, parameters, kind=kind, extra=extra)
     text = to_verilog(component, name)
     return write_design(out_dir, text, data)

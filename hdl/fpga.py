@@ -23,6 +23,11 @@ from amaranth.lib import io, wiring
 
 from codesign.errors import HdlError
 
+__all__ = [
+    "BOARDS", "BOARD_DSP_BLOCKS", "TOOLS", "LFSR_TAPS", "BoardBuild", "LfsrHarness", "tool_environment",
+    "parse_nextpnr_log", "build_design", "build_binary_array", "build_gemm_core",
+]
+
 # board -> (module, platform class, family, logic-cell, DSP and block-RAM resource names in nextpnr)
 BOARDS = {
     "icebreaker": ("amaranth_boards.icebreaker", "ICEBreakerPlatform", "ice40",

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from hdl.cocotb_run import VERILATOR_LINT_WAIVERS, ensure_simulator_on_path, waiver_args
 
+__all__ = ["LintResult", "verilator_lint"]
+
 
 @dataclass(frozen=True)
 class LintResult:

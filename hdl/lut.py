@@ -22,6 +22,8 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.errors import HdlError
 
+__all__ = ["MAX_IN_BITS", "MAX_OUT_BITS", "FUNCTIONS", "LutActivation"]
+
 MAX_IN_BITS = 14
 MAX_OUT_BITS = 32
 

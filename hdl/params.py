@@ -1,9 +1,12 @@
 """Build parameters of the GEMM core, checked once, and how they follow from an ``ArchSpec``.
 
-One frozen ``CoreParams`` fixes everything the RTL depends on: dataflow, array shape, operand
-formats, the largest tile (the streamed dimension's maximum sets the counters and, for OS, the
-accumulator width), and the multiplier choice. The simulator asks the same object for the
-``stream_tile`` it must cut GEMMs with, so both sides tile identically.
+One frozen ``CoreParams`` fixes everything the RTL depends on: dataflow, array shape, the PE's
+operand formats and multiplier (spelled as ``codesign.pe.PeSpec`` spells them: ``weight_bits``,
+``activation_bits``, ``weight_signed``, ``activation_signed``, ``multiplier``), the largest tile
+(the streamed dimension's maximum sets the counters and, for OS, the reduction the accumulator is
+sized for), and how many PEs get a DSP multiplier. Which tile dimension the array bounds and which
+it streams come from the cycle contract (``codesign.contract.tile_timing.contract``); the
+simulator cuts GEMMs with the same ``stream_tile``, so both sides tile identically.
 """
 
 from __future__ import annotations
@@ -11,43 +14,56 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from codesign.contract import tile_timing
+from codesign.contract.tile_timing import MAX_STREAM_TILE
 from codesign.errors import BitWidthError, HdlError
-from hdl.pe import MAX_OPERAND_BITS, MIN_OPERAND_BITS, PeConfig, accumulator_bits
+from codesign.pe import PeKind, PeSpec, accumulator_bits
+from hdl.arrays import RTL_DATAFLOWS, check_dataflow
+from hdl.pe import MAX_OPERAND_BITS, MIN_OPERAND_BITS, check_multiplier
 from hdl.systolic import ArrayConfig
-from sim.tile_timing import MAX_STREAM_TILE
 
-RTL_DATAFLOWS = ("ws", "os")
+__all__ = ["RTL_DATAFLOWS", "DEFAULT_MAX_STREAM", "MAX_ARRAY_SIDE", "check_dataflow", "CoreParams",
+           "core_params_from_arch"]
+
 DEFAULT_MAX_STREAM = MAX_STREAM_TILE  # largest streamed tile dimension (WS: m, OS: k) of a generated core
 MAX_ARRAY_SIDE = 64  # beyond this, Verilog generation and simulation take too long to be useful
 
 
-def check_dataflow(dataflow: Any) -> str:
-    """The dataflow's short name if the RTL generator supports it, else HdlError."""
-    name = getattr(dataflow, "value", dataflow)
-    if name == "rs":
-        raise HdlError(
-            "dataflow 'rs' (row stationary) has no RTL generator yet; only the simulator models it. "
-            "Use --dataflow ws or os"
+def _check_operand_bits(name: str, value: Any, owner: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_OPERAND_BITS <= value <= MAX_OPERAND_BITS:
+        raise BitWidthError(
+            f"{owner}{name}={value!r} is outside the {MIN_OPERAND_BITS}..{MAX_OPERAND_BITS} bits the integer core supports"
         )
-    if name not in RTL_DATAFLOWS:
-        raise HdlError(f"unknown dataflow {name!r}; the RTL generator supports ws and os")
-    return str(name)
+
+
+def _check_int_mac(pe: PeSpec, owner: str) -> None:
+    if pe.kind is not PeKind.INT_MAC:
+        raise HdlError(f"{owner}no generator for PE kind {pe.kind.value!r} in the GEMM core: it builds "
+                       f"{PeKind.INT_MAC.value!r} PEs (hdl.binary has the XNOR-popcount units)")
 
 
 @dataclass(frozen=True)
 class CoreParams:
     """Everything ``GemmCore`` is built from.
 
+    Fields: ``dataflow`` ('ws' or 'os'); ``rows`` x ``cols`` PEs (1..64 each); ``weight_bits`` and
+    ``activation_bits`` (2..16); ``weight_signed`` / ``activation_signed`` (two's complement, else
+    unsigned); ``max_m`` / ``max_k``, the largest streamed tile dimension (WS streams m, OS streams
+    k; the other one is ignored); ``multiplier`` ('dsp' or 'logic'); ``dsp_pes`` (None: every PE
+    gets ``multiplier``; an int: the first ``dsp_pes`` PEs row-major get 'dsp', the rest 'logic').
     Tile limits: WS takes k <= rows, n <= cols, m <= max_m; OS takes m <= rows, n <= cols,
-    k <= max_k. ``signed`` applies to weights and activations alike.
+    k <= max_k. The accumulator is exactly as wide as the longest reduction needs (``acc_bits``).
+
+    Raises HdlError (dataflow, sizes, multiplier, dsp_pes) or BitWidthError (operand widths).
     """
 
     dataflow: str = "ws"
     rows: int = 4
     cols: int = 4
     weight_bits: int = 8
-    act_bits: int = 8
-    signed: bool = True
+    activation_bits: int = 8
+    weight_signed: bool = True
+    activation_signed: bool = True
     max_m: int = DEFAULT_MAX_STREAM
     max_k: int = DEFAULT_MAX_STREAM
     multiplier: str = "dsp"
@@ -61,61 +77,90 @@ class CoreParams:
                 raise HdlError(f"array {name}={value!r} must be a positive integer")
             if value > MAX_ARRAY_SIDE:
                 raise HdlError(f"array {name}={value} is above the generator's limit of {MAX_ARRAY_SIDE}")
-        for name in ("weight_bits", "act_bits"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not MIN_OPERAND_BITS <= value <= MAX_OPERAND_BITS:
-                raise BitWidthError(
-                    f"{name}={value!r} is outside the {MIN_OPERAND_BITS}..{MAX_OPERAND_BITS} bits the integer core supports"
-                )
+        for name in ("weight_bits", "activation_bits"):
+            _check_operand_bits(name, getattr(self, name))
+        for name in ("weight_signed", "activation_signed"):
+            if not isinstance(getattr(self, name), bool):
+                raise HdlError(f"{name}={getattr(self, name)!r} must be True or False")
         for name in ("max_m", "max_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise HdlError(f"{name}={value!r} must be a positive integer")
-        self.array  # checks multiplier and dsp_pes
+        check_multiplier(self.multiplier)
+        self.array  # checks dsp_pes
+
+    @classmethod
+    def from_pe(cls, dataflow: Any, rows: int, cols: int, pe: PeSpec, *, max_m: int = DEFAULT_MAX_STREAM,
+                max_k: int = DEFAULT_MAX_STREAM, dsp_pes: int | None = None) -> "CoreParams":
+        """The core of ``rows`` x ``cols`` PEs of ``pe`` (a ``codesign.pe.PeSpec``: widths, signedness
+        and multiplier; its ``accumulator_bits`` is not a limit here, see ``core_params_from_arch``).
+
+        Raises HdlError for a PE kind other than integer MAC, and as ``CoreParams`` otherwise.
+        """
+        if not isinstance(pe, PeSpec):
+            raise HdlError(f"CoreParams.from_pe needs a codesign.pe.PeSpec, not {type(pe).__name__}")
+        _check_int_mac(pe, "")
+        return cls(dataflow, rows, cols, pe.weight_bits, pe.activation_bits, pe.weight_signed, pe.activation_signed,
+                   max_m=max_m, max_k=max_k, multiplier=pe.multiplier, dsp_pes=dsp_pes)
 
     @property
-    def reduction_max(self) -> int:
-        """Longest reduction one accumulator sees: WS sums over the rows, OS over the streamed k."""
-        return self.rows if self.dataflow == "ws" else self.max_k
-
-    @property
-    def pe(self) -> PeConfig:
-        return PeConfig(self.weight_bits, self.act_bits, self.signed, self.signed, self.reduction_max, self.multiplier)
-
-    @property
-    def array(self) -> ArrayConfig:
-        return ArrayConfig(self.rows, self.cols, self.pe, self.dsp_pes)
-
-    @property
-    def acc_bits(self) -> int:
-        return accumulator_bits(self.weight_bits, self.act_bits, self.signed, self.signed, self.reduction_max)
+    def signed(self) -> bool:
+        """Whether products, accumulators and results are two's complement (either operand is)."""
+        return self.weight_signed or self.activation_signed
 
     @property
     def tile_max(self) -> tuple[int, int, int]:
-        """Largest (m, k, n) of one tile."""
-        if self.dataflow == "ws":
-            return self.max_m, self.rows, self.cols
-        return self.rows, self.max_k, self.cols
+        """Largest (m, k, n) of one tile: the contract's array bounds, the streamed one at max_m / max_k."""
+        bounds = tile_timing.contract(self.dataflow).bounds(self.rows, self.cols)
+        streamed = {"m": self.max_m, "k": self.max_k}
+        return tuple(streamed[d] if bounds[d] is None else bounds[d] for d in ("m", "k", "n"))
 
     @property
     def stream_tile(self) -> int:
-        """Cap on the streamed dimension (WS: m, OS: k), as ``sim.gemm_timing`` takes it."""
-        return self.max_m if self.dataflow == "ws" else self.max_k
+        """Cap on the streamed dimension (WS: m, OS: k), as ``codesign.contract.gemm_timing`` takes it."""
+        return {"m": self.max_m, "k": self.max_k}[tile_timing.contract(self.dataflow).streamed_dim]
+
+    @property
+    def reduction_max(self) -> int:
+        """Longest reduction one accumulator sees: the largest tile k (WS: the rows, OS: max_k)."""
+        return self.tile_max[1]
+
+    @property
+    def acc_bits(self) -> int:
+        """Width of the accumulators and result lanes: exact for ``reduction_max`` products."""
+        return accumulator_bits(self.weight_bits, self.activation_bits, self.weight_signed, self.activation_signed,
+                                self.reduction_max)
+
+    @property
+    def pe(self) -> PeSpec:
+        """The PE as a ``codesign.pe.PeSpec`` (integer MAC, ``accumulator_bits`` = the built ``acc_bits``)."""
+        return PeSpec(weight_bits=self.weight_bits, activation_bits=self.activation_bits,
+                      accumulator_bits=self.acc_bits, kind=PeKind.INT_MAC, weight_signed=self.weight_signed,
+                      activation_signed=self.activation_signed, multiplier=self.multiplier)
+
+    @property
+    def array(self) -> ArrayConfig:
+        """The array the core instantiates: shape, PE, reduction and DSP split."""
+        return ArrayConfig(self.rows, self.cols, self.reduction_max, self.pe, self.dsp_pes)
 
     @property
     def top_name(self) -> str:
-        sign = "i" if self.signed else "u"
-        return f"gemm_{self.dataflow}_{self.rows}x{self.cols}_{sign}{self.weight_bits}x{sign}{self.act_bits}"
+        """Verilog module name, e.g. ``gemm_ws_4x4_i8xi8`` (i: signed, u: unsigned; weights x activations)."""
+        w = "i" if self.weight_signed else "u"
+        a = "i" if self.activation_signed else "u"
+        return f"gemm_{self.dataflow}_{self.rows}x{self.cols}_{w}{self.weight_bits}x{a}{self.activation_bits}"
 
     def as_dict(self) -> dict[str, Any]:
+        """The build parameters a manifest lists (JSON-serializable)."""
         m_max, k_max, n_max = self.tile_max
         return {
             "dataflow": self.dataflow,
             "rows": self.rows,
             "cols": self.cols,
             "weight_bits": self.weight_bits,
-            "act_bits": self.act_bits,
-            "signed": self.signed,
+            "activation_bits": self.activation_bits,
+            "weight_signed": self.weight_signed,
+            "activation_signed": self.activation_signed,
             "acc_bits": self.acc_bits,
             "tile_max": {"m": m_max, "k": k_max, "n": n_max},
             "multiplier": self.multiplier,
@@ -123,12 +168,26 @@ class CoreParams:
         }
 
 
-def core_params_from_arch(arch: Any, dataflow: Any = None, *, multiplier: str = "dsp", signed: bool = True) -> CoreParams:
+def core_params_from_arch(arch: Any, dataflow: Any = None, *, multiplier: str | None = None,
+                          signed: bool | None = None) -> CoreParams:
     """The core that implements ``arch`` (a ``codesign.arch.ArchSpec``) for one dataflow.
 
-    The dataflow defaults to the arch's first one. For OS, max_k is the longest reduction the
-    arch's ``accumulator_bits`` holds (capped at ``DEFAULT_MAX_STREAM``); WS streams up to
-    ``DEFAULT_MAX_STREAM`` rows of A. An accumulator too narrow even for one tile is an error.
+    Parameters:
+      ``arch``: its ``rows``, ``cols``, ``dataflows`` and ``pe`` (a ``codesign.pe.PeSpec``: operand
+      widths, ``weight_signed`` / ``activation_signed``, ``multiplier``, and ``accumulator_bits``,
+      the widest accumulator the arch provides).
+      ``dataflow``: 'ws', 'os' or a ``Dataflow``; None takes the arch's first one.
+      ``multiplier``: overrides ``arch.pe.multiplier`` when given.
+      ``signed``: when given, makes weights and activations both signed (True) or unsigned (False),
+      overriding ``arch.pe``.
+
+    Returns the ``CoreParams``. WS streams up to ``DEFAULT_MAX_STREAM`` rows of A and sums over the
+    rows; for OS, max_k is the longest reduction the arch's ``accumulator_bits`` holds (capped at
+    ``DEFAULT_MAX_STREAM``).
+
+    Raises HdlError when the arch lists no or not this dataflow, its PE kind is not integer MAC
+    ("no generator for PE kind ..."), its array is empty or above ``MAX_ARRAY_SIDE``, or its
+    accumulator cannot hold even one tile's sum; BitWidthError when an operand is outside 2..16 bits.
     """
     if dataflow is None:
         dataflows = getattr(arch, "dataflows", ())
@@ -150,30 +209,35 @@ def core_params_from_arch(arch: Any, dataflow: Any = None, *, multiplier: str = 
         if value > MAX_ARRAY_SIDE:
             raise HdlError(f"arch {arch.name!r} {label}={value} is above the generator's limit of {MAX_ARRAY_SIDE}")
     pe = arch.pe
+    if not isinstance(pe, PeSpec):
+        raise HdlError(f"arch {arch.name!r} pe must be a codesign.pe.PeSpec, not {type(pe).__name__}")
+    _check_int_mac(pe, f"arch {arch.name!r}: ")
     wb, ab, acc_limit = pe.weight_bits, pe.activation_bits, pe.accumulator_bits
     for label, value in (("weight_bits", wb), ("activation_bits", ab)):
-        if isinstance(value, bool) or not isinstance(value, int) or not MIN_OPERAND_BITS <= value <= MAX_OPERAND_BITS:
-            raise BitWidthError(
-                f"arch {arch.name!r} {label}={value} is outside the {MIN_OPERAND_BITS}..{MAX_OPERAND_BITS} bits "
-                "the integer core supports"
-            )
-    if name == "ws":
-        need = accumulator_bits(wb, ab, signed, signed, arch.rows)
-        if need > acc_limit:
+        _check_operand_bits(label, value, f"arch {arch.name!r} ")
+    ws_, as_ = (pe.weight_signed, pe.activation_signed) if signed is None else (signed, signed)
+    multiplier = pe.multiplier if multiplier is None else multiplier
+
+    def need(reduction: int) -> int:
+        return accumulator_bits(wb, ab, ws_, as_, reduction)
+
+    bounds = tile_timing.contract(name).bounds(arch.rows, arch.cols)
+    if bounds["k"] is not None:  # the reduction is bounded by the array (WS: its rows)
+        max_k = bounds["k"]
+        if need(max_k) > acc_limit:
             raise HdlError(
-                f"arch {arch.name!r} accumulator_bits={acc_limit} cannot hold a {arch.rows}-term sum of "
-                f"{wb}x{ab}-bit products (needs {need})"
+                f"arch {arch.name!r} accumulator_bits={acc_limit} cannot hold a {max_k}-term sum of "
+                f"{wb}x{ab}-bit products (needs {need(max_k)})"
             )
-        return CoreParams("ws", arch.rows, arch.cols, wb, ab, signed, max_m=DEFAULT_MAX_STREAM, max_k=arch.rows,
-                          multiplier=multiplier)
-    max_k = 0
-    lo, hi = 1, DEFAULT_MAX_STREAM
-    if accumulator_bits(wb, ab, signed, signed, 1) > acc_limit:
-        raise HdlError(f"arch {arch.name!r} accumulator_bits={acc_limit} cannot hold one {wb}x{ab}-bit product")
-    while lo <= hi:  # largest k whose sum fits the arch's accumulator
-        mid = (lo + hi) // 2
-        if accumulator_bits(wb, ab, signed, signed, mid) <= acc_limit:
-            max_k, lo = mid, mid + 1
-        else:
-            hi = mid - 1
-    return CoreParams("os", arch.rows, arch.cols, wb, ab, signed, max_m=arch.rows, max_k=max_k, multiplier=multiplier)
+    else:  # the reduction streams (OS): the longest k whose sum the arch's accumulator holds
+        if need(1) > acc_limit:
+            raise HdlError(f"arch {arch.name!r} accumulator_bits={acc_limit} cannot hold one {wb}x{ab}-bit product")
+        max_k, lo, hi = 0, 1, DEFAULT_MAX_STREAM
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if need(mid) <= acc_limit:
+                max_k, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+    max_m = DEFAULT_MAX_STREAM if bounds["m"] is None else bounds["m"]
+    return CoreParams(name, arch.rows, arch.cols, wb, ab, ws_, as_, max_m=max_m, max_k=max_k, multiplier=multiplier)

@@ -1,10 +1,13 @@
 """The integer multiply-accumulate processing element of the systolic arrays.
 
-Operands are 2..16-bit integers, each signed (two's complement) or unsigned. The accumulator is
-exactly as wide as the worst-case sum of ``max_k`` products needs, so it cannot overflow for the
-reduction length it was built for (``accumulator_bits``). The multiplier is either the ``*``
-operator, which synthesis maps onto a hard DSP block, or a shift-and-add adder tree in logic
-(one partial product per weight bit, the sign bit's subtracted: two's complement weighting).
+A PE is described by a ``codesign.pe.PeSpec`` (the one spec the simulator reads too) plus the
+length of the longest reduction its accumulator must hold. Operands are 2..16-bit integers, each
+signed (two's complement) or unsigned (``weight_signed`` / ``activation_signed``). The accumulator
+is exactly as wide as the worst-case sum of ``reduction`` products needs
+(``codesign.pe.accumulator_bits``), so it cannot overflow for the reduction it was built for. The
+multiplier (``PeSpec.multiplier``) is either the ``*`` operator, which synthesis maps onto a hard
+DSP block, or a shift-and-add adder tree in logic (one partial product per weight bit, the sign
+bit's subtracted: two's complement weighting).
 
 Two PEs share that datapath: ``WsPe`` (weight stationary: a weight register, the activation moves
 right, the partial sum moves down) and ``OsPe`` (output stationary: the accumulator stays, the
@@ -14,52 +17,25 @@ the result bank, which shifts up to drain while the accumulator already works on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from amaranth.hdl import Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.errors import BitWidthError, HdlError
+from codesign.pe import MULTIPLIERS, PeKind, PeSpec, accumulator_bits, product_range
+
+__all__ = [
+    "MIN_OPERAND_BITS", "MAX_OPERAND_BITS", "MULTIPLIERS", "check_operand_bits", "check_multiplier",
+    "check_reduction", "check_pe", "weight_shape", "activation_shape", "accumulator_shape",
+    "shift_add_product", "product", "WsPe", "OsPe",
+]
 
 MIN_OPERAND_BITS = 2
 MAX_OPERAND_BITS = 16
-MULTIPLIERS = ("dsp", "logic")
-
-
-def operand_range(bits: int, is_signed: bool) -> tuple[int, int]:
-    """Smallest and largest value of a ``bits``-wide operand."""
-    if is_signed:
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
-
-
-def product_range(weight_bits: int, act_bits: int, weight_signed: bool, act_signed: bool) -> tuple[int, int]:
-    """Smallest and largest product of one weight and one activation."""
-    w_lo, w_hi = operand_range(weight_bits, weight_signed)
-    a_lo, a_hi = operand_range(act_bits, act_signed)
-    corners = [w_lo * a_lo, w_lo * a_hi, w_hi * a_lo, w_hi * a_hi]
-    return min(corners), max(corners)
-
-
-def accumulator_bits(weight_bits: int, act_bits: int, weight_signed: bool, act_signed: bool, max_k: int) -> int:
-    """Narrowest accumulator holding any sum of ``max_k`` products (two's complement if any operand is signed).
-
-    At most ``weight_bits + act_bits + ceil(log2(max_k))``; exact, not that bound.
-    """
-    if max_k < 1:
-        raise HdlError(f"reduction length max_k={max_k} must be at least 1")
-    lo, hi = product_range(weight_bits, act_bits, weight_signed, act_signed)
-    lo, hi = lo * max_k, hi * max_k
-    if weight_signed or act_signed:
-        bits = 1
-        while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-            bits += 1
-        return bits
-    return max(1, hi.bit_length())
 
 
 def check_operand_bits(name: str, bits: int) -> None:
+    """BitWidthError unless ``bits`` is an int in the integer PE's 2..16."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not MIN_OPERAND_BITS <= bits <= MAX_OPERAND_BITS:
         raise BitWidthError(
             f"{name}={bits!r} is outside the supported {MIN_OPERAND_BITS}..{MAX_OPERAND_BITS} bits of the integer PE"
@@ -67,47 +43,50 @@ def check_operand_bits(name: str, bits: int) -> None:
 
 
 def check_multiplier(multiplier: str) -> None:
+    """HdlError unless ``multiplier`` is one the generator builds ('dsp' or 'logic')."""
     if multiplier not in MULTIPLIERS:
         raise HdlError(f"multiplier {multiplier!r} is not one of {', '.join(MULTIPLIERS)}")
 
 
-@dataclass(frozen=True)
-class PeConfig:
-    """Operand formats, accumulator width (from the reduction length) and multiplier of one PE."""
+def check_reduction(reduction: int) -> int:
+    """``reduction`` if it is a positive int (the longest sum an accumulator holds), else HdlError."""
+    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
+        raise HdlError(f"reduction length {reduction!r} must be a positive integer")
+    return reduction
 
-    weight_bits: int = 8
-    act_bits: int = 8
-    weight_signed: bool = True
-    act_signed: bool = True
-    max_k: int = 1
-    multiplier: str = "dsp"
 
-    def __post_init__(self) -> None:
-        check_operand_bits("weight_bits", self.weight_bits)
-        check_operand_bits("act_bits", self.act_bits)
-        check_multiplier(self.multiplier)
-        if isinstance(self.max_k, bool) or not isinstance(self.max_k, int) or self.max_k < 1:
-            raise HdlError(f"reduction length max_k={self.max_k!r} must be a positive integer")
+def check_pe(pe: PeSpec, reduction: int, user: str = "the integer PE") -> None:
+    """HdlError / BitWidthError unless ``pe`` is an integer-MAC ``PeSpec`` the generator can build.
 
-    @property
-    def weight_shape(self) -> Shape:
-        return signed(self.weight_bits) if self.weight_signed else unsigned(self.weight_bits)
+    Checks its kind (only ``PeKind.INT_MAC``), operand widths (2..16 bits), multiplier, and that
+    ``reduction`` is a positive int.
+    """
+    if not isinstance(pe, PeSpec):
+        raise HdlError(f"{user} needs a codesign.pe.PeSpec, not {type(pe).__name__}")
+    if pe.kind is not PeKind.INT_MAC:
+        raise HdlError(f"no generator for PE kind {pe.kind.value!r} in {user}: it builds "
+                       f"{PeKind.INT_MAC.value!r} PEs (hdl.binary has the XNOR-popcount units)")
+    check_operand_bits("weight_bits", pe.weight_bits)
+    check_operand_bits("activation_bits", pe.activation_bits)
+    check_multiplier(pe.multiplier)
+    check_reduction(reduction)
 
-    @property
-    def act_shape(self) -> Shape:
-        return signed(self.act_bits) if self.act_signed else unsigned(self.act_bits)
 
-    @property
-    def acc_bits(self) -> int:
-        return accumulator_bits(self.weight_bits, self.act_bits, self.weight_signed, self.act_signed, self.max_k)
+def weight_shape(pe: PeSpec) -> Shape:
+    """Shape of one weight: ``weight_bits``, signed if ``weight_signed``."""
+    return signed(pe.weight_bits) if pe.weight_signed else unsigned(pe.weight_bits)
 
-    @property
-    def acc_shape(self) -> Shape:
-        is_signed = self.weight_signed or self.act_signed
-        return signed(self.acc_bits) if is_signed else unsigned(self.acc_bits)
 
-    def with_multiplier(self, multiplier: str) -> "PeConfig":
-        return PeConfig(self.weight_bits, self.act_bits, self.weight_signed, self.act_signed, self.max_k, multiplier)
+def activation_shape(pe: PeSpec) -> Shape:
+    """Shape of one activation: ``activation_bits``, signed if ``activation_signed``."""
+    return signed(pe.activation_bits) if pe.activation_signed else unsigned(pe.activation_bits)
+
+
+def accumulator_shape(pe: PeSpec, reduction: int) -> Shape:
+    """The narrowest accumulator holding any sum of ``reduction`` products (signed if any operand is)."""
+    bits = accumulator_bits(pe.weight_bits, pe.activation_bits, pe.weight_signed, pe.activation_signed,
+                            check_reduction(reduction))
+    return signed(bits) if pe.signed else unsigned(bits)
 
 
 def shift_add_product(act: Value, weight: Value, weight_bits: int, weight_signed: bool) -> Value:
@@ -128,15 +107,15 @@ def shift_add_product(act: Value, weight: Value, weight_bits: int, weight_signed
     return terms[0]
 
 
-def product(m: Module, config: PeConfig, act: Value, weight: Value) -> Signal:
-    """A named product signal of ``act`` and ``weight`` built with the configured multiplier."""
-    lo, hi = product_range(config.weight_bits, config.act_bits, config.weight_signed, config.act_signed)
+def product(m: Module, pe: PeSpec, act: Value, weight: Value) -> Signal:
+    """A named product signal of ``act`` and ``weight`` built with ``pe.multiplier``."""
+    lo, hi = product_range(pe.weight_bits, pe.activation_bits, pe.weight_signed, pe.activation_signed)
     shape = Shape.cast(range(lo, hi + 1))
     result = Signal(shape, name="product")
-    if config.multiplier == "dsp":
+    if pe.multiplier == "dsp":
         m.d.comb += result.eq(act * weight)
     else:
-        m.d.comb += result.eq(shift_add_product(act, weight, config.weight_bits, config.weight_signed))
+        m.d.comb += result.eq(shift_add_product(act, weight, pe.weight_bits, pe.weight_signed))
     return result
 
 
@@ -144,29 +123,35 @@ class WsPe(wiring.Component):
     """Weight-stationary PE: ``psum_out <= psum_in + act_in * weight``, ``act_out <= act_in``.
 
     ``weight`` is loaded from ``weight_in`` on an edge where ``weight_load`` is high.
+
+    Parameters: ``pe``, an integer-MAC ``codesign.pe.PeSpec`` (operand widths and signedness,
+    multiplier); ``reduction``, the longest sum of products the partial sum must hold (the array's
+    rows), which sets the exact accumulator width. Raises HdlError (wrong kind, bad reduction or
+    multiplier) or BitWidthError (operands outside 2..16 bits).
     """
 
-    def __init__(self, config: PeConfig):
-        if not isinstance(config, PeConfig):
-            raise HdlError(f"WsPe needs a PeConfig, not {type(config).__name__}")
-        self.config = config
+    def __init__(self, pe: PeSpec, reduction: int):
+        check_pe(pe, reduction, "WsPe")
+        self.pe = pe
+        self.reduction = reduction
+        acc = accumulator_shape(pe, reduction)
         super().__init__(
             {
-                "act_in": In(config.act_shape),
-                "psum_in": In(config.acc_shape),
-                "weight_in": In(config.weight_shape),
+                "act_in": In(activation_shape(pe)),
+                "psum_in": In(acc),
+                "weight_in": In(weight_shape(pe)),
                 "weight_load": In(1),
-                "act_out": Out(config.act_shape),
-                "psum_out": Out(config.acc_shape),
+                "act_out": Out(activation_shape(pe)),
+                "psum_out": Out(acc),
             }
         )
 
     def elaborate(self, platform):
         m = Module()
-        weight = Signal(self.config.weight_shape)
+        weight = Signal(weight_shape(self.pe))
         with m.If(self.weight_load):
             m.d.sync += weight.eq(self.weight_in)
-        mult = product(m, self.config, self.act_in, weight)
+        mult = product(m, self.pe, self.act_in, weight)
         m.d.sync += [
             self.act_out.eq(self.act_in),
             self.psum_out.eq(self.psum_in + mult),
@@ -183,32 +168,36 @@ class OsPe(wiring.Component):
     ``acc_next``) on ``copy`` and ``held_in`` (the bank of the PE below) on ``bank_shift``: the copy is
     itself one step up, so row 0 leaves from the accumulators and the other rows drain up through the
     bank while the accumulators are reused.
+
+    Parameters: ``pe``, an integer-MAC ``codesign.pe.PeSpec``; ``reduction``, the longest sum the
+    accumulator must hold (the core's largest streamed k). Raises as ``WsPe``.
     """
 
-    def __init__(self, config: PeConfig):
-        if not isinstance(config, PeConfig):
-            raise HdlError(f"OsPe needs a PeConfig, not {type(config).__name__}")
-        self.config = config
+    def __init__(self, pe: PeSpec, reduction: int):
+        check_pe(pe, reduction, "OsPe")
+        self.pe = pe
+        self.reduction = reduction
+        acc = accumulator_shape(pe, reduction)
         super().__init__(
             {
-                "act_in": In(config.act_shape),
-                "weight_in": In(config.weight_shape),
-                "acc_in": In(config.acc_shape),
-                "held_in": In(config.acc_shape),
+                "act_in": In(activation_shape(pe)),
+                "weight_in": In(weight_shape(pe)),
+                "acc_in": In(acc),
+                "held_in": In(acc),
                 "clear": In(1),
                 "copy": In(1),
                 "bank_shift": In(1),
-                "act_out": Out(config.act_shape),
-                "weight_out": Out(config.weight_shape),
-                "acc": Out(config.acc_shape),
-                "acc_next": Out(config.acc_shape),
-                "held": Out(config.acc_shape),
+                "act_out": Out(activation_shape(pe)),
+                "weight_out": Out(weight_shape(pe)),
+                "acc": Out(acc),
+                "acc_next": Out(acc),
+                "held": Out(acc),
             }
         )
 
     def elaborate(self, platform):
         m = Module()
-        mult = product(m, self.config, self.act_in, self.weight_in)
+        mult = product(m, self.pe, self.act_in, self.weight_in)
         m.d.sync += [
             self.act_out.eq(self.act_in),
             self.weight_out.eq(self.weight_in),

@@ -28,6 +28,8 @@ from amaranth.lib.wiring import In, Out
 from codesign.errors import HdlError
 from hdl.lut import LutActivation
 
+__all__ = ["MAX_VECTOR", "SoftmaxUnit"]
+
 MAX_VECTOR = 4096
 
 

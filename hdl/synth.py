@@ -18,6 +18,8 @@ from pathlib import Path
 
 from codesign.errors import HdlError
 
+__all__ = ["TARGETS", "SynthResult", "synthesize"]
+
 TARGETS = {
     "generic": "synth -top {top} -flatten",
     "ice40": "synth_ice40 -top {top} {dsp}",

@@ -6,11 +6,14 @@ Operand skew is inside the arrays, so their users present and receive whole, uns
   - ``OsArray`` takes one column of A and one row of B per edge and accumulates their outer product
     in place; the last product of a beat lands ``rows + cols - 1`` edges after the beat's edge. A
     finished tile is copied into a result bank that drains row by row while the next tile computes.
-The timing of each is derived term by term in docs/core-protocol.md.
+The timing of each is derived term by term in docs/core-protocol.md. Both are built from an
+``ArrayConfig`` (shape, a ``codesign.pe.PeSpec``, the reduction length, the DSP split); which one a
+``GemmCore`` instantiates is looked up in ``hdl.arrays.ARRAY_KINDS``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from amaranth.hdl import Module, Signal
@@ -18,7 +21,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.errors import HdlError
-from hdl.pe import OsPe, PeConfig, WsPe
+from codesign.pe import PeSpec
+from hdl.pe import OsPe, WsPe, accumulator_shape, activation_shape, check_pe, weight_shape
+
+__all__ = ["ArrayConfig", "WsArray", "OsArray"]
 
 
 def _check_size(name: str, value: int) -> None:
@@ -28,35 +34,53 @@ def _check_size(name: str, value: int) -> None:
 
 @dataclass(frozen=True)
 class ArrayConfig:
-    """Array shape, the PE it is built from, and how many PEs get a hard multiplier.
+    """Array shape, the PE it is built from, the reduction its accumulators hold, and how many PEs
+    get a hard multiplier.
 
+    ``pe`` is an integer-MAC ``codesign.pe.PeSpec``; ``reduction`` the longest sum of products one
+    accumulator sees (WS: the rows; OS: the largest streamed k), which sets the accumulator width.
     ``dsp_pes`` = None gives every PE ``pe.multiplier``; an int gives the first ``dsp_pes`` PEs
     (row-major) ``"dsp"`` and the rest ``"logic"`` (for FPGAs with fewer DSP blocks than PEs).
+    Raises HdlError / BitWidthError for what the generator cannot build.
     """
 
     rows: int
     cols: int
-    pe: PeConfig = field(default_factory=PeConfig)
+    reduction: int
+    pe: PeSpec = field(default_factory=PeSpec)
     dsp_pes: int | None = None
 
     def __post_init__(self) -> None:
         _check_size("rows", self.rows)
         _check_size("cols", self.cols)
-        if not isinstance(self.pe, PeConfig):
-            raise HdlError(f"array pe must be a PeConfig, not {type(self.pe).__name__}")
+        check_pe(self.pe, self.reduction, "a systolic array")
         if self.dsp_pes is not None and (
             isinstance(self.dsp_pes, bool) or not isinstance(self.dsp_pes, int) or not 0 <= self.dsp_pes <= self.rows * self.cols
         ):
             raise HdlError(f"dsp_pes={self.dsp_pes!r} must be between 0 and rows*cols={self.rows * self.cols}")
 
-    def pe_config(self, row: int, col: int) -> PeConfig:
+    def pe_at(self, row: int, col: int) -> PeSpec:
+        """The spec of PE(row, col): ``pe``, with its multiplier set by ``dsp_pes`` if that is given."""
         if self.dsp_pes is None:
             return self.pe
-        return self.pe.with_multiplier("dsp" if row * self.cols + col < self.dsp_pes else "logic")
+        return dataclasses.replace(self.pe, multiplier="dsp" if row * self.cols + col < self.dsp_pes else "logic")
 
     @property
     def dsp_count(self) -> int:
-        return sum(self.pe_config(r, c).multiplier == "dsp" for r in range(self.rows) for c in range(self.cols))
+        """PEs whose multiplier is a DSP block."""
+        return sum(self.pe_at(r, c).multiplier == "dsp" for r in range(self.rows) for c in range(self.cols))
+
+    @property
+    def weight_shape(self):
+        return weight_shape(self.pe)
+
+    @property
+    def activation_shape(self):
+        return activation_shape(self.pe)
+
+    @property
+    def accumulator_shape(self):
+        return accumulator_shape(self.pe, self.reduction)
 
 
 def _delay(m: Module, value, stages: int, name: str):
@@ -76,21 +100,21 @@ class WsArray(wiring.Component):
     registers (row r delayed r edges); the bottom partial sums are deskewed (column c delayed
     ``cols - 1 - c`` edges), so the row of results is on ``psums`` with ``out_valid`` high during
     the cycle after edge ``e + OUTPUT_STAGES - 1``, where e is the input edge. Bit r of
-    ``weight_load`` loads ``weights`` into PE row r.
+    ``weight_load`` loads ``weights`` into PE row r. Built of ``WsPe`` from ``config`` (an
+    ``ArrayConfig``; HdlError otherwise).
     """
 
     def __init__(self, config: ArrayConfig):
         if not isinstance(config, ArrayConfig):
             raise HdlError(f"WsArray needs an ArrayConfig, not {type(config).__name__}")
         self.config = config
-        pe = config.pe
         super().__init__(
             {
-                "acts": In(data.ArrayLayout(pe.act_shape, config.rows)),
+                "acts": In(data.ArrayLayout(config.activation_shape, config.rows)),
                 "in_valid": In(1),
-                "weights": In(data.ArrayLayout(pe.weight_shape, config.cols)),
+                "weights": In(data.ArrayLayout(config.weight_shape, config.cols)),
                 "weight_load": In(config.rows),
-                "psums": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
+                "psums": Out(data.ArrayLayout(config.accumulator_shape, config.cols)),
                 "out_valid": Out(1),
             }
         )
@@ -103,7 +127,7 @@ class WsArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.config.rows, self.config.cols
-        pes = [[WsPe(self.config.pe_config(r, c)) for c in range(cols)] for r in range(rows)]
+        pes = [[WsPe(self.config.pe_at(r, c), self.config.reduction) for c in range(cols)] for r in range(rows)]
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pes[r][c]
@@ -134,23 +158,23 @@ class OsArray(wiring.Component):
     edge's MAC included) is taken by the caller on that edge, so the copy may share the last MAC's edge;
     ``bank_shift`` moves the bank up one row, and ``bank_top`` is its row 0. So the m rows of a tile
     leave as ``top_row`` on the copy edge, then ``bank_top`` on m - 1 shifts, while the
-    accumulators are cleared and reused (docs/core-protocol.md, "Overlap").
+    accumulators are cleared and reused (docs/core-protocol.md, "Overlap"). Built of ``OsPe`` from
+    ``config`` (an ``ArrayConfig``; HdlError otherwise).
     """
 
     def __init__(self, config: ArrayConfig):
         if not isinstance(config, ArrayConfig):
             raise HdlError(f"OsArray needs an ArrayConfig, not {type(config).__name__}")
         self.config = config
-        pe = config.pe
         super().__init__(
             {
-                "acts": In(data.ArrayLayout(pe.act_shape, config.rows)),
-                "weights": In(data.ArrayLayout(pe.weight_shape, config.cols)),
+                "acts": In(data.ArrayLayout(config.activation_shape, config.rows)),
+                "weights": In(data.ArrayLayout(config.weight_shape, config.cols)),
                 "clear": In(1),
                 "copy": In(1),
                 "bank_shift": In(1),
-                "top_row": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
-                "bank_top": Out(data.ArrayLayout(pe.acc_shape, config.cols)),
+                "top_row": Out(data.ArrayLayout(config.accumulator_shape, config.cols)),
+                "bank_top": Out(data.ArrayLayout(config.accumulator_shape, config.cols)),
             }
         )
 
@@ -165,7 +189,7 @@ class OsArray(wiring.Component):
         acts_reg = Signal.like(self.acts, name="acts_reg")
         weights_reg = Signal.like(self.weights, name="weights_reg")
         m.d.sync += [acts_reg.eq(self.acts), weights_reg.eq(self.weights)]
-        pes = [[OsPe(self.config.pe_config(r, c)) for c in range(cols)] for r in range(rows)]
+        pes = [[OsPe(self.config.pe_at(r, c), self.config.reduction) for c in range(cols)] for r in range(rows)]
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]

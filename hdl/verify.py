@@ -2,13 +2,15 @@
 
 ``verify_core`` writes the Verilog, runs the cocotb bench (``hdl.benches.gemm_core_bench``) on
 Icarus or Verilator with the golden cases, and turns what the RTL did into checks: each case's
-results against numpy, each timed case's cycles against ``sim.tile_timing`` (``tile_cycles`` per
-tile, ``sequence_cycles`` back to back) or ``sim.gemm_timing.predict_gemm_tiles``, plus Verilator's
-``-Wall`` lint when Verilator is there.
+results against numpy, each timed case's cycles against the cycle contract the simulator uses,
+``codesign.contract.tile_timing`` (``tile_cycles`` per tile, ``sequence_cycles`` back to back) or
+``codesign.contract.gemm_timing.predict_gemm_tiles``, plus Verilator's ``-Wall`` lint when
+Verilator is there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -20,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from codesign.atomic_write import write_text_atomic
-from codesign.errors import HdlError
+from codesign.errors import HdlError, OutputError
 from hdl.benches.golden import Case, assemble_gemm, standard_cases
 from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
 from hdl.params import CoreParams
+
+__all__ = ["BENCH_MODULE", "Check", "VerifyReport", "verify_core"]
 
 BENCH_MODULE = "hdl.benches.gemm_core_bench"
 
@@ -41,6 +45,8 @@ class Check:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """Every check of one ``verify_core`` run; ``passed`` only if there is one and all pass."""
+
     params: CoreParams
     simulator: str
     seed: int
@@ -88,9 +94,18 @@ def verify_core(
     cases: list[Case] | None = None,
     lint: bool = True,
 ) -> VerifyReport:
-    """Generate ``params``' core, run the cases (default ``standard_cases``) and return the checks.
+    """Generate ``params``' core, run the cases in an HDL simulator and return the checks.
 
-    ``work_dir`` keeps the Verilog, build and logs; None uses a temporary folder removed after.
+    Parameters: ``params``, the ``CoreParams`` to build; ``simulator``, 'icarus' or 'verilator';
+    ``seed`` (>= 0) of the random cases and stalls; ``work_dir`` keeps the Verilog, cases, build and
+    logs (None: a temporary folder, removed after); ``cases``, the ``Case`` list to run (default
+    ``hdl.benches.golden.standard_cases``); ``lint``, also run ``verilator --lint-only -Wall`` when
+    Verilator is installed.
+
+    Returns a ``VerifyReport``: one ``Check`` per case (bit-exact results, and for timed cases the
+    measured cycles equal to the contract's), one for the cocotb run, one for the lint.
+    Raises HdlError for an unknown or missing simulator, a bad seed, or a run that left no results;
+    OutputError when ``work_dir`` cannot be created or written.
     """
     from hdl.generate import emit_core
 
@@ -103,7 +118,10 @@ def verify_core(
     temporary = work_dir is None
     folder = Path(tempfile.mkdtemp(prefix="codesign-verify-")) if temporary else Path(work_dir)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot use {folder} as the work folder: {exc.strerror or exc}") from None
         design = emit_core(params, folder / "rtl")
         cases = standard_cases(params, seed) if cases is None else cases
         spec = {"params": _params_json(params), "cases": [c.to_json() for c in cases], "seed": seed}
@@ -146,8 +164,5 @@ def _verilator_available() -> bool:
 
 
 def _params_json(params: CoreParams) -> dict:
-    return {
-        "dataflow": params.dataflow, "rows": params.rows, "cols": params.cols,
-        "weight_bits": params.weight_bits, "act_bits": params.act_bits, "signed": params.signed,
-        "max_m": params.max_m, "max_k": params.max_k, "multiplier": params.multiplier, "dsp_pes": params.dsp_pes,
-    }
+    """The fields the bench rebuilds ``CoreParams(**...)`` from."""
+    return dataclasses.asdict(params)

@@ -1,4 +1,5 @@
-"""GemmCore in Amaranth's simulator: bit-exact tiles, exact cycles against sim's timing, stalls, params."""
+"""GemmCore in Amaranth's simulator: bit-exact tiles, exact cycles against the contract's timing, stalls,
+params, the array registry."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.arch import ArchSpec, BufferSpec, DramSpec, EnergyTable, PeSpec
+from codesign.contract import tile_timing
 from codesign.errors import BitWidthError, HdlError
+from codesign.pe import PeKind
+from hdl.arrays import ARRAY_KINDS, RTL_DATAFLOWS, array_kind
 from hdl.benches.amaranth_bench import run_cases_amaranth
 from hdl.benches.golden import assemble_gemm, gemm_case, standard_cases, tile_case
+from hdl.core import GemmCore
 from hdl.params import CoreParams, core_params_from_arch
-from sim import tile_timing
 
 SHAPES = [(1, 1), (2, 3), (3, 2), (4, 4)]
 
 
 def _small(dataflow, rows, cols, **kw):
-    return CoreParams(dataflow, rows, cols, kw.pop("wb", 8), kw.pop("ab", 8), kw.pop("signed", True),
+    signed = kw.pop("signed", True)
+    ws, as_ = kw.pop("ws", signed), kw.pop("as_", signed)
+    return CoreParams(dataflow, rows, cols, kw.pop("wb", 8), kw.pop("ab", 8), ws, as_,
                       max_m=kw.pop("max_m", 12), max_k=kw.pop("max_k", 12), **kw)
 
 
@@ -58,6 +64,17 @@ def test_extreme_formats_are_bit_exact(dataflow, signed, wb, ab):
     params = _small(dataflow, 2, 2, wb=wb, ab=ab, signed=signed, max_k=5, max_m=5)
     cases = [c for c in standard_cases(params, seed=3) if c.name.startswith("extremes") or c.name == "full tile"]
     assert cases
+    for case, result in zip(cases, run_cases_amaranth(params, cases), strict=True):
+        assert result.bit_exact, (case.name, result.mismatches[:1])
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("ws,as_,wb,ab", [(True, False, 8, 4), (False, True, 3, 7)])
+def test_mixed_signedness_is_bit_exact_at_the_extremes(dataflow, ws, as_, wb, ab):
+    params = _small(dataflow, 2, 3, wb=wb, ab=ab, ws=ws, as_=as_, max_k=6, max_m=6)
+    assert params.signed and params.top_name.endswith(f"_{'i' if ws else 'u'}{wb}x{'i' if as_ else 'u'}{ab}")
+    cases = [c for c in standard_cases(params, seed=4) if c.name.startswith("extremes") or c.name.startswith("GEMM")]
+    assert len(cases) == 3  # the largest product, the most negative one, and a tiled GEMM
     for case, result in zip(cases, run_cases_amaranth(params, cases), strict=True):
         assert result.bit_exact, (case.name, result.mismatches[:1])
 
@@ -116,8 +133,8 @@ def test_row_stationary_says_it_has_no_rtl_generator_yet():
         CoreParams(dataflow="xy")
 
 
-def _arch(rows=4, cols=4, wb=8, ab=8, acc=32):
-    return ArchSpec("t", rows, cols, PeSpec(wb, ab, acc), BufferSpec(1024), DramSpec(1.0),
+def _arch(rows=4, cols=4, wb=8, ab=8, acc=32, **pe):
+    return ArchSpec("t", rows, cols, PeSpec(wb, ab, acc, **pe), BufferSpec(1024), DramSpec(1.0),
                     EnergyTable("e", "s", 1, 1, 1, 1, 1))
 
 
@@ -127,6 +144,54 @@ def test_params_from_arch_follow_its_array_bits_and_accumulator():
     os_ = core_params_from_arch(_arch(acc=20), "os")
     assert os_.acc_bits <= 20 and core_params_from_arch(_arch(acc=21), "os").max_k > os_.max_k
     assert core_params_from_arch(_arch()).dataflow == "ws"
+
+
+def test_params_from_arch_read_the_pe_spec_signedness_and_multiplier():
+    spec = _arch(weight_signed=True, activation_signed=False, multiplier="logic")
+    for dataflow in ("ws", "os"):
+        params = core_params_from_arch(spec, dataflow)
+        assert (params.weight_signed, params.activation_signed, params.multiplier) == (True, False, "logic")
+        assert params.pe.weight_bits == spec.pe.weight_bits and params.pe.activation_bits == spec.pe.activation_bits
+        assert params.acc_bits == spec.pe.accumulator_bits_for(params.reduction_max) <= spec.pe.accumulator_bits
+    # the explicit keyword arguments (the CLI's --multiplier and --unsigned) override the spec
+    params = core_params_from_arch(spec, "ws", multiplier="dsp", signed=False)
+    assert (params.weight_signed, params.activation_signed, params.multiplier) == (False, False, "dsp")
+
+
+def test_params_from_arch_size_the_os_reduction_for_mixed_signedness():
+    unsigned_acts = core_params_from_arch(_arch(acc=20, activation_signed=False), "os")
+    both_signed = core_params_from_arch(_arch(acc=20), "os")
+    assert unsigned_acts.acc_bits <= 20 and both_signed.acc_bits <= 20
+    assert unsigned_acts.max_k != both_signed.max_k
+
+
+def test_a_pe_kind_without_a_gemm_generator_is_an_hdl_error():
+    with pytest.raises(HdlError, match="no generator for PE kind 'xnor_popcount'"):
+        core_params_from_arch(_arch(kind=PeKind.XNOR_POPCOUNT), "ws")
+    with pytest.raises(HdlError, match="no generator for PE kind 'xnor_popcount'"):
+        CoreParams.from_pe("os", 2, 2, PeSpec(kind=PeKind.XNOR_POPCOUNT))
+
+
+def test_params_from_a_pe_spec_take_its_fields():
+    pe = PeSpec(weight_bits=4, activation_bits=6, weight_signed=False, activation_signed=True, multiplier="logic")
+    params = CoreParams.from_pe("os", 3, 2, pe, max_k=9)
+    assert (params.weight_bits, params.activation_bits, params.weight_signed, params.activation_signed,
+            params.multiplier, params.tile_max) == (4, 6, False, True, "logic", (3, 9, 2))
+    assert params.pe.kind is PeKind.INT_MAC and params.pe.accumulator_bits == params.acc_bits
+
+
+def test_rtl_dataflows_are_the_contract_dataflows_with_an_array_kind():
+    assert RTL_DATAFLOWS == tuple(d for d in tile_timing.DATAFLOWS if d in ARRAY_KINDS) == ("ws", "os")
+    for dataflow in RTL_DATAFLOWS:
+        kind = array_kind(dataflow)
+        params = _small(dataflow, 2, 3)
+        core = GemmCore(params)
+        assert core.kind is kind and core.results_depth == kind.results_depth(2, 3)
+        built = kind.array(params.array).elaborate(None)
+        assert all(type(built.submodules[f"pe_{r}_{c}"]) is kind.pe for r in range(2) for c in range(3))
+        assert PeKind.INT_MAC in kind.pe_kinds
+        bounds = tile_timing.contract(dataflow).bounds(2, 3)
+        assert params.tile_max == tuple(bounds[d] or {"m": params.max_m, "k": params.max_k}[d] for d in "mkn")
 
 
 def test_params_from_arch_reject_what_the_core_cannot_build():

@@ -26,9 +26,10 @@ def _preset(name, dataflow):
 
 
 CORES = {
-    "ws-2x3": lambda: CoreParams("ws", 2, 3, 8, 8, True, max_m=16, max_k=2),
-    "os-2x3": lambda: CoreParams("os", 2, 3, 8, 8, True, max_m=2, max_k=16),
-    "ws-3x2-u4-logic": lambda: CoreParams("ws", 3, 2, 4, 4, False, max_m=9, multiplier="logic"),
+    "ws-2x3": lambda: CoreParams("ws", 2, 3, 8, 8, True, True, max_m=16, max_k=2),
+    "os-2x3": lambda: CoreParams("os", 2, 3, 8, 8, True, True, max_m=2, max_k=16),
+    "ws-3x2-u4-logic": lambda: CoreParams("ws", 3, 2, 4, 4, False, False, max_m=9, multiplier="logic"),
+    "os-2x2-i6xu5": lambda: CoreParams("os", 2, 2, 6, 5, True, False, max_m=2, max_k=9),
     "os-fpga-4x4": lambda: _preset("fpga-4x4", "os"),
     "ws-fpga-4x4": lambda: _preset("fpga-4x4", "ws"),
     "ws-fpga-8x8": lambda: _preset("fpga-8x8", "ws"),  # big enough for Verilator to split its C++

@@ -17,9 +17,9 @@ from hdl.synth import synthesize
 pytestmark = pytest.mark.rtl
 
 LINT_CORES = [
-    CoreParams("ws", 2, 3, 8, 8, True, max_m=16),
-    CoreParams("os", 3, 2, 4, 6, False, max_k=31, multiplier="logic"),
-    CoreParams("os", 4, 4, 16, 16, True, max_k=1024, dsp_pes=5),
+    CoreParams("ws", 2, 3, 8, 8, True, True, max_m=16),
+    CoreParams("os", 3, 2, 4, 6, False, False, max_k=31, multiplier="logic"),
+    CoreParams("os", 4, 4, 16, 16, True, True, max_k=1024, dsp_pes=5),
 ]
 
 
@@ -39,7 +39,7 @@ def test_every_waiver_is_justified_in_the_docs():
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_yosys_synthesizes_the_core_without_errors(dataflow, tmp_path):
-    params = CoreParams(dataflow, 2, 2, 4, 4, True, max_m=8, max_k=8)
+    params = CoreParams(dataflow, 2, 2, 4, 4, True, True, max_m=8, max_k=8)
     design = emit_core(params, tmp_path)
     result = synthesize(design.verilog_path, params.top_name, "generic")
     flops = sum(n for name, n in result.cell_types.items() if "DFF" in name)
@@ -49,7 +49,7 @@ def test_yosys_synthesizes_the_core_without_errors(dataflow, tmp_path):
 def test_logic_multiplier_uses_no_dsp_and_dsp_multiplier_does_on_ice40(tmp_path):
     counts = {}
     for kind in ("dsp", "logic"):
-        params = CoreParams("ws", 1, 1, 8, 8, True, max_m=4, multiplier=kind)
+        params = CoreParams("ws", 1, 1, 8, 8, True, True, max_m=4, multiplier=kind)
         design = emit_core(params, tmp_path / kind)
         counts[kind] = synthesize(design.verilog_path, params.top_name, "ice40").cell_types
     assert counts["dsp"].get("SB_MAC16", 0) == 1

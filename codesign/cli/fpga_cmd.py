@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     params = core_params_from_args(args)
     arch = load_arch(args.arch)
     pes = params.rows * params.cols
-    if args.multiplier == "dsp":
+    if params.multiplier == "dsp":
         dsp_pes = args.dsp_pes if args.dsp_pes is not None else min(pes, BOARD_DSP_BLOCKS[args.board])
         if not 0 <= dsp_pes <= pes:
             raise HdlError(f"--dsp-pes {dsp_pes} is outside 0..{pes} (the array has {pes} PEs)")
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"building {params.top_name} for {args.board} in {args.out} ...")
     # synth_ice40 maps multipliers onto SB_MAC16 blocks only when asked to (-dsp).
-    options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and args.multiplier == "dsp" else {}
+    options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and params.multiplier == "dsp" else {}
     build = build_gemm_core(args.board, Path(args.out), params, **options)
     figures = build.as_dict() | {"arch": arch.name, "arch_clock_mhz": arch.clock_mhz, "parameters": dataclasses.asdict(params)}
     if args.json:

@@ -12,13 +12,17 @@ def add_core_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataflow", default=None, metavar="ws|os",
                         help="dataflow of the generated array (default: the arch's first); "
                         "rs (row stationary) has no RTL generator yet")
-    parser.add_argument("--multiplier", default="dsp", metavar="dsp|logic",
-                        help="PE multiplier: dsp (the * operator, mapped to DSP blocks) or logic (shift-and-add)")
+    parser.add_argument("--multiplier", default=None, metavar="dsp|logic",
+                        help="PE multiplier: dsp (the * operator, mapped to DSP blocks) or logic (shift-and-add); "
+                        "default: the arch's pe.multiplier")
     parser.add_argument("--rows", type=int, default=None, help="override the arch's array rows")
     parser.add_argument("--cols", type=int, default=None, help="override the arch's array columns")
     parser.add_argument("--weight-bits", type=int, default=None, help="override the weight bits (2..16)")
-    parser.add_argument("--act-bits", type=int, default=None, help="override the activation bits (2..16)")
-    parser.add_argument("--unsigned", action="store_true", help="unsigned operands (default: two's complement)")
+    parser.add_argument("--activation-bits", "--act-bits", dest="activation_bits", type=int, default=None,
+                        help="override the activation bits (2..16)")
+    parser.add_argument("--unsigned", action="store_true",
+                        help="unsigned weights and activations (default: the arch's pe.weight_signed / "
+                        "pe.activation_signed)")
 
 
 def core_params_from_args(args: argparse.Namespace):
@@ -29,14 +33,15 @@ def core_params_from_args(args: argparse.Namespace):
     from hdl.params import core_params_from_arch
 
     arch = load_arch(args.arch)
-    pe_changes = {k: v for k, v in (("weight_bits", args.weight_bits), ("activation_bits", args.act_bits))
+    pe_changes = {k: v for k, v in (("weight_bits", args.weight_bits), ("activation_bits", args.activation_bits))
                   if v is not None}
     arch_changes = {k: v for k, v in (("rows", args.rows), ("cols", args.cols)) if v is not None}
     if pe_changes:
         arch_changes["pe"] = dataclasses.replace(arch.pe, **pe_changes)
     if arch_changes:
         arch = dataclasses.replace(arch, **arch_changes)
-    return core_params_from_arch(arch, args.dataflow, multiplier=args.multiplier, signed=not args.unsigned)
+    return core_params_from_arch(arch, args.dataflow, multiplier=args.multiplier,
+                                 signed=False if args.unsigned else None)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     design = emit_core(params, args.out)
     m_max, k_max, n_max = params.tile_max
     print(f"wrote {design.verilog_path} (top {params.top_name}: {params.dataflow} {params.rows}x{params.cols}, "
-          f"{'int' if params.signed else 'uint'}{params.weight_bits} weights x "
-          f"{'int' if params.signed else 'uint'}{params.act_bits} activations, {params.acc_bits}-bit accumulators, "
+          f"{'int' if params.weight_signed else 'uint'}{params.weight_bits} weights x "
+          f"{'int' if params.activation_signed else 'uint'}{params.activation_bits} activations, "
+          f"{params.acc_bits}-bit accumulators, "
           f"tiles up to m={m_max} k={k_max} n={n_max})")
     print(f"wrote {design.manifest_path}")
     return 0

@@ -9,6 +9,8 @@ from hdl.benches.golden import Case
 from hdl.core import GemmCore
 from hdl.params import CoreParams
 
+__all__ = ["run_cases_amaranth"]
+
 
 def _ports(core: GemmCore):
     inputs = {

@@ -13,6 +13,8 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hdl.benches.cocotb_common import load_bench_cases, start_clock_and_reset
 
+__all__ = ["xnor_threshold_cases"]
+
 
 @cocotb.test()
 async def xnor_threshold_cases(dut):

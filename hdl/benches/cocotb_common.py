@@ -8,6 +8,8 @@ import os
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+__all__ = ["load_bench_cases", "start_clock_and_reset"]
+
 
 def load_bench_cases() -> dict:
     """The JSON the caller wrote for this bench (path in ``CODESIGN_BENCH_CASES``)."""

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from hdl.benches.golden import Case, unpack_lanes
 from hdl.params import CoreParams
 
+__all__ = ["CaseResult", "CaseDriver"]
+
 
 @dataclass
 class _Source:

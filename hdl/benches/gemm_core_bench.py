@@ -22,6 +22,8 @@ from hdl.benches.driver import CaseDriver
 from hdl.benches.golden import Case
 from hdl.params import CoreParams
 
+__all__ = ["INPUTS", "OUTPUTS", "HANDSHAKE", "gemm_core_cases"]
+
 INPUTS = ("cmd__valid", "cmd__payload", "weights__valid", "weights__payload", "acts__valid", "acts__payload",
           "results__ready")
 OUTPUTS = ("cmd__ready", "weights__ready", "acts__ready", "results__valid", "results__payload")

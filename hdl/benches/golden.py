@@ -3,8 +3,9 @@
 A case is a sequence of tiles run back to back, JSON-serializable so that a cocotb bench in
 another process can read it: operands, stream beats (lane order as docs/core-protocol.md
 specifies, unused lanes filled with random don't-care values), the expected result rows, and
-the cycles ``sim`` predicts (``sim.tile_timing`` per tile and for tiles back to back, where OS
-tiles overlap their drain with the next tile; ``sim.gemm_timing`` for whole GEMMs).
+the cycles the simulator predicts, from the cycle contract it shares with the RTL
+(``codesign.contract.tile_timing`` per tile and for tiles back to back, where OS tiles overlap their
+drain with the next tile; ``codesign.contract.gemm_timing`` for whole GEMMs).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from hdl.pe import operand_range
+from codesign.contract import gemm_timing, tile_timing
+from codesign.pe import operand_range, product_range
 from hdl.params import CoreParams
-from sim import gemm_timing, tile_timing
+
+__all__ = ["pack_lanes", "unpack_lanes", "golden_tile", "random_operands", "Tile", "Case", "make_tile",
+           "tile_case", "extreme_cases", "gemm_offsets", "gemm_case", "assemble_gemm", "standard_cases"]
 
 
 def pack_lanes(values, bits: int) -> int:
@@ -97,18 +101,18 @@ def make_tile(params: CoreParams, a: np.ndarray, b: np.ndarray, rng: np.random.G
     m_max, k_max, n_max = params.tile_max
     if not (1 <= m <= m_max and 1 <= k <= k_max and 1 <= n <= n_max):
         raise ValueError(f"tile {m}x{k}x{n} exceeds the core's {m_max}x{k_max}x{n_max}")
-    wb, ab = params.weight_bits, params.act_bits
+    wb, ab = params.weight_bits, params.activation_bits
     rows, cols = params.rows, params.cols
 
-    def lanes(values, count, bits):  # real values first, random don't-care in the rest
-        filler = random_operands(rng, (count - len(values),), bits, params.signed, 0.5).tolist()
+    def lanes(values, count, bits, is_signed):  # real values first, random don't-care in the rest
+        filler = random_operands(rng, (count - len(values),), bits, is_signed, 0.5).tolist()
         return pack_lanes(list(values) + filler, bits)
 
-    weight_beats = [lanes(b[t], cols, wb) for t in range(k)]
+    weight_beats = [lanes(b[t], cols, wb, params.weight_signed) for t in range(k)]
     if params.dataflow == "ws":
-        act_beats = [lanes(a[i], rows, ab) for i in range(m)]
+        act_beats = [lanes(a[i], rows, ab, params.activation_signed) for i in range(m)]
     else:
-        act_beats = [lanes(a[:, t], rows, ab) for t in range(k)]
+        act_beats = [lanes(a[:, t], rows, ab, params.activation_signed) for t in range(k)]
     expected = golden_tile(a, b)
     return Tile(m, k, n, a.tolist(), b.tolist(), weight_beats, act_beats, expected.tolist())
 
@@ -125,18 +129,19 @@ def tile_case(params: CoreParams, name: str, shapes: list[tuple[int, int, int]],
     """Independent random tiles of the given (m, k, n) shapes, back to back.
 
     ``extreme``: "min" fills every operand with its minimum, "max" with its maximum, "minmax"
-    weights at minimum and activations at maximum (the largest-magnitude products).
+    weights at minimum and activations at maximum, "maxmin" weights at maximum and activations at
+    minimum (``extreme_cases`` picks the ones giving the largest-magnitude products).
     """
-    w_lo, w_hi = operand_range(params.weight_bits, params.signed)
-    a_lo, a_hi = operand_range(params.act_bits, params.signed)
+    w_lo, w_hi = operand_range(params.weight_bits, params.weight_signed)
+    a_lo, a_hi = operand_range(params.activation_bits, params.activation_signed)
     tiles = []
     for m, k, n in shapes:
         if extreme is None:
-            a = random_operands(rng, (m, k), params.act_bits, params.signed)
-            b = random_operands(rng, (k, n), params.weight_bits, params.signed)
+            a = random_operands(rng, (m, k), params.activation_bits, params.activation_signed)
+            b = random_operands(rng, (k, n), params.weight_bits, params.weight_signed)
         else:
-            a_val = {"min": a_lo, "max": a_hi, "minmax": a_hi}[extreme]
-            b_val = {"min": w_lo, "max": w_hi, "minmax": w_lo}[extreme]
+            a_val = {"min": a_lo, "max": a_hi, "minmax": a_hi, "maxmin": a_lo}[extreme]
+            b_val = {"min": w_lo, "max": w_hi, "minmax": w_lo, "maxmin": w_hi}[extreme]
             a = np.full((m, k), a_val, dtype=np.int64)
             b = np.full((k, n), b_val, dtype=np.int64)
         tiles.append(make_tile(params, a, b, rng))
@@ -144,8 +149,29 @@ def tile_case(params: CoreParams, name: str, shapes: list[tuple[int, int, int]],
     return Case(name, tiles, predicted_tile_cycles=per_tile, predicted_cycles=total, **options)
 
 
+# extreme -> label (activation * weight), in the order extreme_cases tries them
+_EXTREMES = {"min": "min*min", "max": "max*max", "minmax": "max*min", "maxmin": "min*max"}
+
+
+def extreme_cases(params: CoreParams) -> list[tuple[str, str]]:
+    """(label, extreme) of the operand corners giving the largest and the most negative product.
+
+    Both signed: min*min and max*min; both unsigned: max*max (the smallest product is 0); mixed:
+    the corners that reach ``codesign.pe.product_range``'s ends (a zero end is left out).
+    """
+    w_lo, w_hi = operand_range(params.weight_bits, params.weight_signed)
+    a_lo, a_hi = operand_range(params.activation_bits, params.activation_signed)
+    corner = {"min": w_lo * a_lo, "max": w_hi * a_hi, "minmax": w_lo * a_hi, "maxmin": w_hi * a_lo}
+    lo, hi = product_range(params.weight_bits, params.activation_bits, params.weight_signed,
+                           params.activation_signed)
+    picked = [next(e for e in _EXTREMES if corner[e] == hi)]
+    if lo != 0:
+        picked.append(next(e for e in _EXTREMES if corner[e] == lo))
+    return [(_EXTREMES[e], e) for e in picked]
+
+
 def gemm_offsets(params: CoreParams, m: int, k: int, n: int) -> list[tuple[int, int, int, int, int, int]]:
-    """(m0, k0, n0, tm, tk, tn) of each tile, in ``sim.gemm_timing``'s order and sizes.
+    """(m0, k0, n0, tm, tk, tn) of each tile, in ``codesign.contract.gemm_timing``'s order and sizes.
 
     The sizes come from ``predict_gemm_tiles``; only the offsets are added here (running sums in
     its documented nesting: m outer, n, k inner), and checked against its tile list.
@@ -159,14 +185,14 @@ def gemm_offsets(params: CoreParams, m: int, k: int, n: int) -> list[tuple[int, 
             for k0 in range(0, k, k_max):
                 out.append((m0, k0, n0, min(m_max, m - m0), min(k_max, k - k0), min(n_max, n - n0)))
     if [(tm, tk, tn) for *_, tm, tk, tn in out] != [tuple(t) for t in tiles]:
-        raise AssertionError(f"tile order differs from sim.gemm_timing: {tiles}")
+        raise AssertionError(f"tile order differs from codesign.contract.gemm_timing: {tiles}")
     return out
 
 
 def gemm_case(params: CoreParams, name: str, m: int, k: int, n: int, rng: np.random.Generator, **options: Any) -> Case:
     """A whole GEMM cut into tiles as the simulator cuts it; predicted cycles from ``predict_gemm_tiles``."""
-    a = random_operands(rng, (m, k), params.act_bits, params.signed)
-    b = random_operands(rng, (k, n), params.weight_bits, params.signed)
+    a = random_operands(rng, (m, k), params.activation_bits, params.activation_signed)
+    b = random_operands(rng, (k, n), params.weight_bits, params.weight_signed)
     tiles = []
     for m0, k0, n0, tm, tk, tn in gemm_offsets(params, m, k, n):
         tiles.append(make_tile(params, a[m0:m0 + tm, k0:k0 + tk], b[k0:k0 + tk, n0:n0 + tn], rng))
@@ -207,11 +233,8 @@ def standard_cases(params: CoreParams, seed: int, *, quick: bool = False) -> lis
     ]
     # Largest-magnitude sums over the longest reduction the accumulator was sized for.
     longest = (full[0], params.reduction_max, full[2])
-    if params.signed:
-        cases.append(tile_case(params, "extremes min*min", [longest], rng, extreme="min"))
-        cases.append(tile_case(params, "extremes max*min", [longest], rng, extreme="minmax"))
-    else:
-        cases.append(tile_case(params, "extremes max*max", [longest], rng, extreme="max"))
+    for label, extreme in extreme_cases(params):
+        cases.append(tile_case(params, f"extremes {label}", [longest], rng, extreme=extreme))
     cases += [
         tile_case(params, "back to back", [full, ragged, one, full], rng),
     ]

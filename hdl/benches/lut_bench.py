@@ -13,6 +13,8 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hdl.benches.cocotb_common import load_bench_cases
 
+__all__ = ["lut_every_address"]
+
 
 @cocotb.test()
 async def lut_every_address(dut):
