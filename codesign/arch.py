@@ -7,12 +7,13 @@ bundled presets in ``codesign/presets``. Field names carry their units.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from enum import Enum
 from fractions import Fraction
 
 from codesign.pe import PeKind, PeSpec
+from codesign.sparsity import SparsitySpec
 
 __all__ = [
     "SRAM_SIZE_CURVE", "sram_size_factor", "Dataflow", "dataflow_name", "NocKind", "PeKind", "PeSpec", "BufferSpec",
@@ -161,6 +162,7 @@ class ArchSpec:
     dataflows: tuple[Dataflow, ...] = (Dataflow.WEIGHT_STATIONARY, Dataflow.OUTPUT_STATIONARY)
     source: str = ""  # preset name or YAML path it was loaded from
     description: str = ""
+    sparsity: SparsitySpec = field(default_factory=SparsitySpec)
 
     @property
     def pes(self) -> int:

@@ -19,6 +19,7 @@ import yaml
 from codesign.arch import ArchSpec, BufferSpec, Dataflow, DramSpec, EnergyTable, NocKind, PeSpec
 from codesign.energy import ENERGY_PRESETS, HOROWITZ_45NM, OVERRIDABLE_FIELDS, energy_preset
 from codesign.errors import SpecError
+from codesign.sparsity import OperandSparsity, SparsitySpec
 
 __all__ = [
     "preset_names", "preset_yaml", "arch_from_dict", "arch_to_dict", "spec_dict_to_yaml", "arch_to_yaml",
@@ -211,6 +212,43 @@ def _pe_to_dict(pe: PeSpec) -> dict:
     return {f.name: (getattr(pe, f.name).value if f.name == "kind" else getattr(pe, f.name)) for f in fields(PeSpec)}
 
 
+def _sparsity_from(block: dict, origin: str) -> SparsitySpec:
+    """The sparsity block; an operand it does not name keeps the default (docs/arch-yaml.md)."""
+    default = SparsitySpec()
+    operands = {}
+    for key in ("weights", "activations"):
+        given = block.get(key)
+        if given is None:
+            operands[key] = getattr(default, key)
+            continue
+        words = dict(given)
+        if "levels" in words:
+            words["levels"] = tuple(words["levels"])
+        base = getattr(default, key)
+        words.setdefault("action", base.action)
+        try:
+            operands[key] = OperandSparsity(**words)
+        except SpecError as exc:
+            raise SpecError(f"{origin}: field sparsity.{key}: {str(exc).removeprefix('sparsity: ')}") from None
+    return SparsitySpec(**operands)
+
+
+def _sparsity_to_dict(spec: SparsitySpec) -> dict:
+    out = {}
+    default = SparsitySpec()
+    for key in ("weights", "activations"):
+        operand, base = getattr(spec, key), getattr(default, key)
+        if operand == base:
+            continue
+        item: dict[str, Any] = {"format": operand.format.value, "action": operand.action.value}
+        if operand.metadata_bits:
+            item["metadata_bits"] = operand.metadata_bits
+        if operand.compressed:
+            item["levels"] = list(operand.levels)
+        out[key] = item
+    return out
+
+
 def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custom") -> ArchSpec:
     """Validate a spec given as plain data (as parsed from YAML) and build the ``ArchSpec``."""
     _validate(data, origin)
@@ -236,6 +274,7 @@ def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custo
         dataflows=dataflows,
         source=origin,
         description=data.get("description", ""),
+        sparsity=_sparsity_from(data.get("sparsity", {}), origin),
     )
 
 
@@ -280,6 +319,9 @@ def arch_to_dict(spec: ArchSpec) -> dict:
             "energy": _energy_to_dict(spec.energy),
         }
     )
+    sparsity = _sparsity_to_dict(spec.sparsity)
+    if sparsity:
+        out["sparsity"] = sparsity
     return out
 
 

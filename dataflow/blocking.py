@@ -48,6 +48,8 @@ class BlockSchedule:
     dram_bits: dict  # operand -> (read bits, write bits)
     input_loads: np.ndarray | None = None  # raw input words fetched before each block
     final_writes: np.ndarray | None = None  # final output words written after each block
+    input_load_bits: np.ndarray | None = None  # their bits as moved (stored size)
+    final_write_bits: np.ndarray | None = None
 
     @property
     def blocks(self) -> int:
@@ -88,23 +90,28 @@ def block_schedule(problem: Problem, block: tuple[int, int, int], order: tuple[s
     psum_write = c_words * (c_leave & ~k_last)
 
     ab, wb, acc = problem.activation_bits, problem.weight_bits, problem.accumulator_bits
-    load_bits = a_words * ab + b_words * wb + psum_read * acc
-    write_bits = final_write * ab + psum_write * acc
+    # Inputs, weights and final outputs move at their stored (possibly compressed) size; partial sums dense.
+    a_bits = problem.stored_bits("input", "dram", a_words.astype(np.int64) * ab)
+    b_bits = problem.stored_bits("weight", "dram", b_words.astype(np.int64) * wb)
+    final_bits = problem.stored_bits("output", "dram", final_write.astype(np.int64) * ab)
+    load_bits = a_bits + b_bits + psum_read * acc
+    write_bits = final_bits + psum_write * acc
     dram_words = {
         "input": (int(a_words.sum()), 0),
         "weight": (int(b_words.sum()), 0),
         "output": (int(psum_read.sum()), int(final_write.sum() + psum_write.sum())),
     }
     dram_bits = {
-        "input": (int(a_words.sum()) * ab, 0),
-        "weight": (int(b_words.sum()) * wb, 0),
-        "output": (int(psum_read.sum()) * acc, int(final_write.sum()) * ab + int(psum_write.sum()) * acc),
+        "input": (int(a_bits.sum()), 0),
+        "weight": (int(b_bits.sum()), 0),
+        "output": (int(psum_read.sum()) * acc, int(final_bits.sum()) + int(psum_write.sum()) * acc),
     }
     return BlockSchedule(
         bm=size["m"], bk=size["k"], bn=size["n"], k_first=k_first,
         load_bits=load_bits.astype(np.int64), write_bits=write_bits.astype(np.int64),
         dram_words=dram_words, dram_bits=dram_bits,
         input_loads=a_words.astype(np.int64), final_writes=final_write.astype(np.int64),
+        input_load_bits=a_bits.astype(np.int64), final_write_bits=final_bits.astype(np.int64),
     )
 
 
@@ -113,24 +120,25 @@ def keep_on_chip(sched: BlockSchedule, problem: Problem, input_onchip: bool, out
     there for their consumers (no final writes); partial sums still spill. docs/simulator.md, "Residency"."""
     if not (input_onchip or output_onchip):
         return sched
-    ab = problem.activation_bits
     load_bits, write_bits = sched.load_bits, sched.write_bits
     words, bits = dict(sched.dram_words), dict(sched.dram_bits)
     input_loads, final_writes = sched.input_loads, sched.final_writes
+    input_load_bits, final_write_bits = sched.input_load_bits, sched.final_write_bits
     if input_onchip:
-        load_bits = load_bits - input_loads * ab
+        load_bits = load_bits - input_load_bits
         words["input"], bits["input"] = (0, 0), (0, 0)
-        input_loads = np.zeros_like(input_loads)
+        input_loads, input_load_bits = np.zeros_like(input_loads), np.zeros_like(input_load_bits)
     if output_onchip:
-        write_bits = write_bits - final_writes * ab
+        write_bits = write_bits - final_write_bits
         final = int(final_writes.sum())
         reads, writes = words["output"]
         words["output"] = (reads, writes - final)
         read_bits, write_total = bits["output"]
-        bits["output"] = (read_bits, write_total - final * ab)
-        final_writes = np.zeros_like(final_writes)
+        bits["output"] = (read_bits, write_total - int(final_write_bits.sum()))
+        final_writes, final_write_bits = np.zeros_like(final_writes), np.zeros_like(final_write_bits)
     return replace(sched, load_bits=load_bits, write_bits=write_bits, dram_words=words, dram_bits=bits,
-                   input_loads=input_loads, final_writes=final_writes)
+                   input_loads=input_loads, final_writes=final_writes, input_load_bits=input_load_bits,
+                   final_write_bits=final_write_bits)
 
 
 def refetch_factor(t: dict[str, int], order: tuple[str, ...], dims: tuple[str, ...]) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from codesign.arch import ArchSpec
 from codesign.errors import MappingError
 from codesign.workload import ConvDims, GemmDims, Layer
@@ -35,6 +37,11 @@ class Problem:
     (kept as two integers so every rounding is exact). ``pack`` narrow MACs fit
     one PE per cycle (operands narrower than the PE); ``passes`` core passes per tile when operands
     are wider than the PE. ``conv`` is the conv view (GEMM layers as 1x1 convs over 1x1 images).
+
+    Zeros (``codesign.sparsity``): ``weight_density`` of the mapped weights, ``input_density`` of the input
+    activations (1 unless the accelerator acts on activation zeros), what the array does with each kind of
+    zero (``weight_action``, ``activation_action``: 'none', 'gate', 'skip'), and ``stored``: the stored over
+    dense size of each compressed (operand, level) as (operand, level, numerator, denominator).
     """
 
     name: str
@@ -51,6 +58,10 @@ class Problem:
     input_im2col: int = 1
     pack: int = 1
     passes: int = 1
+    input_density: float = 1.0
+    weight_action: str = "skip"
+    activation_action: str = "none"
+    stored: tuple[tuple[str, str, int, int], ...] = ()
 
     @property
     def input_ratio(self) -> float:
@@ -71,7 +82,33 @@ class Problem:
     def signature(self) -> tuple:
         """Everything but the name: identical layers map and simulate identically."""
         return (self.groups, self.m, self.k, self.n, self.conv, self.weight_bits, self.activation_bits,
-                self.accumulator_bits, self.weight_density, self.input_unique, self.input_im2col, self.pack, self.passes)
+                self.accumulator_bits, self.weight_density, self.input_unique, self.input_im2col, self.pack, self.passes,
+                self.input_density, self.weight_action, self.activation_action, self.stored)
+
+    @property
+    def switched_macs(self) -> int:
+        """MACs that switch the datapath: zero weights and zero activations switch nothing where the
+        accelerator gates (or skips) them; the rest are counted like any MAC."""
+        share = self.weight_density if self.weight_action != "none" else 1.0
+        if self.activation_action != "none":
+            share *= self.input_density
+        return round(self.macs * share)
+
+    def stored_bits(self, operand: str, level: str, dense_bits):
+        """``dense_bits`` of ``operand`` ('weight', 'input', 'output') as stored at ``level`` ('dram', 'glb'):
+        ``ceil(dense_bits * stored / dense)`` for a compressed format, else unchanged (ints or arrays)."""
+        for name, where, num, den in self.stored:
+            if name == operand and where == level:
+                return _scaled_ceil(dense_bits, num, den)
+        return dense_bits
+
+
+def _scaled_ceil(bits, num: int, den: int):
+    if isinstance(bits, np.ndarray):
+        if bits.size and int(bits.max()) * num >= 1 << 62:  # beyond int64: exact Python integers
+            return np.array([-(-int(b) * num // den) for b in bits.ravel()], dtype=np.int64).reshape(bits.shape)
+        return -(-bits.astype(np.int64) * num // den)
+    return -(-int(bits) * num // den)
 
 
 def _conv_view(dims: ConvDims | GemmDims) -> ConvDims:
@@ -133,6 +170,24 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
         unique = min(im2col, dims.n * dims.c * dims.h * dims.w)
     bits = layer.bits
     pack, passes = packing(bits.weight, bits.activation, arch)
+    density = remaining_density(layer, dims)
+    zeros = arch.sparsity
+    acts = zeros.activations
+    input_density = float(getattr(layer, "input_density", 1.0)) if (acts.compressed or acts.gates()) else 1.0
+    output_density = float(getattr(layer, "output_density", 1.0)) if acts.compressed else 1.0
+    elements = {"weight": gemm.batch * gemm.k * gemm.n, "input": unique, "output": gemm.batch * gemm.m * gemm.n}
+    densities = {"weight": density, "input": input_density, "output": output_density}
+    widths = {"weight": bits.weight, "input": bits.activation, "output": bits.activation}
+    stored = []
+    for operand in ("weight", "input", "output"):
+        spec = zeros.operand(operand)
+        for level in ("dram", "glb"):
+            if operand == "output" and level == "glb":
+                continue  # partial sums accumulate in the GLB at accumulator width, uncompressed
+            ratio = spec.ratio(level, elements[operand], round(densities[operand] * elements[operand]),
+                               widths[operand])
+            if ratio != 1:
+                stored.append((operand, level, ratio.numerator, ratio.denominator))
     return Problem(
         name=layer.name,
         groups=gemm.batch,
@@ -143,11 +198,15 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
         weight_bits=bits.weight,
         activation_bits=bits.activation,
         accumulator_bits=bits.accumulator,
-        weight_density=remaining_density(layer, dims),
+        weight_density=density,
         input_unique=unique,
         input_im2col=im2col,
         pack=pack,
         passes=passes,
+        input_density=input_density,
+        weight_action=zeros.weights.action.value,
+        activation_action=acts.action.value,
+        stored=tuple(stored),
     )
 
 
@@ -157,9 +216,11 @@ def input_words(problem: Problem, im2col_words: int) -> int:
 
 
 def glb_bits_needed(problem: Problem, block: tuple[int, int, int]) -> int:
-    """GLB bits a block needs, double-buffered: 2 x (raw input + weights + partial sums at accumulator bits)."""
+    """GLB bits a block needs, double-buffered: 2 x (raw input + weights + partial sums at accumulator bits),
+    input and weights at their stored size where the GLB holds them compressed."""
     bm, bk, bn = block
-    one = (input_words(problem, bm * bk) * problem.activation_bits + bk * bn * problem.weight_bits
+    one = (problem.stored_bits("input", "glb", input_words(problem, bm * bk) * problem.activation_bits)
+           + problem.stored_bits("weight", "glb", bk * bn * problem.weight_bits)
            + bm * bn * problem.accumulator_bits)
     return 2 * one
 

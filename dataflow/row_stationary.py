@@ -32,12 +32,17 @@ from dataflow.blocking import DRAM_ORDERS, BlockSchedule
 from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
 from dataflow.mapping import GEMM_DIMS, Mapping, Problem, check_fits, glb_bits_needed
 
-__all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "ZERO_SKIPPING", "RowStationary", "MODEL", "set_shape", "segment_taps",
+__all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "skips_zero_weights", "RowStationary", "MODEL", "set_shape", "segment_taps",
            "rf_choices", "pass_cycles", "block_cycles"]
 
 SPATIAL_ROWS = "R (filter rows)"
 SPATIAL_COLS = "P (output rows, E)"
-ZERO_SKIPPING = True  # a PE walks its compressed filter row and skips zero weights (docs: "Pruning")
+
+
+def skips_zero_weights(problem: Problem) -> bool:
+    """A PE walks its filter row from its register file and skips zero weights when the accelerator says
+    so (``sparsity.weights.action: skip``, the default): docs/simulator.md, "Pruning" and "Sparsity"."""
+    return problem.weight_action == "skip"
 
 
 def set_shape(problem: Problem, arch: ArchSpec) -> tuple[int, int, int, int, int]:
@@ -79,7 +84,7 @@ def _powers_up_to(limit: int) -> list[int]:
 
 def pass_cycles(problem: Problem, arch: ArchSpec, p: int, q: int) -> int:
     r = set_shape(problem, arch)[0]
-    density = problem.weight_density if ZERO_SKIPPING else 1.0
+    density = problem.weight_density if skips_zero_weights(problem) else 1.0
     work = math.ceil(-(-p // problem.pack) * q * segment_taps(problem, arch) * problem.conv.q * density)
     return max(1, work) + r
 
@@ -218,7 +223,7 @@ class RowStationary(DataflowModel):
     def mac_slots(self, problem: Problem) -> float:
         """Zero weights are skipped (a PE walks its compressed filter row), so only nonzero ones take slots."""
         macs = problem.macs
-        if ZERO_SKIPPING:
+        if skips_zero_weights(problem):
             macs = macs * problem.weight_density
         return macs * problem.passes / problem.pack
 
@@ -265,7 +270,7 @@ def _reference_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int
                         bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
     # Every pass lasts the PE's configured loop: ceil(p/pack) filters x q channels x S taps x Q outputs
     # (times the weight density when zero weights are skipped), then r cycles of psum accumulation.
-    density = problem.weight_density if ZERO_SKIPPING else 1.0
+    density = problem.weight_density if skips_zero_weights(problem) else 1.0
     pe_cycles = max(1, math.ceil(math.ceil(p / problem.pack) * q * seg * conv.q * density))
     passes = math.ceil(units / sets)
     return ReferenceBlock(compute=passes * (pe_cycles + r) * problem.passes, glb_bits=bits, macs=macs, glb_words=words)

@@ -74,8 +74,16 @@ def _dram_bits(problem: Problem, blocks: dict[str, np.ndarray], order: tuple[str
     w = g * problem.k * problem.n * _refetch(t, order, OPERAND_DIMS["weight"])
     c_all = g * problem.m * problem.n
     psum = c_all * (_refetch(t, order, OPERAND_DIMS["output"]) - 1)
-    return (a * problem.activation_bits + w * problem.weight_bits + c_all * problem.activation_bits
-            + 2 * psum * problem.accumulator_bits)
+    return (a * problem.activation_bits * _ratio(problem, "input") + w * problem.weight_bits * _ratio(problem, "weight")
+            + c_all * problem.activation_bits * _ratio(problem, "output") + 2 * psum * problem.accumulator_bits)
+
+
+def _ratio(problem: Problem, operand: str) -> float:
+    """Stored over dense size of ``operand`` off chip (1.0 when it is stored dense)."""
+    for name, level, num, den in problem.stored:
+        if name == operand and level == "dram":
+            return num / den
+    return 1
 
 
 def grid(choices: dict[str, list[int]]) -> dict[str, np.ndarray]:
@@ -98,8 +106,9 @@ def score(objective: str, problem: Problem, arch: ArchSpec, blocks, order, busy:
     """
     dram = _dram_bits(problem, blocks, order)
     rate = float(arch.dram.bits_per_cycle)
-    first = arch.dram.latency_cycles + (input_words(problem, blocks["m"] * blocks["k"]) * problem.activation_bits
-                                        + blocks["k"] * blocks["n"] * problem.weight_bits) / rate
+    first = arch.dram.latency_cycles + (
+        input_words(problem, blocks["m"] * blocks["k"]) * problem.activation_bits * _ratio(problem, "input")
+        + blocks["k"] * blocks["n"] * problem.weight_bits * _ratio(problem, "weight")) / rate
     cycles = np.maximum(busy, dram / rate) + first
     energy = onchip_energy + glb_bits * arch.energy_per_bit("glb") + dram * arch.energy_per_bit("dram")
     if objective == "latency":

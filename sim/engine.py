@@ -1,7 +1,7 @@
 """The simulator: every layer of a workload mapped and timed on an accelerator under one dataflow.
 
 Per MAC layer: the mapper proposes its best few mappings; each is simulated exactly (GLB blocks
-from ``dataflow.blocking``, array timing from ``sim.gemm_timing`` / the RS model, double-buffered
+from ``dataflow.blocking``, array timing from the dataflow model (the cycle contract for WS/OS), double-buffered
 DRAM from ``sim.memory``, energy from ``sim.energy``) and the best by the objective is kept.
 Identical layers are simulated once. Layers run one after another; normalization and activations run
 in their producer's output path (``sim.fusion``) and intermediate tensors stay in the GLB when they fit
@@ -107,7 +107,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
     bits = {"dram": dram_bits, **{level: dict(chip.bits[level]) for level in LEVELS if level != "dram"}}
     energy = energy_model.level_energy(arch, bits)
     eff = nonzero_weight_macs(problem)
-    energy["mac"] = energy_model.mac_energy(arch, eff, problem.weight_bits, problem.activation_bits)
+    energy["mac"] = energy_model.mac_energy(arch, problem.switched_macs, problem.weight_bits, problem.activation_bits)
     mapped = problem.macs  # the MACs the array runs: the structurally pruned dims'
     reuse = {level: {op: (mapped / count if count else 0.0) for op, count in ops.items()}
              for level, ops in accesses.items()}
@@ -275,14 +275,23 @@ def dense_twin(workload: Workload) -> Workload:
     """The workload with every weight kept: no zeros, no removed filters or channels (``workload`` itself when
     nothing is pruned). Its schedule is the one a pruned model runs: docs/simulator.md, "Pruning"."""
     layers = tuple(layer if _is_dense(layer) else replace(layer, weight_density=1.0, effective_dims=None,
-                                                            effective_macs=None) for layer in workload.layers)
+                                                            effective_macs=None, **_dense_activations(layer))
+                   for layer in workload.layers)
     if all(a is b for a, b in zip(layers, workload.layers)):
         return workload
     return replace(workload, layers=layers)
 
 
+ACTIVATION_DENSITIES = ("input_density", "output_density")
+
+
+def _dense_activations(layer: Layer) -> dict:
+    return {name: 1.0 for name in ACTIVATION_DENSITIES if hasattr(layer, name)}
+
+
 def _is_dense(layer: Layer) -> bool:
-    return layer.weight_density == 1.0 and layer.effective_dims is None and layer.effective_macs is None
+    return (layer.weight_density == 1.0 and layer.effective_dims is None and layer.effective_macs is None
+            and all(getattr(layer, name, 1.0) == 1.0 for name in ACTIVATION_DENSITIES))
 
 
 def _pruned_runs(workload: Workload, dense_runs: dict[str, LayerRun], cache: _Runs) -> dict[str, LayerRun]:
@@ -353,10 +362,13 @@ def _residency_phase(workload: Workload, runs: dict[str, LayerRun], fused_into: 
 
 
 def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[str, tuple[str, ...]],
-                  residency: ResidencyPlan | None, cache: _Runs) -> tuple[LayerResult, ...]:
-    """Phase 4: every layer's result under the fusion and residency decided (``residency`` None: off)."""
+                  residency: ResidencyPlan | None, cache: _Runs, dense: Workload,
+                  dense_runs: dict[str, LayerRun]) -> tuple[LayerResult, ...]:
+    """Phase 4: every layer's result under the fusion and residency decided (``residency`` None: off), with
+    what its zeros saved against its dense original (``dense``, ``dense_runs``) under the same schedule."""
     arch, flow = cache.arch, cache.model.name
     by_name = {layer.name: layer for layer in workload.layers}
+    dense_layers = {layer.name: layer for layer in dense.layers}
     fused_into = FusionPlan(chains).fused_into
     plan = residency or ResidencyPlan()
     results = []
@@ -378,7 +390,14 @@ def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[st
             if residency is not None:
                 counts = dict(input_counts=not plan.sources.get(layer.name), output_counts=network_output)
             result = layer_result(layer, run, arch, **counts)
-            results.append(replace(result, fused=chain, onchip_inputs=inputs_kept))
+            original = dense_runs[layer.name]
+            saved = dict(NO_SAVINGS)
+            if original.problem.signature() != alone.problem.signature():
+                options = dict(input_onchip=bool(inputs_kept), output_onchip=output_kept, output_path=path)
+                baseline = layer_result(dense_layers[layer.name], cache.run(original.problem, original.mapping,
+                                                                            **options), arch, **counts)
+                saved = _savings(baseline, result)
+            results.append(replace(result, fused=chain, onchip_inputs=inputs_kept, zero_savings=frozen_table(saved)))
             continue
         compulsory = None
         if residency is not None:
@@ -388,6 +407,19 @@ def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[st
                                output_onchip=output_kept, compulsory_bytes=compulsory)
         results.append(replace(result, onchip_inputs=inputs_kept))
     return tuple(results)
+
+
+NO_SAVINGS = {"skipped_cycles": 0, "gated_energy_pj": 0.0, "compressed_dram_bytes": 0, "energy_pj": 0.0}
+
+
+def _savings(dense: LayerResult, sparse: LayerResult) -> dict:
+    """What a layer's zeros saved against its dense original under the same mapping: cycles (skipped weights and
+    removed filters or channels), MAC energy (gated or removed MACs), DRAM bytes (compressed or removed data)
+    and energy in all."""
+    return {"skipped_cycles": dense.cycles - sparse.cycles,
+            "gated_energy_pj": dense.energy_pj["mac"] - sparse.energy_pj["mac"],
+            "compressed_dram_bytes": dense.dram_bytes - sparse.dram_bytes,
+            "energy_pj": dense.total_energy_pj - sparse.total_energy_pj}
 
 
 def _network_input_bytes(layer: Layer, sources: tuple[str, ...], tensors: dict) -> int:
@@ -421,12 +453,11 @@ def simulate(workload: Workload, arch: ArchSpec, dataflow: object, *, objective:
     cache = _Runs(arch, model, objective)
     # The schedule (mappings, fusion, residency) is the dense model's; pruned layers run it on their zeros.
     dense = dense_twin(workload)
-    runs = _search_phase(dense, cache, progress)
-    chains = _fusion_phase(dense, runs, cache) if fuse else {}
-    residency = _residency_phase(dense, runs, FusionPlan(chains).fused_into, arch) if onchip_activations else None
-    if dense is not workload:
-        runs = _pruned_runs(workload, runs, cache)
-    results = _result_phase(workload, runs, chains, residency, cache)
+    dense_runs = _search_phase(dense, cache, progress)
+    chains = _fusion_phase(dense, dense_runs, cache) if fuse else {}
+    residency = _residency_phase(dense, dense_runs, FusionPlan(chains).fused_into, arch) if onchip_activations else None
+    runs = dense_runs if dense is workload else _pruned_runs(workload, dense_runs, cache)
+    results = _result_phase(workload, runs, chains, residency, cache, dense, dense_runs)
     return SimResult.combine(
         arch=arch.name, dataflow=model.name, objective=objective,
         energy_table=energy_model.table_name(arch), energy_unit=energy_model.table_unit(arch),

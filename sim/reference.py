@@ -73,11 +73,11 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
         if keys["input"] != resident["input"] and not input_onchip:
             words = -(-size["m"] * size["k"] * problem.input_unique // problem.input_im2col)
             result.dram_words["input"] += words
-            load += words * ab
+            load += problem.stored_bits("input", "dram", words * ab)
         if keys["weight"] != resident["weight"]:
             words = size["k"] * size["n"]
             result.dram_words["weight"] += words
-            load += words * wb
+            load += problem.stored_bits("weight", "dram", words * wb)
         if keys["output"] != resident["output"] and index["k"] > 0:
             words = size["m"] * size["n"]
             result.dram_words["output"] += words
@@ -95,7 +95,7 @@ def _blocks(problem: Problem, mapping: Mapping, arch: ArchSpec, result: Referenc
                 blocks[-1].finals = words
             if not (final and output_onchip):
                 result.dram_words["output"] += words
-                blocks[-1].write_bits = words * (ab if final else acc)
+                blocks[-1].write_bits = problem.stored_bits("output", "dram", words * ab) if final else words * acc
     # The array's work per block, stepped by the dataflow's own reference hook.
     for item, work in zip(blocks, registry.get(mapping.dataflow).reference_blocks(problem, mapping, arch, shapes)):
         item.compute, item.glb_bits = work.compute, work.glb_bits

@@ -57,6 +57,7 @@ class LayerResult:
     onchip_inputs: tuple[str, ...] = ()  # producers of the input tensors read from the GLB, not DRAM
     output_onchip: bool = False  # the output tensor stayed in the GLB for its consumers
     lane_stall_cycles: int = 0  # the array waiting for its fused output path (part of stall_cycles)
+    zero_savings: Mapping = field(default_factory=dict)  # array layers: what zeros saved vs the dense layer
 
     def to_dict(self) -> dict:
         return {
@@ -88,6 +89,7 @@ class LayerResult:
             "fused": list(self.fused),
             "onchip_inputs": list(self.onchip_inputs),
             "output_onchip": self.output_onchip,
+            "zero_savings": _plain(self.zero_savings),
         }
 
     def renamed(self, name: str) -> "LayerResult":

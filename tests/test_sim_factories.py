@@ -6,6 +6,7 @@ import networkx as nx
 from hypothesis import strategies as st
 
 from codesign.arch import ArchSpec, BufferSpec, Dataflow, DramSpec, EnergyTable, NocKind, PeSpec
+from codesign.sparsity import OperandSparsity, SparsitySpec, StorageFormat, ZeroAction
 from codesign.workload import Bits, ConvDims, GemmDims, Layer, OpKind, Workload, bytes_at
 
 TABLE = EnergyTable(name="test-table", source="made up for tests", mac_8b_pj=0.25, rf_pj=1.0, noc_hop_pj=2.0,
@@ -13,7 +14,7 @@ TABLE = EnergyTable(name="test-table", source="made up for tests", mac_8b_pj=0.2
 
 
 def make_arch(rows=4, cols=4, glb_bytes=4096, dram_bytes_per_cycle=4, latency=5, rs=True, rf_words=(64, 12, 16),
-              banks=2, pe_bits=8) -> ArchSpec:
+              banks=2, pe_bits=8, sparsity: SparsitySpec | None = None) -> ArchSpec:
     flows = (Dataflow.WEIGHT_STATIONARY, Dataflow.OUTPUT_STATIONARY) + ((Dataflow.ROW_STATIONARY,) if rs else ())
     return ArchSpec(
         name=f"test-{rows}x{cols}", rows=rows, cols=cols,
@@ -22,6 +23,7 @@ def make_arch(rows=4, cols=4, glb_bytes=4096, dram_bytes_per_cycle=4, latency=5,
         glb=BufferSpec(size_bytes=glb_bytes, banks=banks, words_per_cycle=1, word_bits=32),
         dram=DramSpec(bytes_per_cycle=dram_bytes_per_cycle, latency_cycles=latency),
         energy=TABLE, noc=NocKind.MULTICAST if rs else NocKind.SYSTOLIC, dataflows=flows,
+        sparsity=sparsity or SparsitySpec(),
     )
 
 
@@ -94,11 +96,25 @@ def small_gemm(draw, name="fc"):
 
 
 @st.composite
-def small_arch(draw):
+def operand_sparsity(draw):
+    """Any storage format (with its metadata), where it applies, and any action on zeros."""
+    fmt = draw(st.sampled_from(list(StorageFormat)))
+    meta = draw(st.integers(1, 6)) if fmt in (StorageFormat.RUN_LENGTH, StorageFormat.COORDINATE_LIST) else 0
+    levels = draw(st.sampled_from([("dram",), ("glb",), ("dram", "glb")]))
+    return OperandSparsity(format=fmt, metadata_bits=meta, levels=levels, action=draw(st.sampled_from(list(ZeroAction))))
+
+
+@st.composite
+def small_arch(draw, sparse=True):
+    """A random small accelerator; with ``sparse``, also a random sparsity section (half the time the default)."""
+    sparsity = None
+    if sparse and draw(st.booleans()):
+        sparsity = SparsitySpec(weights=draw(operand_sparsity()), activations=draw(operand_sparsity()))
     return make_arch(rows=draw(st.integers(2, 5)), cols=draw(st.integers(2, 5)),
                      glb_bytes=draw(st.sampled_from([1024, 2048, 8192])),
                      dram_bytes_per_cycle=draw(st.sampled_from([1, 2.5, 8])), latency=draw(st.integers(0, 12)),
-                     banks=draw(st.integers(1, 2)), rf_words=draw(st.sampled_from([(64, 12, 16), (2, 2, 2), (4, 1, 1)])))
+                     banks=draw(st.integers(1, 2)), rf_words=draw(st.sampled_from([(64, 12, 16), (2, 2, 2), (4, 1, 1)])),
+                     sparsity=sparsity)
 
 
 @st.composite
