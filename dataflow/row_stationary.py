@@ -6,7 +6,8 @@ e output rows: filter rows are multicast along the set's rows, input rows diagon
 accumulate up the columns. Each column computes its own output row, so a GLB block's output rows
 (a strip of one image, or several whole images: ``rows_b = bm / Q``) are dealt to sets e at a time. Each PE keeps p filters x q channels in its
 register files (p*q*S' <= weight RF, q*S' <= input RF, p <= psum RF, S' = min(S, RFs): longer filter
-rows run as ceil(S/S') segments), so a pass runs p*q*S'*Q MACs per PE.
+rows run as ceil(S/S') segments; a PE holding a single tap of a longer row is a MappingError), so a pass
+runs p*q*S'*Q MACs per PE.
 Sets replicate over the array: (rows // r) * (cols // e) sets run concurrently (the folding of
 Sec. V-B onto 12 x 14). Per GLB block of rows_b output rows, cb channels and kb filters:
 
@@ -32,7 +33,7 @@ from dataflow.blocking import DRAM_ORDERS, BlockSchedule
 from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
 from dataflow.mapping import GEMM_DIMS, Mapping, Problem, check_fits, glb_bits_needed
 
-__all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "skips_zero_weights", "RowStationary", "MODEL", "set_shape", "segment_taps",
+__all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "skips_zero_weights", "RowStationary", "MODEL", "set_shape", "check_filter_row_fits", "segment_taps",
            "rf_choices", "pass_cycles", "block_cycles"]
 
 SPATIAL_ROWS = "R (filter rows)"
@@ -51,6 +52,20 @@ def set_shape(problem: Problem, arch: ArchSpec) -> tuple[int, int, int, int, int
     r = min(conv.r, arch.rows)
     e = min(conv.p, arch.cols)
     return r, e, math.ceil(conv.r / r), math.ceil(conv.p / e), (arch.rows // r) * (arch.cols // e)
+
+
+def check_filter_row_fits(problem: Problem, arch: ArchSpec) -> None:
+    """A row-stationary PE slides a filter row over an input row out of its register files; a row longer than
+    they hold runs as segments of what fits (``segment_taps``), but a PE that holds a single tap of a longer
+    row has no row primitive at all: a MappingError says so, rather than a mapping that spends nearly all its
+    cycles moving partial sums between one-tap passes."""
+    pe, s = arch.pe, problem.conv.s
+    if s > 1 and min(pe.weight_rf_words, pe.activation_rf_words) < 2:
+        raise MappingError(
+            f"layer {problem.name}: row stationary needs room for a filter row (S={s} taps) in each PE's register "
+            f"files; the PEs of {arch.name} hold {pe.weight_rf_words} weight and {pe.activation_rf_words} "
+            "activation words"
+        )
 
 
 def segment_taps(problem: Problem, arch: ArchSpec) -> int:
@@ -111,7 +126,8 @@ class RowStationary(DataflowModel):
 
     def candidates(self, problem: Problem, arch: ArchSpec, objective: str, limit: int) -> list[Mapping]:
         """GLB blocks of whole output rows, channels and filters, times every legal (p, q) register-file
-        loop, every DRAM order; ranked by the estimate."""
+        loop, every DRAM order; ranked by the estimate. MappingError when a PE cannot hold a filter row."""
+        check_filter_row_fits(problem, arch)
         conv = problem.conv
         taps = conv.r * conv.s
         rows, channels = problem.m // conv.q, problem.k // taps

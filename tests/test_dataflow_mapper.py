@@ -35,7 +35,12 @@ def test_closed_form_dram_traffic_equals_the_block_walk(layer, bm, bk, bn, order
 @given(layer=small_conv(), arch=small_arch())
 def test_every_candidate_fits_the_buffer_and_the_array(flow, layer, arch):
     problem = problem_of(layer, arch)
-    for mapping in mapper.candidate_mappings(problem, arch, flow, limit=8):
+    try:
+        mappings = mapper.candidate_mappings(problem, arch, flow, limit=8)
+    except MappingError as error:  # only a PE holding one tap of a longer filter row is refused here
+        assert flow is Dataflow.ROW_STATIONARY and "needs room for a filter row" in str(error)
+        return
+    for mapping in mappings:
         assert mapping.glb_footprint_bits == glb_bits_needed(problem, mapping.block) <= arch.glb.size_bytes * 8
         tm, tk, tn = mapping.array_tile
         if flow is Dataflow.WEIGHT_STATIONARY:
@@ -130,6 +135,14 @@ def test_row_stationary_splits_a_filter_row_longer_than_the_register_files():
     tight = simulate(workload(conv_layer(r=3, s=3)), make_arch(rf_words=(2, 2, 2)), "rs").layers[0]
     assert tight.macs == roomy.macs
     assert tight.accesses["glb"]["output"] > roomy.accesses["glb"]["output"]  # segments add partial sums
+
+
+def test_row_stationary_on_pes_holding_one_tap_is_a_clear_error():
+    with pytest.raises(MappingError, match=r"^layer conv: row stationary needs room for a filter row \(S=3 taps\) in "
+                                           r"each PE's register files; the PEs of test-4x4 hold 1 weight and 1 "
+                                           r"activation words$"):
+        simulate(workload(conv_layer(r=3, s=3)), make_arch(rf_words=(1, 1, 1)), "rs")
+    assert simulate(workload(conv_layer(r=1, s=1)), make_arch(rf_words=(1, 1, 1)), "rs").layers[0].cycles > 0
 
 
 def test_a_pe_without_register_files_is_refused_when_specified():
