@@ -16,7 +16,7 @@ from codesign.pe import PeKind, PeSpec
 from codesign.sparsity import SparsitySpec
 
 __all__ = [
-    "SRAM_SIZE_CURVE", "sram_size_factor", "Dataflow", "dataflow_name", "NocKind", "PeKind", "PeSpec", "BufferSpec",
+    "SRAM_SIZE_CURVE", "sram_size_factor", "Dataflow", "dataflow_name", "NocKind", "PeKind", "PeSpec", "BinaryArraySpec", "BufferSpec",
     "DramSpec", "EnergyTable", "ArchSpec"
 ]
 
@@ -147,6 +147,29 @@ class EnergyTable:
 
 
 @dataclass(frozen=True)
+class BinaryArraySpec:
+    """A second PE array of XNOR-popcount PEs beside the integer one (FINN / VAQF mixed designs): binarized
+    layers (1-bit weights and activations) run on it, every other layer on the main array. It shares the
+    accelerator's global buffer, DRAM and clock."""
+
+    rows: int
+    cols: int
+    word_bits: int = 32  # binary MACs per PE per cycle
+    accumulator_bits: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols", "word_bits", "accumulator_bits"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"binary_array.{name}={value!r} must be a positive integer")
+
+    @property
+    def pe(self) -> PeSpec:
+        return PeSpec(weight_bits=1, activation_bits=1, accumulator_bits=self.accumulator_bits,
+                      kind=PeKind.XNOR_POPCOUNT, word_bits=self.word_bits)
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     """A whole accelerator: a rows x cols PE array, its buffers, network, DRAM, clock and energy table."""
 
@@ -163,6 +186,7 @@ class ArchSpec:
     source: str = ""  # preset name or YAML path it was loaded from
     description: str = ""
     sparsity: SparsitySpec = field(default_factory=SparsitySpec)
+    binary_array: BinaryArraySpec | None = None
 
     @property
     def pes(self) -> int:

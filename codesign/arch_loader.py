@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from codesign.arch import ArchSpec, BufferSpec, Dataflow, DramSpec, EnergyTable, NocKind, PeSpec
+from codesign.arch import ArchSpec, BinaryArraySpec, BufferSpec, Dataflow, DramSpec, EnergyTable, NocKind, PeSpec
 from codesign.energy import ENERGY_PRESETS, HOROWITZ_45NM, OVERRIDABLE_FIELDS, energy_preset
 from codesign.errors import SpecError
 from codesign.sparsity import OperandSparsity, SparsitySpec
@@ -275,6 +275,8 @@ def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custo
         source=origin,
         description=data.get("description", ""),
         sparsity=_sparsity_from(data.get("sparsity", {}), origin),
+        binary_array=BinaryArraySpec(**{k: int(v) for k, v in data["binary_array"].items()})
+        if "binary_array" in data else None,
     )
 
 
@@ -322,6 +324,8 @@ def arch_to_dict(spec: ArchSpec) -> dict:
     sparsity = _sparsity_to_dict(spec.sparsity)
     if sparsity:
         out["sparsity"] = sparsity
+    if spec.binary_array is not None:
+        out["binary_array"] = {f.name: getattr(spec.binary_array, f.name) for f in fields(BinaryArraySpec)}
     return out
 
 

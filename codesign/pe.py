@@ -32,6 +32,8 @@ class PeSpec:
     ``accumulator_bits`` is the accumulator the accelerator provides (a generated core builds exactly
     the width its longest reduction needs, at most this). ``weight_signed`` / ``activation_signed``:
     two's complement or unsigned operands. ``multiplier``: how the generator builds the product.
+    ``word_bits``: an XNOR-popcount PE takes one packed word of that many 1-bit weights and activations
+    per cycle (FINN's SIMD width); an integer MAC PE takes one operand pair (1).
     """
 
     weight_bits: int = 8
@@ -44,10 +46,11 @@ class PeSpec:
     weight_signed: bool = True
     activation_signed: bool = True
     multiplier: str = "dsp"
+    word_bits: int = 1  # xnor_popcount: binary MACs per PE per cycle (the packed word); int_mac: 1
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "activation_bits", "accumulator_bits", "weight_rf_words",
-                     "activation_rf_words", "psum_rf_words"):
+                     "activation_rf_words", "psum_rf_words", "word_bits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpecError(f"pe.{name}={value!r} must be a positive integer")
@@ -56,6 +59,11 @@ class PeSpec:
         except ValueError:
             kinds = ", ".join(k.value for k in PeKind)
             raise SpecError(f"pe.kind={self.kind!r} is not one of {kinds}") from None
+        if self.kind is PeKind.INT_MAC and self.word_bits != 1:
+            raise SpecError(f"pe.word_bits={self.word_bits} applies to xnor_popcount PEs; an int_mac PE takes 1")
+        if self.kind is PeKind.XNOR_POPCOUNT and (self.weight_bits, self.activation_bits) != (1, 1):
+            raise SpecError("an xnor_popcount PE takes 1-bit weights and activations "
+                            f"(pe.weight_bits={self.weight_bits}, pe.activation_bits={self.activation_bits})")
         if self.multiplier not in MULTIPLIERS:
             raise SpecError(f"pe.multiplier={self.multiplier!r} is not one of {', '.join(MULTIPLIERS)}")
 
