@@ -167,9 +167,9 @@ def test_params_from_arch_size_the_os_reduction_for_mixed_signedness():
 
 def test_a_pe_kind_without_a_gemm_generator_is_an_hdl_error():
     with pytest.raises(HdlError, match="no generator for PE kind 'xnor_popcount'"):
-        core_params_from_arch(_arch(kind=PeKind.XNOR_POPCOUNT), "ws")
+        core_params_from_arch(_arch(wb=1, ab=1, kind=PeKind.XNOR_POPCOUNT), "ws")
     with pytest.raises(HdlError, match="no generator for PE kind 'xnor_popcount'"):
-        CoreParams.from_pe("os", 2, 2, PeSpec(kind=PeKind.XNOR_POPCOUNT))
+        CoreParams.from_pe("os", 2, 2, PeSpec(weight_bits=1, activation_bits=1, kind=PeKind.XNOR_POPCOUNT))
 
 
 def test_params_from_a_pe_spec_take_its_fields():

@@ -154,7 +154,7 @@ def test_unknown_multiplier_empty_reduction_and_other_kinds_are_errors(cls):
     with pytest.raises(HdlError, match="reduction length 0"):
         cls(_pe(), 0)
     with pytest.raises(HdlError, match="no generator for PE kind 'xnor_popcount'"):
-        cls(_pe(kind=PeKind.XNOR_POPCOUNT), 4)
+        cls(_pe(wb=1, ab=1, kind=PeKind.XNOR_POPCOUNT), 4)
     with pytest.raises(HdlError, match="PeSpec"):
         cls("int8", 4)
 
