@@ -29,7 +29,7 @@ from sim.residency import ResidencyPlan, plan_residency, tensor_sources
 from sim.results import LayerResult, SimResult, frozen_table
 
 __all__ = ["simulate", "dense_twin", "OutputPath", "LayerRun", "run_mapping", "best_run", "layer_result", "vector_result",
-           "fused_result", "nonzero_weight_macs", "compulsory_bits", "LOW_UTILIZATION"]
+           "fused_result", "width_notes", "nonzero_weight_macs", "compulsory_bits", "LOW_UTILIZATION"]
 
 LOW_UTILIZATION = 0.25
 
@@ -95,6 +95,22 @@ def compulsory_bits(problem: Problem, input_counts: bool = True, output_counts: 
     return g * bits
 
 
+def width_notes(problem: Problem, arch: ArchSpec) -> list[str]:
+    """What a mismatch between the layer's bit-widths and the PE it runs on does: packed lanes or extra passes."""
+    pe = arch.pe
+    widths = f"{problem.weight_bits}x{problem.activation_bits}-bit"
+    on = f"{pe.weight_bits}x{pe.activation_bits}-bit {pe.kind.value} PEs"
+    if problem.passes > 1:
+        return [f"width mismatch: {widths} operands on {on} take {problem.passes} passes per tile "
+                f"({problem.passes}x the cycles of a PE as wide as the layer)"]
+    if problem.pack > 1:
+        what = "binarized layer" if problem.weight_bits == problem.activation_bits == 1 else f"{widths} layer"
+        return [f"packed lanes: {what} on {on}: {problem.pack} weights share one multiplier lane"]
+    if (problem.weight_bits, problem.activation_bits) != (pe.weight_bits, pe.activation_bits):
+        return [f"width mismatch: {widths} operands on {on} (narrower values in wider lanes, no speed-up)"]
+    return []
+
+
 def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: bool = True,
                  output_counts: bool = True) -> LayerResult:
     """The result of ``layer`` from its exact ``run``: cycles and stalls, accesses, energy, reuse, roofline.
@@ -124,6 +140,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
     if spatial < LOW_UTILIZATION:
         notes.append(f"low spatial utilization: a full tile occupies {spatial:.1%} of the PEs "
                      f"({layer.op.value}: the layer's dimensions do not fill the array)")
+    notes.extend(width_notes(problem, arch))
     return LayerResult(
         name=layer.name, op=layer.op.value, dataflow=run.mapping.dataflow, unit="array",
         macs=layer.macs, effective_macs=eff, cycles=cycles, compute_cycles=timeline.compute_cycles,

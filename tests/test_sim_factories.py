@@ -113,7 +113,7 @@ def small_arch(draw, sparse=True):
     return make_arch(rows=draw(st.integers(2, 5)), cols=draw(st.integers(2, 5)),
                      glb_bytes=draw(st.sampled_from([1024, 2048, 8192])),
                      dram_bytes_per_cycle=draw(st.sampled_from([1, 2.5, 8])), latency=draw(st.integers(0, 12)),
-                     banks=draw(st.integers(1, 2)), rf_words=draw(st.sampled_from([(64, 12, 16), (2, 2, 2), (4, 1, 1)])),
+                     banks=draw(st.integers(1, 2)), rf_words=draw(st.sampled_from([(64, 12, 16), (2, 2, 2), (4, 2, 1)])),
                      sparsity=sparsity)
 
 
