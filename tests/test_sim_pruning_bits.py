@@ -101,3 +101,18 @@ def test_buffer_capacity_in_words_depends_on_the_width():
     assert capacity_words(ARCH, 8) == 8192
     assert capacity_words(ARCH, 4) == 2 * capacity_words(ARCH, 8)
     assert capacity_words(ARCH, 32) == 8192 // 4
+
+
+def test_every_width_mismatch_is_a_note():
+    wide = _layer("os", gemm_layer(m=4, k=8, n=4, bits=Bits(weight=16, activation=16)))
+    assert any("take 4 passes per tile" in note for note in wide.notes)
+    packed = _layer("ws", gemm_layer(m=8, k=4, n=32, bits=Bits(weight=4, activation=8)))
+    assert any("packed lanes: 4x8-bit layer" in note and "2 weights share one multiplier lane" in note
+               for note in packed.notes)
+    binarized = _layer("ws", gemm_layer(bits=Bits(weight=1, activation=1)))
+    assert any(note.startswith("packed lanes: binarized layer on 8x8-bit int_mac PEs") for note in binarized.notes)
+    narrow = _layer("ws", gemm_layer(bits=Bits(weight=6, activation=6)))
+    assert any("width mismatch: 6x6-bit operands" in note for note in narrow.notes)
+    assert not any("width" in note or "packed" in note for note in _layer("ws", gemm_layer()).notes)
+    assert "width mismatch" in simulate(workload(gemm_layer(m=4, k=8, n=4, bits=Bits(weight=16, activation=16))),
+                                        ARCH, "os").to_dict()["layers"][0]["notes"][-1]
