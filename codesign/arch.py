@@ -156,12 +156,20 @@ class BinaryArraySpec:
     cols: int
     word_bits: int = 32  # binary MACs per PE per cycle
     accumulator_bits: int = 16
+    dataflow: str = "xnor"  # the registered dataflow model that maps and times layers on it
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "word_bits", "accumulator_bits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"binary_array.{name}={value!r} must be a positive integer")
+
+    def view(self, arch: "ArchSpec") -> "ArchSpec":
+        """``arch`` as its binary array: this array's shape and PEs, the same buffer, DRAM, clock and energy."""
+        from dataclasses import replace
+
+        return replace(arch, name=f"{arch.name}/binary", rows=self.rows, cols=self.cols, pe=self.pe,
+                       dataflows=(self.dataflow,), binary_array=None)
 
     @property
     def pe(self) -> PeSpec:

@@ -275,7 +275,7 @@ def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custo
         source=origin,
         description=data.get("description", ""),
         sparsity=_sparsity_from(data.get("sparsity", {}), origin),
-        binary_array=BinaryArraySpec(**{k: int(v) for k, v in data["binary_array"].items()})
+        binary_array=BinaryArraySpec(**{k: (v if k == "dataflow" else int(v)) for k, v in data["binary_array"].items()})
         if "binary_array" in data else None,
     )
 

@@ -268,22 +268,40 @@ class _Runs:
         self.arch, self.model, self.objective = arch, model, objective
         self._best: dict[tuple, Mapping] = {}
         self._runs: dict[tuple, LayerRun] = {}
+        # Where each kind of layer runs: the main array under ``model``; binarized layers on the binary array,
+        # when the accelerator has one, under its own dataflow model (docs/simulator.md, "Binary array").
+        self._placed: dict[str, tuple[DataflowModel, ArchSpec]] = {model.name: (model, arch)}
+        binary = arch.binary_array
+        if binary is not None:
+            self._placed[binary.dataflow] = (registry.get(binary.dataflow), binary.view(arch))
+
+    def place(self, layer: Layer) -> tuple[DataflowModel, ArchSpec]:
+        """The dataflow model and the array (as an ``ArchSpec``) ``layer`` runs on."""
+        binary = self.arch.binary_array
+        if binary is not None and layer.bits.binarized:
+            return self._placed[binary.dataflow]
+        return self.model, self.arch
+
+    def arch_for(self, mapping: Mapping) -> ArchSpec:
+        """The array a mapping was made for."""
+        return self._placed[mapping.dataflow][1]
 
     def best(self, layer: Layer) -> LayerRun:
-        """The layer alone under its best mapping (searched once per signature)."""
-        problem = problem_of(layer, self.arch)
-        signature = problem.signature()
-        if signature not in self._best:
-            run, _ = best_run(layer, self.arch, self.model.name, self.objective)
-            self._best[signature] = run.mapping
-            self._runs[(signature, run.mapping, False, False, None)] = run
-        return self.run(problem, self._best[signature])
+        """The layer alone under its best mapping (searched once per signature and array)."""
+        model, arch = self.place(layer)
+        problem = problem_of(layer, arch)
+        key = (model.name, problem.signature())
+        if key not in self._best:
+            run, _ = best_run(layer, arch, model.name, self.objective)
+            self._best[key] = run.mapping
+            self._runs[(problem.signature(), run.mapping, False, False, None)] = run
+        return self.run(problem, self._best[key])
 
     def run(self, problem: Problem, mapping: Mapping, *, input_onchip: bool = False, output_onchip: bool = False,
             output_path: OutputPath | None = None) -> LayerRun:
         key = (problem.signature(), mapping, input_onchip, output_onchip, output_path)
         if key not in self._runs:
-            self._runs[key] = run_mapping(problem, mapping, self.arch, input_onchip=input_onchip,
+            self._runs[key] = run_mapping(problem, mapping, self.arch_for(mapping), input_onchip=input_onchip,
                                           output_onchip=output_onchip, output_path=output_path)
         return self._runs[key]
 
@@ -316,8 +334,9 @@ def _pruned_runs(workload: Workload, dense_runs: dict[str, LayerRun], cache: _Ru
     runs = dict(dense_runs)
     for layer in workload.layers:
         if layer.name in runs and not _is_dense(layer):
-            problem = problem_of(layer, cache.arch)
-            mapping = cache.model.adapt(runs[layer.name].mapping, problem, cache.arch)
+            model, arch = cache.place(layer)
+            problem = problem_of(layer, arch)
+            mapping = model.adapt(runs[layer.name].mapping, problem, arch)
             runs[layer.name] = cache.run(problem, mapping)
     return runs
 
@@ -406,13 +425,14 @@ def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[st
             counts = {}
             if residency is not None:
                 counts = dict(input_counts=not plan.sources.get(layer.name), output_counts=network_output)
-            result = layer_result(layer, run, arch, **counts)
+            result = layer_result(layer, run, cache.arch_for(run.mapping), **counts)
             original = dense_runs[layer.name]
             saved = dict(NO_SAVINGS)
             if original.problem.signature() != alone.problem.signature():
                 options = dict(input_onchip=bool(inputs_kept), output_onchip=output_kept, output_path=path)
                 baseline = layer_result(dense_layers[layer.name], cache.run(original.problem, original.mapping,
-                                                                            **options), arch, **counts)
+                                                                            **options),
+                                        cache.arch_for(original.mapping), **counts)
                 saved = _savings(baseline, result)
             results.append(replace(result, fused=chain, onchip_inputs=inputs_kept, zero_savings=frozen_table(saved)))
             continue

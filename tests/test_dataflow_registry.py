@@ -209,3 +209,20 @@ def test_the_toy_mapping_is_reported_like_any_other(toy):
     assert set(result.mapping) == {"dataflow", "spatial", "temporal_order", "tiles", "glb_bytes"}
     bm, _, bn = (result.mapping["tiles"]["glb"][d] for d in "mkn")
     assert result.spatial_utilization == min(bm * bn, 16) / 16
+
+
+def test_binarized_layers_run_on_the_binary_array_and_the_rest_on_the_main_one(toy):
+    from codesign.arch import BinaryArraySpec
+    from codesign.workload import Bits
+    from test_sim_factories import conv_layer, gemm_layer, workload
+
+    arch = replace(make_arch(), binary_array=BinaryArraySpec(rows=2, cols=3, word_bits=16, dataflow="toy"))
+    layers = [conv_layer(name="int8", k=8, c=8), gemm_layer(name="binary", m=4, k=64, n=8, bits=Bits(1, 1, 16))]
+    result = simulate(workload(*layers), arch, "ws")
+    placed = {layer.name: layer.dataflow for layer in result.layers}
+    assert placed == {"int8": "ws", "binary": "toy"}
+    # The toy times the binary layer on the binary array's 2 x 3 PEs, not the main array's 4 x 4.
+    binary = result.layers[1]
+    assert binary.spatial_utilization == min(4 * 8, 6) / 6
+    alone = simulate(workload(*layers), make_arch(), "ws").layers[1]
+    assert alone.dataflow == "ws" and any(note.startswith("packed lanes: binarized layer") for note in alone.notes)
