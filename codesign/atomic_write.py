@@ -8,7 +8,7 @@ from pathlib import Path
 
 from codesign.errors import OutputError
 
-__all__ = ["check_writable", "write_text_atomic"]
+__all__ = ["check_writable", "current_umask", "write_text_atomic"]
 
 
 def check_writable(path: str | os.PathLike | None) -> Path | None:
@@ -24,6 +24,13 @@ def check_writable(path: str | os.PathLike | None) -> Path | None:
     return target
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
     target = check_writable(path)
@@ -35,6 +42,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # as open() would create it (mkstemp makes it 0600)
         os.replace(tmp, target)
     except BaseException as exc:
         try:
