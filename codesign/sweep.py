@@ -35,6 +35,8 @@ def parse_bit_points(text: object) -> tuple[int, ...]:
     points: list[int] = []
     for item in items:
         word = str(item).strip()
+        if not word:
+            continue
         try:
             value = int(word)
         except ValueError:
