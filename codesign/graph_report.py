@@ -17,7 +17,7 @@ from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload
 
 __all__ = [
     "JSON_FORMAT", "JSON_VERSION", "moves_data", "dims_json", "layer_json", "workload_json", "workload_json_text",
-    "graphml_text", "print_report",
+    "graphml_text", "effective_text", "print_report",
 ]
 
 JSON_FORMAT = "codesign.workload"
@@ -66,11 +66,18 @@ def layer_json(layer: Layer, inputs: list[str]) -> dict[str, Any]:
         "moves_data": moves_data(layer),
         "fusable": layer.fusable,
         "weight_density": layer.weight_density,
+        "input_density": layer.input_density,
+        "output_density": layer.output_density,
+        "dead_channels": layer.dead_channels,
+        "constant_channels": layer.constant_channels,
     }
+    if layer.dead_input_channels:
+        item["dead_input_channels"] = list(layer.dead_input_channels)
     if layer.effective_macs is not None:
         item["effective_macs"] = layer.effective_macs
     if layer.effective_dims is not None:
         item["effective_dims"] = dims_json(layer.effective_dims)
+        item["effective_gemm"] = asdict(layer.effective_dims.gemm())
     if layer.folded:
         item["folded"] = list(layer.folded)
     return item
@@ -123,6 +130,10 @@ def graphml_text(workload: Workload) -> str:
             weight_bytes=layer.weight_bytes,
             output_bytes=layer.output_bytes,
             weight_density=float(layer.weight_density),
+            input_density=float(layer.input_density),
+            output_density=float(layer.output_density),
+            dead_channels=layer.dead_channels,
+            constant_channels=layer.constant_channels,
             weight_bits=layer.bits.weight,
             activation_bits=layer.bits.activation,
             module=layer.module,
@@ -144,6 +155,31 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(str(size) for size in shape)
 
 
+_DIM_LABELS = {ConvDims: (("k", "K"), ("c", "C"), ("groups", "G")), GemmDims: (("m", "M"), ("k", "K"), ("n", "N"))}
+
+
+def effective_text(layer: Layer) -> str:
+    """The dimensions pruning changed, dense -> effective (``K 64->32, C 64->48``); "" when none did."""
+    dense, effective = layer.dims, layer.effective_dims
+    if dense is None or effective is None or type(dense) is not type(effective):
+        return ""
+    changes = [
+        f"{label} {getattr(dense, field)}->{getattr(effective, field)}"
+        for field, label in _DIM_LABELS[type(dense)]
+        if getattr(dense, field) != getattr(effective, field)
+    ]
+    return ", ".join(changes)
+
+
+def _channels_text(layer: Layer) -> str:
+    parts = []
+    if layer.dead_channels:
+        parts.append(f"{layer.dead_channels} dead")
+    if layer.constant_channels:
+        parts.append(f"{layer.constant_channels} const")
+    return ", ".join(parts)
+
+
 def print_report(workload: Workload, console=None) -> None:
     """Per-layer table and totals on a rich console."""
     from rich.console import Console
@@ -152,21 +188,32 @@ def print_report(workload: Workload, console=None) -> None:
     if console is None:
         console = Console()
         if not console.is_terminal:
-            console = Console(width=160)
+            console = Console(width=200)  # files and pipes: wide enough that layer names are not wrapped
     table = Table(title=f"{workload.model}: {len(workload.layers)} layers", show_lines=False)
-    for header, justify in (
+    columns = [
         ("#", "right"), ("layer", "left"), ("op", "left"), ("output", "left"), ("MACs", "right"),
-        ("params", "right"), ("W/A bits", "center"), ("weight B", "right"), ("out B", "right"), ("density", "right"),
-    ):
-        table.add_column(header, justify=justify)
+        ("params", "right"), ("W/A bits", "center"), ("weight B", "right"), ("out B", "right"),
+        ("W density", "right"), ("in density", "right"), ("effective", "left"), ("channels", "left"),
+    ]
+    rows = []
     for index, layer in enumerate(workload.layers):
         density = "" if layer.weight_density == 1.0 else f"{layer.weight_density:.3f}"
-        table.add_row(
+        input_density = "" if layer.input_density == 1.0 else f"{layer.input_density:.3f}"
+        rows.append((
             str(index), layer.name, layer.op.value, _shape(layer.output_shape),
             f"{layer.macs:,}" if layer.macs else "", f"{layer.params:,}" if layer.params else "",
             f"{layer.bits.weight}/{layer.bits.activation}", f"{layer.weight_bytes:,}" if layer.weight_bytes else "",
-            f"{layer.output_bytes:,}" if layer.output_bytes else "", density,
-        )
+            f"{layer.output_bytes:,}" if layer.output_bytes else "", density, input_density,
+            effective_text(layer), _channels_text(layer),
+        ))
+    # the pruning and sparsity columns only when some layer has an entry there (a dense model has none)
+    optional = {"in density", "effective", "channels"}
+    shown = [index for index, (header, _) in enumerate(columns)
+             if header not in optional or any(row[index] for row in rows)]
+    for index in shown:
+        table.add_column(columns[index][0], justify=columns[index][1])
+    for row in rows:
+        table.add_row(*(row[index] for index in shown))
     console.print(table)
     totals = workload.totals()
     summary = Table(title="totals", show_header=False)
@@ -180,6 +227,7 @@ def print_report(workload: Workload, console=None) -> None:
     summary.add_row("weight bytes", f"{totals['weight_bytes']:,}")
     summary.add_row("activation bytes", f"{totals['activation_bytes']:,}")
     summary.add_row("weight density", f"{totals['weight_density']:.4f}")
+    summary.add_row("MAC in density", f"{totals['mac_input_density']:.4f}")
     console.print(summary)
     if workload.unsupported:
         listed = ", ".join(f"{name} x{count}" for name, count in workload.unsupported)

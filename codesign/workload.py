@@ -140,6 +140,18 @@ class Layer:
     Bytes are at the layer's bit-widths: ``input_bytes`` counts every input activation tensor.
     ``fusable``: the layer can run in its producer's output path, being a per-channel normalization
     (batch norm at inference) or a one-input elementwise activation; set at capture from its aten ops.
+
+    Channels that do not depend on the input (``codesign.capture.channels``): ``dead_channels`` counts the
+    output channels that are exactly 0 for every input (a zero filter without bias, a batch norm with
+    gamma = beta = 0, and whatever such a channel reaches through f(0) = 0 activations, pooling, concat,
+    split and shuffle); ``constant_channels`` counts the output channels that are the same for every input
+    but not all 0 (a zero filter with a bias): reported, not removed. ``dead_input_channels`` lists, for a
+    conv / linear layer with constant weights, the indices of its input channels (C of a conv, the input
+    features of a linear) that are dead: their weights count as removed in ``weight_density``,
+    ``effective_dims`` and ``effective_macs``.
+    ``input_density`` is the share of nonzero values in the layer's first (for a MAC layer: streamed)
+    activation input, measured by running the model once on its example inputs (1.0 when not measured);
+    ``output_density`` the same share for its output activation.
     """
 
     name: str
@@ -161,6 +173,11 @@ class Layer:
     module: str = ""
     folded: tuple[str, ...] = ()
     fusable: bool = False  # a per-channel normalization (batch norm at inference) or a one-input activation
+    dead_channels: int = 0  # output channels exactly 0 for every input
+    constant_channels: int = 0  # output channels the same for every input, not all 0
+    dead_input_channels: tuple[int, ...] = ()  # MAC layers: input channels exactly 0 for every input (removed)
+    input_density: float = 1.0  # nonzeros / elements of the first activation input, measured on the model
+    output_density: float = 1.0  # nonzeros / elements of the output activation, measured on the model
 
     @property
     def gemm(self) -> GemmDims | None:
@@ -203,6 +220,9 @@ class Workload:
         params = sum(layer.params for layer in layers)
         weight_bytes = sum(layer.weight_bytes for layer in layers)
         dense_weights = sum(layer.params * layer.weight_density for layer in layers)
+        streamed = [(math.prod(layer.input_shapes[0]), layer.input_density) for layer in layers
+                    if layer.op.has_macs and layer.input_shapes]
+        streamed_elements = sum(elements for elements, _ in streamed)
         return {
             "layers": len(layers),
             "macs": macs,
@@ -212,4 +232,9 @@ class Workload:
             "weight_bytes": weight_bytes,
             "activation_bytes": sum(layer.output_bytes for layer in layers),
             "weight_density": (dense_weights / params) if params else 1.0,
+            # nonzeros / elements over the activations the MAC layers stream (measured; 1.0 if not measured)
+            "mac_input_density": (
+                sum(elements * density for elements, density in streamed) / streamed_elements
+                if streamed_elements else 1.0
+            ),
         }

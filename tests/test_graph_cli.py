@@ -35,6 +35,13 @@ MODEL_SOURCE = textwrap.dedent(
         torch.manual_seed(0)
         return Net()
 
+    def pruned():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(), nn.Conv2d(8, 4, 1))
+        with torch.no_grad():
+            model[0].weight[[2, 5]] = 0  # two dead channels: K 8->6 here, C 8->6 in the consumer
+        return model
+
     def untraceable():
         class Branchy(nn.Module):
             def forward(self, x):
@@ -154,3 +161,28 @@ def test_failed_json_write_after_capture_leaves_no_partial_file(model_ref, tmp_p
     status, _, err = run(["graph", f"{model_ref}:net", "--input-shape", "1,3,8,8", "--json", str(target)], capsys)
     assert status == 2 and "No space left on device" in err
     assert sorted(item.name for item in tmp_path.iterdir()) == ["cli_models.py"]
+
+
+def test_the_table_shows_dense_and_effective_dims_side_by_side_for_pruned_layers(model_ref, tmp_path, capsys):
+    json_path = tmp_path / "pruned.json"
+    status, out, err = run(["graph", f"{model_ref}:pruned", "--input-shape", "1,3,8,8", "--json", str(json_path)], capsys)
+    assert status == 0, err
+    assert "effective" in out and "K 8->6" in out and "C 8->6" in out and "2 dead" in out
+    assert "in density" in out and "MAC in density" in out
+    first, relu, consumer = json.loads(json_path.read_text())["layers"]
+    assert (first["dims"]["k"], first["effective_dims"]["k"], first["dead_channels"]) == (8, 6, 2)
+    assert (consumer["dims"]["c"], consumer["effective_dims"]["c"]) == (8, 6)
+    assert consumer["dead_input_channels"] == [2, 5]
+    assert 0.2 < consumer["input_density"] < 0.6  # after the relu, with two dead channels
+
+
+def test_the_effective_column_names_only_the_dims_pruning_changed():
+    from codesign.graph_report import effective_text
+    from codesign.workload import ConvDims, Layer, OpKind
+
+    dims = ConvDims(n=1, k=8, c=8, p=4, q=4, r=3, s=3, h=4, w=4)
+    dense = Layer(name="conv", op=OpKind.CONV, aten=(), input_shapes=(), output_shape=(), dims=dims)
+    assert effective_text(dense) == ""
+    pruned = Layer(name="conv", op=OpKind.CONV, aten=(), input_shapes=(), output_shape=(), dims=dims,
+                   effective_dims=ConvDims(n=1, k=4, c=6, p=4, q=4, r=3, s=3, h=4, w=4))
+    assert effective_text(pruned) == "K 8->4, C 8->6"

@@ -2,7 +2,9 @@
 
 The model is captured with ``torch.export``; every exported op becomes (part of) a layer with its
 kind, loop dimensions, MACs (FlopCounterMode's flops / 2), parameters, pruning and bytes at its
-bit-widths, or is listed under ``Workload.unsupported``.
+bit-widths, or is listed under ``Workload.unsupported``. Channels that are 0 for every input are followed
+through the graph and removed from the layers they reach (``channels``); the program is run once to
+measure each layer's activation density (``activations``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def from_torch(
     name: str | None = None,
     bits: Bits | BitsPolicy = Bits(),
     fold_views: bool = True,
+    activation_inputs: Any = None,
+    measure_activations: bool = True,
 ) -> "Workload":
     """Capture ``model`` on ``example_inputs`` into a Workload.
 
@@ -40,17 +44,29 @@ def from_torch(
         bits: one ``Bits`` for every layer, or a ``BitsPolicy`` with per-kind and per-layer-name
             overrides (layer name > op kind > default).
         fold_views: merge consecutive views (which move no data) into one RESHAPE layer.
+        activation_inputs: keyword-only; the inputs the captured program runs on to measure each
+            layer's ``input_density``: a tensor or a tuple of tensors of the model's input shapes, or a
+            stack of samples of them (first dimension a multiple of the captured batch size), run batch
+            by batch. Default: ``example_inputs`` (for an ``ExportedProgram``: ``example_inputs`` when
+            given, else the program's own example inputs).
+        measure_activations: keyword-only; False skips the forward pass (every ``input_density`` 1.0).
 
     Returns:
         A ``codesign.workload.Workload``: every layer in topological order with its kind, loop
         dimensions, MACs (FlopCounterMode's flops / 2), parameters, pruning, bytes at its bit-widths
         and ``fusable`` flag; the layer graph; the example input shapes; and the aten ops that map to
-        no layer kind under ``unsupported``.
+        no layer kind under ``unsupported``. Pruning is read from the weights and propagated through
+        the graph: output channels exactly 0 for every input (``dead_channels``) remove the input
+        channels of every conv / linear they reach (``dead_input_channels``, smaller ``effective_dims``
+        and ``effective_macs``); ``constant_channels`` are reported only. ``input_density`` is the
+        measured share of nonzeros in the activation each layer streams (one extra forward pass).
 
     Raises:
         CaptureError: ``model`` is neither a module nor an ExportedProgram; ``example_inputs`` is not a
             tensor or a non-empty sequence of tensors; the model does not run on those inputs; or
-            ``torch.export`` cannot capture it (the message says why and what to try).
+            ``torch.export`` cannot capture it (the message says why and what to try);
+            ``activation_inputs`` do not fit the model's input shapes and dtypes, or the model does not
+            run on them.
         BitWidthError: ``bits`` is neither a ``Bits`` nor a ``BitsPolicy``, or a per-layer-name
             override names no layer of the captured model.
 
@@ -60,6 +76,7 @@ def from_torch(
     import torch
     from torch.export import ExportedProgram
 
+    from codesign.capture.activations import input_signature, measurement_batches
     from codesign.capture.builder import build_workload
     from codesign.capture.export import export_model
     from codesign.errors import CaptureError
@@ -68,9 +85,20 @@ def from_torch(
     if isinstance(model, ExportedProgram):
         program = model
         default_name = "exported_program"
+        measure = activation_inputs if activation_inputs is not None else example_inputs
+        if measure is None:
+            example = getattr(program, "example_inputs", None)
+            measure = tuple(example[0]) if example and isinstance(example, tuple) and example[0] else None
     elif isinstance(model, torch.nn.Module):
         program = export_model(model, example_inputs)
         default_name = type(model).__name__
+        measure = activation_inputs if activation_inputs is not None else example_inputs
     else:
         raise CaptureError(f"expected a torch.nn.Module or an ExportedProgram, got {type(model).__name__}")
-    return build_workload(program, name=name or default_name, policy=policy, fold_views=fold_views)
+    batches = None
+    if measure_activations and measure is not None:
+        what = "the activation inputs" if activation_inputs is not None else "the example inputs"
+        batches = measurement_batches(input_signature(program), measure, what)
+    return build_workload(
+        program, name=name or default_name, policy=policy, fold_views=fold_views, measure_on=batches
+    )

@@ -17,10 +17,12 @@ from torch.export import ExportedProgram
 from torch.fx import Node
 
 from codesign.capture import aten_ops
+from codesign.capture.activations import measure_density
+from codesign.capture.channels import KnownValues, channel_state, zero_channels
 from codesign.capture.constants import ConstantNodes
 from codesign.capture.folding import SPLIT_VIEW_OPS, match_channel_shuffle, packet_name, shape_of
 from codesign.capture.precision import BitsPolicy
-from codesign.capture.pruning import DENSE, Sparsity, conv_sparsity, gemm_weight_sparsity
+from codesign.capture.pruning import DENSE, Sparsity, conv_sparsity, gemm_weight_sparsity, without_dead_inputs
 from codesign.errors import BitWidthError
 from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload, bytes_at
 
@@ -116,6 +118,8 @@ class _Walker:
         self.splits: dict[Node, Node] = {}
         self.unsupported: Counter[str] = Counter()
         self.claimed_const_ops: set[Node] = set()
+        self.known: KnownValues | None = None  # input-independent values (dead / constant channels)
+        self.densities: dict[Node, float] = {}  # measured nonzero share of the nodes layers read and write
 
     # -- helpers -------------------------------------------------------------------------
     def _add(self, op: _Op) -> int:
@@ -398,10 +402,28 @@ def _names(ops: list[_Op]) -> list[str]:
     return names
 
 
-def build_workload(program: ExportedProgram, *, name: str, policy: BitsPolicy, fold_views: bool) -> Workload:
+def _streamed_input(op: _Op) -> Node | None:
+    """The activation a layer streams: its first input, when that is a node of the graph."""
+    first = op.inputs[0] if op.inputs else None
+    return first if isinstance(first, Node) else None
+
+
+def build_workload(
+    program: ExportedProgram,
+    *,
+    name: str,
+    policy: BitsPolicy,
+    fold_views: bool,
+    measure_on: list[tuple[torch.Tensor, ...]] | None = None,
+) -> Workload:
+    """The Workload of ``program``; ``measure_on``: batches of inputs to measure activation density on."""
     walker = _Walker(program, fold_views)
     walker.walk()
     ops = walker.ops
+    walker.known = KnownValues(program, walker.constants)
+    read = [node for node in (_streamed_input(op) for op in ops) if node is not None]
+    read += [op.out for op in ops if op.out is not None]
+    walker.densities = measure_density(program, walker.constants, measure_on, read) if measure_on else {}
     names = _names(ops)
     unknown = policy.unused_names(set(names))
     if unknown:
@@ -464,8 +486,15 @@ def _layer(op: _Op, name: str, bits, walker: _Walker, counted_params: set[str]) 
         else:
             input_bytes = sum(bytes_at(aten_ops.numel(shape), activation_bits) for shape in op.input_shapes)
     macs = op.dims.macs if op.dims is not None else 0
-    sparsity = _sparsity(op, walker) if op.weight is not None else DENSE
+    dead_inputs = _dead_inputs(op, walker)
+    sparsity = _sparsity(op, walker, dead_inputs) if op.weight is not None else DENSE
     folded = tuple(node.name for node in op.nodes) if len(op.nodes) > 1 else ()
+    state = None
+    if op.out is not None:
+        state = channel_state(walker.known.value(op.out), op.output_shape, _output_axis(op, walker))
+    source = _streamed_input(op)
+    density = walker.densities.get(source, 1.0) if source is not None else 1.0
+    output_density = walker.densities.get(op.out, 1.0) if op.out is not None else 1.0
     return Layer(
         name=name,
         op=op.kind,
@@ -486,13 +515,52 @@ def _layer(op: _Op, name: str, bits, walker: _Walker, counted_params: set[str]) 
         module=_module_path(op.nodes[0]),
         folded=folded,
         fusable=op.fusable,
+        dead_channels=state.dead_count if state is not None else 0,
+        constant_channels=state.constant_count if state is not None else 0,
+        dead_input_channels=tuple(int(index) for index in torch.nonzero(dead_inputs).flatten())
+        if dead_inputs is not None else (),
+        input_density=float(density),
+        output_density=float(output_density),
     )
 
 
-def _sparsity(op: _Op, walker: _Walker) -> Sparsity:
+def _output_axis(op: _Op, walker: _Walker) -> int | None:
+    """The output channel axis: K of a conv, N of a GEMM, else the one tracked through the graph."""
+    rank = len(op.output_shape)
+    if isinstance(op.dims, ConvDims):
+        return 1 if rank == len(_first_shape(op.nodes[0].args[1])) else 0  # batched: N first
+    if isinstance(op.dims, GemmDims):
+        return rank - 1 if rank else None
+    axis = walker.known.axis(op.out) if op.out is not None else None
+    if axis is None and rank:
+        axis = 1 if rank >= 2 else 0
+    return axis
+
+
+def _dead_inputs(op: _Op, walker: _Walker) -> torch.Tensor | None:
+    """Mask of the input channels of a MAC layer with constant weights that are 0 for every input."""
+    source = _streamed_input(op)
+    if op.weight is None or source is None or op.dims is None or not op.input_shapes:
+        return None
+    shape = op.input_shapes[0]
+    if not shape:
+        return None
+    if op.weight_layout == "conv":
+        axis = 1 if len(shape) == len(_first_shape(op.weight)) else 0  # batched: N first
+    else:
+        axis = len(shape) - 1
+    return zero_channels(walker.known.value(source), shape, axis)
+
+
+def _sparsity(op: _Op, walker: _Walker, dead_inputs: torch.Tensor | None = None) -> Sparsity:
+    if dead_inputs is None and walker.constants.all_nonzero(op.weight):
+        return DENSE
     value = walker.constants.value(op.weight)
     if not isinstance(value, torch.Tensor) or value.numel() == 0:
         return DENSE
+    if dead_inputs is not None:
+        groups = op.dims.groups if isinstance(op.dims, ConvDims) else 1
+        value = without_dead_inputs(value, dead_inputs, op.weight_layout, groups)
     if op.weight_layout == "conv" and isinstance(op.dims, ConvDims):
         return conv_sparsity(value, op.dims)
     if op.weight_layout == "nk" and isinstance(op.dims, GemmDims):

@@ -30,6 +30,7 @@ class ConstantNodes:
         self._members: set[Node] = set()
         self._params_read: dict[Node, frozenset[str]] = {}
         self._values: dict[Node, Any] = {}
+        self._all_nonzero: dict[Node, bool] = {}
         for node in program.graph_module.graph.nodes:
             if node.op == "placeholder":
                 if node.name in self._param_targets:
@@ -60,6 +61,13 @@ class ConstantNodes:
     def parameter_numel(self, target: str) -> int:
         value = self._program.state_dict.get(target)
         return int(value.numel()) if isinstance(value, torch.Tensor) else 0
+
+    def all_nonzero(self, node: Node) -> bool:
+        """Whether a constant node's tensor has no zero element (counted once per node)."""
+        if node not in self._all_nonzero:
+            value = self.value(node)
+            self._all_nonzero[node] = isinstance(value, torch.Tensor) and int(torch.count_nonzero(value)) == value.numel()
+        return self._all_nonzero[node]
 
     def value(self, node: Node) -> torch.Tensor | None:
         """The real tensor of a constant node, or None when it cannot be computed."""

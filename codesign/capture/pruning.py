@@ -3,7 +3,10 @@
 Unstructured pruning (``torch.nn.utils.prune`` masks or plain zeros) lowers the density
 (nonzeros / numel); its MACs are ``dense MACs * density`` exactly, since every weight is used the
 same number of times. Structured pruning (whole output filters or input channels zero, as left by
-filter pruning or network slimming, Liu et al. ICCV 2017) shrinks the layer's dimensions.
+filter pruning or network slimming, Liu et al. ICCV 2017) shrinks the layer's dimensions. So do input
+channels that are exactly 0 for every input (``codesign.capture.channels``): their weights count as
+removed (``without_dead_inputs``). No layer is pruned to nothing: an all-zero weight keeps at least one of
+each dimension, with density 0 and effective MACs 0.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 
 from codesign.workload import ConvDims, GemmDims
 
-__all__ = ["Sparsity", "DENSE", "conv_sparsity", "gemm_weight_sparsity"]
+__all__ = ["Sparsity", "DENSE", "conv_sparsity", "gemm_weight_sparsity", "without_dead_inputs"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ def conv_sparsity(weight: torch.Tensor, dims: ConvDims) -> Sparsity:
 
     Per group, zero filters and zero input channels are dropped; groups whose filters are all zero
     vanish. Groups pruned unevenly keep the largest remaining group size (the uniform grouped conv
-    that still computes every nonzero weight).
+    that still computes every nonzero weight). An all-zero weight keeps one group of one filter and one
+    channel (density 0, effective MACs 0): a layer is never refused for its weight values.
     """
     density, effective_macs = _scaled_macs(dims.macs, weight)
     if effective_macs is None:
@@ -61,7 +65,7 @@ def conv_sparsity(weight: torch.Tensor, dims: ConvDims) -> Sparsity:
     if structured:
         kept_groups = max(groups_alive, 1)
         effective_dims = dataclasses.replace(
-            dims, k=kept_groups * filters, c=kept_groups * channels, groups=kept_groups
+            dims, k=kept_groups * max(filters, 1), c=kept_groups * max(channels, 1), groups=kept_groups
         )
     return Sparsity(density=density, effective_macs=effective_macs, effective_dims=effective_dims)
 
@@ -70,7 +74,7 @@ def gemm_weight_sparsity(weight_kn: torch.Tensor, dims: GemmDims) -> Sparsity:
     """Density and effective dims of a GEMM weight given as [K, N] (a linear's weight transposed).
 
     Zero rows of the K x N matrix are input features that are never used; zero columns are output
-    features that are always zero: both shrink the GEMM.
+    features that are always zero: both shrink the GEMM (to at least 1 x 1 when every weight is zero).
     """
     density, effective_macs = _scaled_macs(dims.macs, weight_kn)
     if effective_macs is None:
@@ -80,5 +84,27 @@ def gemm_weight_sparsity(weight_kn: torch.Tensor, dims: GemmDims) -> Sparsity:
     n = int(alive.any(dim=0).sum())
     effective_dims = None
     if k < dims.k or n < dims.n:
-        effective_dims = dataclasses.replace(dims, k=k, n=n)
+        effective_dims = dataclasses.replace(dims, k=max(k, 1), n=max(n, 1))
     return Sparsity(density=density, effective_macs=effective_macs, effective_dims=effective_dims)
+
+
+def without_dead_inputs(weight: torch.Tensor, dead: torch.Tensor, layout: str, groups: int = 1) -> torch.Tensor:
+    """The weight with every weight that reads a dead input channel set to 0.
+
+    ``dead`` is a boolean mask over the layer's input channels (C of a conv, input features of a GEMM).
+    ``layout``: ``"conv"`` for [K, C/G, ...] (channel c is local channel c % (C/G) of group c // (C/G), read
+    only by that group's filters: a depthwise conv loses the whole group), ``"nk"`` for a linear's [N, K],
+    ``"kn"`` for a GEMM's right operand [K, N].
+    """
+    weight = weight.detach()
+    if layout == "conv":
+        filters, per_group = weight.shape[0], weight.shape[1]
+        mask = dead.reshape(groups, per_group).repeat_interleave(filters // groups, dim=0)  # [K, C/G]
+        mask = mask.reshape(filters, per_group, *([1] * (weight.dim() - 2)))
+    elif layout == "nk":
+        mask = dead.reshape(1, -1)
+    elif layout == "kn":
+        mask = dead.reshape(-1, 1)
+    else:
+        raise ValueError(f"unknown weight layout {layout!r}")
+    return torch.where(mask, torch.zeros((), dtype=weight.dtype), weight)

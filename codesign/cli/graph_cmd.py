@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "graph",
         help="capture a PyTorch model into the workload graph and print it",
         description="Capture a PyTorch model with torch.export and print every layer (kind, shapes, MACs, "
-        "params, bytes at its bit-widths, pruning) and the totals.",
+        "params, bytes at its bit-widths, pruning with dense and effective dimensions, dead and constant "
+        "channels, measured input activation density) and the totals.",
     )
     add_model_arguments(parser)
     parser.add_argument("--json", metavar="FILE", default=None, help="write the workload as JSON (docs/workload-json.md)")

@@ -1,4 +1,4 @@
-"""The MODEL, --input-shape and --bits options shared by every sub-command that captures a model."""
+"""The MODEL, --input-shape, --inputs and --bits options shared by every sub-command that captures a model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from codesign.workload import Workload
 
 __all__ = [
-    "MODEL_HELP", "add_model_arguments", "parse_input_shape", "bits_policy_from_args", "workload_from_args"
+    "MODEL_HELP", "add_model_arguments", "parse_input_shape", "load_inputs", "bits_policy_from_args",
+    "workload_from_args",
 ]
 
 MODEL_HELP = (
@@ -19,7 +20,7 @@ MODEL_HELP = (
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add MODEL, --input-shape, --bits, --layer-bits, --kind-bits and --no-fold to ``parser``."""
+    """Add MODEL, --input-shape, --inputs, --bits, --layer-bits, --kind-bits and --no-fold to ``parser``."""
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument(
         "--input-shape",
@@ -27,6 +28,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="shape of the example input (e.g. 1,3,224,224); needed when the factory returns only a module; "
         "for zoo models it replaces the default input",
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="FILE",
+        default=None,
+        help="a tensor (or a tuple of tensors, one per model input) saved with torch.save to run the model on "
+        "when measuring each layer's input activation density; of the model's input shape, or a stack of "
+        "samples of it (default: the example input)",
     )
     parser.add_argument(
         "--bits",
@@ -72,6 +81,34 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
+def load_inputs(path: str | None):
+    """The tensors saved in ``path`` with ``torch.save`` (a tensor, or a tuple / list of tensors); None for None."""
+    from pathlib import Path
+
+    from codesign.errors import ModelLoadError
+
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise ModelLoadError(f"--inputs {path}: {'is a directory' if file.is_dir() else 'does not exist'}")
+    import torch
+
+    from codesign.capture.export import first_line
+
+    try:
+        value = torch.load(str(file), map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch.save file, or one holding arbitrary objects
+        raise ModelLoadError(f"--inputs {path}: cannot read it with torch.load: {first_line(exc)}") from None
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value and all(isinstance(item, torch.Tensor) for item in value):
+        return tuple(value)
+    raise ModelLoadError(
+        f"--inputs {path}: holds a {type(value).__name__}, expected a tensor or a tuple of tensors saved with torch.save"
+    )
+
+
 def bits_policy_from_args(args: argparse.Namespace):
     """The BitsPolicy the --bits / --kind-bits / --layer-bits options describe."""
     from codesign.capture.precision import BitsPolicy, parse_bits, parse_override
@@ -90,5 +127,17 @@ def workload_from_args(args: argparse.Namespace) -> "Workload":
 
     policy = bits_policy_from_args(args)
     shape = parse_input_shape(getattr(args, "input_shape", None))
+    path = getattr(args, "inputs", None)
+    inputs = load_inputs(path)
     name, model, example_inputs = load_model(args.model, shape)
-    return from_torch(model, example_inputs, name=name, bits=policy, fold_views=getattr(args, "fold_views", True))
+    if inputs is not None:
+        import torch
+
+        from codesign.capture.activations import measurement_batches
+
+        signature = [(tuple(item.shape), item.dtype) for item in example_inputs if isinstance(item, torch.Tensor)]
+        measurement_batches(signature, inputs, f"--inputs {path}")  # one-line CaptureError before capture
+    return from_torch(
+        model, example_inputs, name=name, bits=policy, fold_views=getattr(args, "fold_views", True),
+        activation_inputs=inputs,
+    )
