@@ -9,6 +9,7 @@ row stationary ('rs'). ``dataflow.registry`` finds them (and any registered late
 from dataflow import weight_stationary  # noqa: F401,I001  (each registers its model)
 from dataflow import output_stationary  # noqa: F401
 from dataflow import row_stationary  # noqa: F401
+from dataflow import xnor_popcount  # noqa: F401  (binarized layers on the XNOR-popcount array)
 from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
 from dataflow.registry import register
 

@@ -68,8 +68,8 @@ class DataflowModel(ABC):
     def spatial_utilization(self, problem: Problem, arch: ArchSpec, mapping: Mapping) -> float:
         """Share of the PEs one full tile (or PE-set pass) of ``mapping`` occupies."""
 
-    def mac_slots(self, problem: Problem) -> float:
-        """PE-cycles the MACs need at best: packed lanes share a cycle, wide operands take several."""
+    def mac_slots(self, problem: Problem, arch: ArchSpec) -> float:
+        """PE-cycles the MACs need at best on ``arch``: packed lanes share a cycle, wide operands take several."""
         return problem.macs * problem.passes / problem.pack
 
     def adapt(self, mapping: Mapping, problem: Problem, arch: ArchSpec) -> Mapping:

@@ -236,7 +236,7 @@ class RowStationary(DataflowModel):
         r, e, _, _, sets = set_shape(problem, arch)
         return sets * r * e / arch.pes
 
-    def mac_slots(self, problem: Problem) -> float:
+    def mac_slots(self, problem: Problem, arch: ArchSpec) -> float:
         """Zero weights are skipped (a PE walks its compressed filter row), so only nonzero ones take slots."""
         macs = problem.macs
         if skips_zero_weights(problem):

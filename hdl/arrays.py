@@ -7,7 +7,9 @@ it. ``GemmCore`` looks its array up here and has no per-dataflow branch for pick
 array kind is one more entry (with its timing in ``codesign.contract.tile_timing.CONTRACTS``).
 
 The dataflows the RTL generator supports are the contract's ``tile_timing.DATAFLOWS`` that have an
-entry here (``RTL_DATAFLOWS``).
+entry here (``RTL_DATAFLOWS``). The binarized XNOR-popcount array is not one of these kinds: its ports
+differ (packed words in, a whole tile out), so it has its own core (``hdl.binary_core.BinaryGemmCore``)
+and its own contract (``codesign.contract.binary_timing``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Generate the GEMM core for a set of parameters: Verilog plus a manifest a testbench can drive it from.
 
 The manifest's cycle formulas are the contract's own (``codesign.contract.tile_timing.contract(
-dataflow).as_manifest()``), printed from the same formula objects the simulator evaluates.
+dataflow).as_manifest()`` for the integer cores, ``codesign.contract.binary_timing.CONTRACT.as_manifest()``
+for the binarized core), printed from the same formula objects the simulator evaluates.
 """
 
 from __future__ import annotations
@@ -9,22 +10,28 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from codesign.contract import tile_timing
+from codesign.contract import binary_timing, tile_timing
+from hdl.binary_core import BinaryGemmCore, binary_command_layout
 from hdl.core import GemmCore, command_layout
 from hdl.emit import EmittedDesign, emit, prepare_out_dir
-from hdl.params import CoreParams
+from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["core_manifest_extra", "emit_core"]
+__all__ = ["core_manifest_extra", "binary_manifest_extra", "emit_core", "emit_binary_core"]
+
+
+def _fields(layout) -> list[dict[str, Any]]:
+    fields = []
+    offset = 0
+    for name, shape in ((n, f.shape) for n, f in layout):
+        width = shape.width if hasattr(shape, "width") else len(shape)
+        fields.append({"name": name, "lsb": offset, "width": width})
+        offset += width
+    return fields
 
 
 def core_manifest_extra(params: CoreParams, core: GemmCore) -> dict[str, Any]:
     """Lane layout, command fields, buffering and the cycle formulas, as docs/core-protocol.md states them."""
-    fields = []
-    offset = 0
-    for name, shape in ((n, f.shape) for n, f in command_layout(params)):
-        width = shape.width if hasattr(shape, "width") else len(shape)
-        fields.append({"name": name, "lsb": offset, "width": width})
-        offset += width
+    fields = _fields(command_layout(params))
     return {
         "dataflow": params.dataflow,
         "protocol": "docs/core-protocol.md",
@@ -41,6 +48,40 @@ def core_manifest_extra(params: CoreParams, core: GemmCore) -> dict[str, Any]:
         "results_fifo_depth": core.results_depth,
         "cycles": tile_timing.contract(params.dataflow).as_manifest(),
     }
+
+
+def binary_manifest_extra(params: BinaryCoreParams) -> dict[str, Any]:
+    """Lane layout, command fields, the bit convention and the cycle formulas of the binarized core
+    (docs/core-protocol.md, "The binarized core")."""
+    return {
+        "dataflow": params.dataflow,
+        "protocol": "docs/core-protocol.md#the-binarized-core",
+        "cmd_fields": _fields(binary_command_layout(params)),
+        "cmd_k_unit": "bits (binary values) of the reduction, 1..max_k; the tile streams ceil(k / word_bits) words",
+        "bit_convention": "bit 1 = +1, bit 0 = -1; bit i of word t holds reduction index t * word_bits + i",
+        "lanes": {
+            "weights": {"count": params.cols, "bits": params.word_bits, "signed": False,
+                        "carries": "word t of every column of B: lane c = B[t*word_bits .. t*word_bits+word_bits-1, c]"},
+            "acts": {"count": params.rows, "bits": params.word_bits, "signed": False,
+                     "carries": "word t of every row of A: lane r = A[r, t*word_bits .. t*word_bits+word_bits-1]"},
+            "results": {"count": params.rows * params.cols, "bits": params.acc_bits, "signed": True,
+                        "carries": "the whole tile: lane r*cols + c = C[r, c] (zero outside m x n)"},
+            "order": "lane 0 in the least significant bits",
+        },
+        "results_buffer": "one result register (a whole tile)",
+        "cycles": binary_timing.CONTRACT.as_manifest(),
+    }
+
+
+def emit_binary_core(params: BinaryCoreParams, out_dir: str | os.PathLike) -> EmittedDesign:
+    """Write the binarized GEMM core of ``params`` as ``<top>.v`` and ``manifest.json`` into ``out_dir``.
+
+    As ``emit_core``; the manifest's ``cycles`` block is ``binary_timing.CONTRACT.as_manifest()``.
+    """
+    prepare_out_dir(out_dir)
+    core = BinaryGemmCore(params)
+    return emit(core, params.top_name, out_dir, params.as_dict(), kind="binary_gemm_core",
+                extra=binary_manifest_extra(params))
 
 
 def emit_core(params: CoreParams, out_dir: str | os.PathLike) -> EmittedDesign:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from codesign.contract import tile_timing
+from codesign.contract import binary_timing, tile_timing
 from codesign.contract.tile_timing import MAX_STREAM_TILE
 from codesign.errors import BitWidthError, HdlError
 from codesign.pe import PeKind, PeSpec, accumulator_bits
@@ -23,7 +23,7 @@ from hdl.pe import MAX_OPERAND_BITS, MIN_OPERAND_BITS, check_multiplier
 from hdl.systolic import ArrayConfig
 
 __all__ = ["RTL_DATAFLOWS", "DEFAULT_MAX_STREAM", "MAX_ARRAY_SIDE", "check_dataflow", "CoreParams",
-           "core_params_from_arch"]
+           "core_params_from_arch", "BinaryCoreParams", "binary_params_from_arch"]
 
 DEFAULT_MAX_STREAM = MAX_STREAM_TILE  # largest streamed tile dimension (WS: m, OS: k) of a generated core
 MAX_ARRAY_SIDE = 64  # beyond this, Verilog generation and simulation take too long to be useful
@@ -241,3 +241,129 @@ def core_params_from_arch(arch: Any, dataflow: Any = None, *, multiplier: str | 
                 hi = mid - 1
     max_m = DEFAULT_MAX_STREAM if bounds["m"] is None else bounds["m"]
     return CoreParams(name, arch.rows, arch.cols, wb, ab, ws_, as_, max_m=max_m, max_k=max_k, multiplier=multiplier)
+
+
+@dataclass(frozen=True)
+class BinaryCoreParams:
+    """Everything ``hdl.binary_core.BinaryGemmCore`` is built from (the binarized XNOR-popcount core).
+
+    Fields: ``rows`` x ``cols`` PEs (1..64 each); ``word_bits``, the packed word one PE takes per edge
+    (1..1024: binary MACs per PE per cycle, ``PeSpec.word_bits``); ``max_k``, the longest reduction of
+    one tile in binary values (bits), at least ``word_bits`` and at most ``binary_timing.MAX_WORDS`` words.
+    Tile limits: m <= rows, n <= cols, k <= max_k. The accumulators are exactly as wide as a
+    ``max_k``-long {-1,+1} dot product needs (``acc_bits``).
+
+    Raises HdlError for any value out of range.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    word_bits: int = 32
+    max_k: int = 1024
+
+    dataflow = binary_timing.DATAFLOW  # the contract's name; not a field
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("rows", 1, MAX_ARRAY_SIDE), ("cols", 1, MAX_ARRAY_SIDE), ("word_bits", 1, 1024)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise HdlError(f"binary core {name}={value!r} must be an integer in {low}..{high}")
+        value = self.max_k
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.word_bits:
+            raise HdlError(f"binary core max_k={value!r} must be an integer >= word_bits={self.word_bits}")
+        words = binary_timing.k_words(value, self.word_bits)
+        if words > binary_timing.MAX_WORDS:
+            raise HdlError(f"binary core max_k={value} is {words} words of {self.word_bits} bits, above "
+                           f"MAX_WORDS={binary_timing.MAX_WORDS}")
+        if self.acc_bits > 64:
+            raise HdlError(f"binary core max_k={value} needs {self.acc_bits}-bit accumulators (at most 64)")
+
+    @property
+    def tile_max(self) -> tuple[int, int, int]:
+        """Largest (m, k, n) of one tile: m by the rows, n by the columns, k (bits) by ``max_k``."""
+        return self.rows, self.max_k, self.cols
+
+    @property
+    def max_words(self) -> int:
+        """Packed words of the longest tile reduction."""
+        return binary_timing.k_words(self.max_k, self.word_bits)
+
+    @property
+    def k_tile(self) -> int:
+        """The K chunk (bits) a host and the simulator cut GEMMs into: ``max_k`` rounded down to whole words."""
+        return self.max_k // self.word_bits * self.word_bits
+
+    @property
+    def reduction_max(self) -> int:
+        return self.max_k
+
+    @property
+    def acc_bits(self) -> int:
+        """Width of the accumulators and result lanes: exact for a ``max_k``-long {-1,+1} dot product."""
+        return binary_timing.acc_bits_for(self.max_k)
+
+    @property
+    def signed(self) -> bool:
+        return True
+
+    @property
+    def pe(self) -> PeSpec:
+        """The PE as a ``codesign.pe.PeSpec`` (XNOR-popcount, ``accumulator_bits`` = the built ``acc_bits``)."""
+        return PeSpec(weight_bits=1, activation_bits=1, accumulator_bits=self.acc_bits, kind=PeKind.XNOR_POPCOUNT,
+                      word_bits=self.word_bits)
+
+    @property
+    def top_name(self) -> str:
+        """Verilog module name, e.g. ``xnor_gemm_4x4_w32``."""
+        return f"xnor_gemm_{self.rows}x{self.cols}_w{self.word_bits}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The build parameters a manifest lists (JSON-serializable)."""
+        return {
+            "dataflow": self.dataflow,
+            "pe_kind": PeKind.XNOR_POPCOUNT.value,
+            "rows": self.rows,
+            "cols": self.cols,
+            "word_bits": self.word_bits,
+            "max_k": self.max_k,
+            "max_words": self.max_words,
+            "k_tile": self.k_tile,
+            "acc_bits": self.acc_bits,
+            "tile_max": {"m": self.rows, "k": self.max_k, "n": self.cols},
+        }
+
+    def fields(self) -> dict[str, int]:
+        """The constructor arguments (what a bench rebuilds the params from)."""
+        return {"rows": self.rows, "cols": self.cols, "word_bits": self.word_bits, "max_k": self.max_k}
+
+
+def binary_params_from_arch(arch: Any, *, rows: int | None = None, cols: int | None = None,
+                            word_bits: int | None = None) -> BinaryCoreParams:
+    """The binarized core that implements ``arch.binary_array`` (a ``codesign.arch.BinaryArraySpec``).
+
+    ``rows``, ``cols``, ``word_bits`` override the spec's. ``max_k`` is the longest whole-word reduction
+    (at most ``binary_timing.MAX_WORDS`` words) the spec's ``accumulator_bits`` holds
+    (``binary_timing.max_tile_k``), which is also the K chunk the simulator's ``xnor`` model tiles with.
+
+    Raises HdlError when the arch has no binary array, or its accumulator cannot hold one word's sum, and
+    as ``BinaryCoreParams`` otherwise.
+    """
+    spec = getattr(arch, "binary_array", None)
+    name = getattr(arch, "name", "?")
+    if spec is None:
+        raise HdlError(f"arch {name!r} has no binary_array (add a binary_array block with rows, cols, "
+                       "word_bits and accumulator_bits to its YAML)")
+    rows = spec.rows if rows is None else rows
+    cols = spec.cols if cols is None else cols
+    word_bits = spec.word_bits if word_bits is None else word_bits
+    for label, value in (("rows", rows), ("cols", cols)):
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_ARRAY_SIDE:
+            raise HdlError(f"arch {name!r} binary_array {label}={value} is above the generator's limit of "
+                           f"{MAX_ARRAY_SIDE}")
+    if isinstance(word_bits, bool) or not isinstance(word_bits, int) or not 1 <= word_bits <= 1024:
+        raise HdlError(f"arch {name!r} binary_array word_bits={word_bits!r} must be an integer in 1..1024")
+    try:
+        max_k = binary_timing.max_tile_k(word_bits, spec.accumulator_bits)
+    except ValueError as exc:
+        raise HdlError(f"arch {name!r} binary_array: {exc}") from None
+    return BinaryCoreParams(rows, cols, word_bits, max_k)

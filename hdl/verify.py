@@ -1,11 +1,12 @@
 """Verify a generated GEMM core in a real HDL simulator: bit-exact results and the simulator's cycles.
 
-``verify_core`` writes the Verilog, runs the cocotb bench (``hdl.benches.gemm_core_bench``) on
-Icarus or Verilator with the golden cases, and turns what the RTL did into checks: each case's
-results against numpy, each timed case's cycles against the cycle contract the simulator uses,
-``codesign.contract.tile_timing`` (``tile_cycles`` per tile, ``sequence_cycles`` back to back) or
-``codesign.contract.gemm_timing.predict_gemm_tiles``, plus Verilator's ``-Wall`` lint when
-Verilator is there.
+``verify_core`` writes the Verilog, runs the cocotb bench (``hdl.benches.gemm_core_bench`` for the
+integer cores, ``hdl.benches.binary_core_bench`` for the binarized one) on Icarus or Verilator with the
+golden cases, and turns what the RTL did into checks: each case's results against numpy, each timed
+case's cycles against the cycle contract the simulator uses, ``codesign.contract.tile_timing`` /
+``codesign.contract.gemm_timing.predict_gemm_tiles`` (integer) or ``codesign.contract.binary_timing``
+(``tile_cycles`` per tile, ``sequence_cycles`` back to back, ``predict_gemm_tiles`` for whole GEMMs),
+plus Verilator's ``-Wall`` lint when Verilator is there.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import numpy as np
 
 from codesign.atomic_write import write_text_atomic
 from codesign.errors import HdlError, OutputError
+from hdl.benches.binary_golden import assemble_binary_gemm, binary_standard_cases
 from hdl.benches.golden import Case, assemble_gemm, standard_cases
 from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
-from hdl.params import CoreParams
+from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["BENCH_MODULE", "Check", "VerifyReport", "verify_core"]
+__all__ = ["BENCH_MODULE", "BINARY_BENCH_MODULE", "Check", "VerifyReport", "verify_core"]
 
 BENCH_MODULE = "hdl.benches.gemm_core_bench"
+BINARY_BENCH_MODULE = "hdl.benches.binary_core_bench"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Check:
 class VerifyReport:
     """Every check of one ``verify_core`` run; ``passed`` only if there is one and all pass."""
 
-    params: CoreParams
+    params: CoreParams | BinaryCoreParams
     simulator: str
     seed: int
     checks: tuple[Check, ...]
@@ -58,7 +61,7 @@ class VerifyReport:
         return bool(self.checks) and all(check.passed for check in self.checks)
 
 
-def _case_check(params: CoreParams, case: Case, result: dict) -> Check:
+def _case_check(params: CoreParams | BinaryCoreParams, case: Case, result: dict) -> Check:
     exact = result["finished"] and not result["mismatches"]
     detail = [f"{len(case.tiles)} tile{'s' if len(case.tiles) > 1 else ''}"]
     if not result["finished"]:
@@ -68,7 +71,8 @@ def _case_check(params: CoreParams, case: Case, result: dict) -> Check:
     else:
         detail.append("bit-exact")
     if exact and case.gemm is not None:
-        whole = assemble_gemm(params, case, result["result_rows"])
+        assemble = assemble_binary_gemm if isinstance(params, BinaryCoreParams) else assemble_gemm
+        whole = assemble(params, case, result["result_rows"])
         if not np.array_equal(whole, np.asarray(case.gemm["expected"], dtype=np.int64)):
             exact = False
             detail.append("assembled GEMM differs from A @ B")
@@ -86,7 +90,7 @@ def _case_check(params: CoreParams, case: Case, result: dict) -> Check:
 
 
 def verify_core(
-    params: CoreParams,
+    params: CoreParams | BinaryCoreParams,
     simulator: str = "icarus",
     seed: int = 0,
     work_dir: str | os.PathLike | None = None,
@@ -96,10 +100,11 @@ def verify_core(
 ) -> VerifyReport:
     """Generate ``params``' core, run the cases in an HDL simulator and return the checks.
 
-    Parameters: ``params``, the ``CoreParams`` to build; ``simulator``, 'icarus' or 'verilator';
+    Parameters: ``params``, the ``CoreParams`` (integer GEMM core) or ``BinaryCoreParams`` (binarized
+    XNOR-popcount core) to build; ``simulator``, 'icarus' or 'verilator';
     ``seed`` (>= 0) of the random cases and stalls; ``work_dir`` keeps the Verilog, cases, build and
     logs (None: a temporary folder, removed after); ``cases``, the ``Case`` list to run (default
-    ``hdl.benches.golden.standard_cases``); ``lint``, also run ``verilator --lint-only -Wall`` when
+    ``hdl.benches.golden.standard_cases``, or ``hdl.benches.binary_golden.binary_standard_cases``); ``lint``, also run ``verilator --lint-only -Wall`` when
     Verilator is installed.
 
     Returns a ``VerifyReport``: one ``Check`` per case (bit-exact results, and for timed cases the
@@ -107,8 +112,11 @@ def verify_core(
     Raises HdlError for an unknown or missing simulator, a bad seed, or a run that left no results;
     OutputError when ``work_dir`` cannot be created or written.
     """
-    from hdl.generate import emit_core
+    from hdl.generate import emit_binary_core, emit_core
 
+    binary = isinstance(params, BinaryCoreParams)
+    if not binary and not isinstance(params, CoreParams):
+        raise HdlError(f"verify_core needs CoreParams or BinaryCoreParams, not {type(params).__name__}")
     if simulator not in SIMULATORS:
         raise HdlError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -122,15 +130,17 @@ def verify_core(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot use {folder} as the work folder: {exc.strerror or exc}") from None
-        design = emit_core(params, folder / "rtl")
-        cases = standard_cases(params, seed) if cases is None else cases
+        design = (emit_binary_core if binary else emit_core)(params, folder / "rtl")
+        if cases is None:
+            cases = binary_standard_cases(params, seed) if binary else standard_cases(params, seed)
         spec = {"params": _params_json(params), "cases": [c.to_json() for c in cases], "seed": seed}
         cases_path = write_text_atomic(folder / "cases.json", json.dumps(spec))
         out_path = folder / "measured.json"
         if out_path.exists():
             out_path.unlink()
         tests, failed, _ = run_cocotb(
-            [design.verilog_path], params.top_name, BENCH_MODULE, simulator, folder / f"build_{simulator}",
+            [design.verilog_path], params.top_name, BINARY_BENCH_MODULE if binary else BENCH_MODULE, simulator,
+            folder / f"build_{simulator}",
             {"CODESIGN_BENCH_CASES": str(cases_path.resolve()), "CODESIGN_BENCH_OUT": str(out_path.resolve())},
             seed=seed,
         )
@@ -163,6 +173,6 @@ def _verilator_available() -> bool:
     return True
 
 
-def _params_json(params: CoreParams) -> dict:
-    """The fields the bench rebuilds ``CoreParams(**...)`` from."""
+def _params_json(params: CoreParams | BinaryCoreParams) -> dict:
+    """The fields the bench rebuilds ``CoreParams(**...)`` / ``BinaryCoreParams(**...)`` from."""
     return dataclasses.asdict(params)

@@ -131,7 +131,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
     path = run.output_path
     path_ops, path_bits = (path.ops, path.param_bits) if path else (0, 0)
     # The roofline of a producer covers its fused layers: their operations on the lanes, their parameters.
-    slots = model.mac_slots(problem)
+    slots = model.mac_slots(problem, arch)
     roofline = max(math.ceil(slots / arch.pes),
                    -(-path_ops // vector_lanes(arch)), int(write_cycles(compulsory + path_bits, arch)))
     cycles = timeline.cycles

@@ -201,7 +201,7 @@ def test_hdl_command_reads_the_pe_spec_and_its_options_override_it(tmp_path):
 
 
 def test_an_xnor_pe_arch_has_no_gemm_core(tmp_path, capsys):
-    arch = _arch_file(tmp_path, kind="xnor_popcount")
+    arch = _arch_file(tmp_path, kind="xnor_popcount", weight_bits=1, activation_bits=1)
     assert main(["hdl", "--arch", arch, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "no generator for PE kind 'xnor_popcount'" in err and err.count("\n") == 1

@@ -1,5 +1,6 @@
-"""`codesign verify`: generate the GEMM core, run the cocotb benches on Icarus or Verilator, and
-compare results with numpy and cycles with the simulator's prediction. Exit 0 only if all pass."""
+"""`codesign verify`: generate the GEMM core (`--array binary`: the binarized XNOR-popcount core of the
+arch's binary_array), run the cocotb benches on Icarus or Verilator, and compare results with numpy and
+cycles with the simulator's prediction. Exit 0 only if all pass."""
 
 from __future__ import annotations
 

@@ -1,18 +1,19 @@
-"""Run golden cases on ``GemmCore`` in Amaranth's own simulator: no Verilog, fast unit tests."""
+"""Run golden cases on ``GemmCore`` or ``BinaryGemmCore`` in Amaranth's own simulator: no Verilog, fast unit tests."""
 
 from __future__ import annotations
 
 from amaranth.sim import Simulator
 
-from hdl.benches.driver import CaseDriver, CaseResult
+from hdl.benches.driver import BinaryCaseDriver, CaseDriver, CaseResult
 from hdl.benches.golden import Case
+from hdl.binary_core import BinaryGemmCore
 from hdl.core import GemmCore
-from hdl.params import CoreParams
+from hdl.params import BinaryCoreParams, CoreParams
 
 __all__ = ["run_cases_amaranth"]
 
 
-def _ports(core: GemmCore):
+def _ports(core):
     inputs = {
         "cmd__valid": core.cmd.valid, "cmd__payload": core.cmd.payload.as_value(),
         "weights__valid": core.weights.valid, "weights__payload": core.weights.payload.as_value(),
@@ -26,15 +27,18 @@ def _ports(core: GemmCore):
     return inputs, outputs
 
 
-def run_cases_amaranth(params: CoreParams, cases: list[Case], seed: int = 0) -> list[CaseResult]:
-    """Every case on one freshly reset core, one after another (the core idles in between)."""
-    core = GemmCore(params)
+def run_cases_amaranth(params: CoreParams | BinaryCoreParams, cases: list[Case], seed: int = 0) -> list[CaseResult]:
+    """Every case on one freshly reset core, one after another (the core idles in between). ``params``
+    selects the core: ``CoreParams`` the integer ``GemmCore``, ``BinaryCoreParams`` the ``BinaryGemmCore``."""
+    binary = isinstance(params, BinaryCoreParams)
+    core = BinaryGemmCore(params) if binary else GemmCore(params)
+    CaseDriver_ = BinaryCaseDriver if binary else CaseDriver
     inputs, outputs = _ports(core)
     results: list[CaseResult] = []
 
     async def bench(ctx):
         for number, case in enumerate(cases):
-            driver = CaseDriver(params, case, seed + number)
+            driver = CaseDriver_(params, case, seed + number)
             for _ in range(driver.timeout_edges()):
                 if driver.done:
                     break

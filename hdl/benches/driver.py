@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from hdl.benches.golden import Case, unpack_lanes
 from hdl.params import CoreParams
 
-__all__ = ["CaseResult", "CaseDriver"]
+__all__ = ["CaseResult", "CaseDriver", "BinaryCaseDriver"]
 
 
 @dataclass
@@ -128,3 +128,43 @@ class CaseDriver:
         """Generous bound on the case's edges, stalls included, to stop a hung core."""
         stall = 1.0 / max(0.05, 1.0 - max(self.case.valid_gap_share, self.case.ready_low_share))
         return int(20 * stall * (self.case.predicted_cycles + 10 * len(self.case.tiles))) + 100
+
+
+class BinaryCaseDriver(CaseDriver):
+    """``CaseDriver`` for ``hdl.binary_core.BinaryGemmCore``: the command's k is in bits, each beat is one
+    packed word per lane, and one ``results`` transfer carries a whole tile (rows x cols lanes), checked
+    against the expected sums with zeros outside m x n."""
+
+    def __init__(self, params, case: Case, seed: int = 0):
+        self.params = params
+        self.case = case
+        rng = random.Random(seed)
+        self.rng = rng
+        m_bits, k_bits = params.rows.bit_length(), params.max_k.bit_length()
+        self.cmd = _Source([t.m | (t.k << m_bits) | (t.n << (m_bits + k_bits)) for t in case.tiles],
+                           case.valid_gap_share, rng)
+        self.weights = _Source([w for t in case.tiles for w in t.weight_beats], case.valid_gap_share, rng)
+        self.acts = _Source([a for t in case.tiles for a in t.act_beats], case.valid_gap_share, rng)
+        self.ready = True
+        self.edge = 0
+        self.result = CaseResult(case.name)
+        self._tile = 0
+        self._rows = []
+        self._starts = []
+        self._ends = []
+
+    def _result_row(self, word: int) -> None:
+        p = self.params
+        tile = self.case.tiles[self._tile]
+        lanes = unpack_lanes(word, p.acc_bits, p.rows * p.cols, True)
+        got = [lanes[r * p.cols:(r + 1) * p.cols] for r in range(p.rows)]
+        want = [list(tile.expected_rows[r]) + [0] * (p.cols - tile.n) if r < tile.m else [0] * p.cols
+                for r in range(p.rows)]
+        for r in range(p.rows):
+            if got[r] != want[r]:
+                self.result.mismatches.append(f"tile {self._tile} row {r}: got {got[r]}, want {want[r]}")
+        self._ends.append(self.edge)
+        self.result.result_rows.append(got)
+        self._tile += 1
+        if self.done:
+            self._finish()
