@@ -81,7 +81,8 @@ def _cost(usage: dict) -> float:
 
 def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps: float, *,
                min_sqnr_db: float | None = None, name: str | None = None, shapes: Sequence[tuple[int, int]] = SHAPES,
-               dataflows: Sequence[str] = ("ws", "os"), accuracy_inputs: Any = None) -> FitResult:
+               dataflows: Sequence[str] = ("ws", "os"), accuracy_inputs: Any = None,
+               reestimate_bn: bool = False) -> FitResult:
     """Search (bit-width, ends kept, dataflow, array shape) for the cheapest feasible design (module doc).
 
     ``base`` gives the buffer, DRAM, clock and energy table the design keeps. Raises FitError when nothing
@@ -112,7 +113,7 @@ def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps:
         policy = BitsPolicy(default=point_bits(b))
         policies[(b, ends)] = _with_ends(policy, program, inputs, ends) if ends else policy
     proxies = dict(zip(configs, accuracy_sweep(model, inputs, [policies[c] for c in configs], inputs=accuracy_inputs,
-                                               reestimate_bn=True)))
+                                               reestimate_bn=reestimate_bn)))
     clock_cap = BOARD_FMAX_MHZ.get(board)
     candidates: list[Candidate] = []
     for b, ends in configs:

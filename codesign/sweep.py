@@ -161,8 +161,8 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
           layer_bits: dict | None = None, dataflows: Sequence[str] | None = None,
           arrays: Sequence[tuple[int, int]] = (), board: str | None = None, objective: str = "latency",
           jobs: int = 1, name: str | None = None, accuracy: bool = True, accuracy_inputs: Any = None,
-          keep_ends: int | None = None, progress: Callable[[int, int], Callable[[int], None]] | None = None
-          ) -> SweepResult:
+          keep_ends: int | None = None, progress: Callable[[int, int], Callable[[int], None]] | None = None,
+          reestimate_bn: bool = False) -> SweepResult:
     """Simulate ``model`` at every bit-width of ``bits`` under each dataflow and array shape.
 
     Parameters:
@@ -175,6 +175,8 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
             resource model expects it; throughput is then at the lower of that Fmax and the spec's clock.
         jobs: worker processes; accuracy: compute the accuracy proxy (``accuracy_inputs``: a file or tensor).
         progress: ``progress(total, ...)`` returns a callback advanced once per finished simulation.
+        reestimate_bn: re-estimate batch-norm statistics before the accuracy proxy (random-initialised models
+            only, such as the zoo's, whose default statistics make activations vanish).
 
     Returns a ``SweepResult``: points in (bits, dataflow, array) order with the Pareto front marked.
 
@@ -220,7 +222,7 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
         from codesign.accuracy import accuracy_sweep
 
         results = accuracy_sweep(model, inputs, [policies[b] for b in points], keep_ends=keep_ends,
-                                 inputs=accuracy_inputs, reestimate_bn=True)
+                                 inputs=accuracy_inputs, reestimate_bn=reestimate_bn)
         proxies = dict(zip(points, results))
     out = []
     for (b, flow, index), fig in zip(keys, figures):

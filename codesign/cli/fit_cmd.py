@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     base = load_arch(args.arch)
     name, model, inputs = load_model(args.model, parse_input_shape(args.input_shape))
     result = fit_design(model, inputs, base, args.board, fps, min_sqnr_db=args.min_sqnr, name=name,
-                        accuracy_inputs=args.inputs)
+                        accuracy_inputs=args.inputs,
+                        reestimate_bn=str(args.model).startswith("zoo:"))  # zoo models are random-initialised
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 132))

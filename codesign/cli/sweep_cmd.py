@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         result = sweep(model, inputs, arch, bits=points, layer_bits=layer_bits, dataflows=flows, arrays=arrays,
                        board=args.board, objective=objective, jobs=jobs, name=name, accuracy=args.accuracy,
                        accuracy_inputs=args.inputs, keep_ends=args.keep_ends,
-                       progress=progress[0] if progress else None)
+                       progress=progress[0] if progress else None,
+                       reestimate_bn=str(args.model).startswith("zoo:"))  # zoo models are random-initialised
     finally:
         if progress:
             progress[1].stop()
