@@ -16,7 +16,7 @@ from codesign.errors import CodesignError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = ("graph", "arch", "sim", "hdl", "verify", "fpga", "demo")
+COMMAND_MODULES = ("graph", "arch", "sim", "explore", "sweep", "fit", "hdl", "verify", "fpga", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware/software co-design for DNN accelerators: "
         "PyTorch model -> workload graph -> dataflow mapping -> cycle-level simulation -> verified Verilog.",
     )
+    from codesign import __version__
+
+    parser.add_argument("--version", action="version", version=f"codesign {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

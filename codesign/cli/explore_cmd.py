@@ -1,0 +1,81 @@
+"""``codesign explore MODEL --arch A [--prune SPEC ...] [--arrays RxC,...] [--dataflows ws,os,rs]``: a model and its
+pruned variants under every dataflow (and array shape) on one accelerator; summary, savings, per-layer winners."""
+
+from __future__ import annotations
+
+import argparse
+
+from codesign.cli.model_args import add_model_arguments
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explore",
+        help="compare dataflows (and array shapes) for a model and its pruned variants",
+        description="Prune the model by each SPEC (on a copy, beside the model as loaded), capture every variant, "
+        "simulate each under every dataflow on the accelerator (a dataflow it does not list runs on a derived "
+        "variant with the network it needs) and report the winner per variant, what the zeros saved, and per "
+        "layer which dataflow wins and why.",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML spec")
+    parser.add_argument("--prune", action="append", default=[], metavar="SPEC",
+                        help="a pruning to compare (repeatable): unstructured:R (global L1 over conv and linear "
+                        "weights), filters:R (L1 filter pruning per conv), slimming:R (smallest |gamma| batch-norm "
+                        "channels), nm:N:M (N of every M weights along the input dimension); R a share in [0, 1)")
+    parser.add_argument("--arrays", default=None, metavar="RxC,...",
+                        help="other array shapes to run as well, e.g. 8x8,16x16 (everything else as the spec)")
+    parser.add_argument("--dataflows", default=None, metavar="ws,os,rs",
+                        help="dataflows to compare (default ws,os,rs; one that cannot run is then skipped with a "
+                        "note, while a requested one is an error)")
+    parser.add_argument("--objective", default="latency", metavar="latency|energy|edp",
+                        help="what the mapper minimizes per layer and what picks the winners (default latency)")
+    parser.add_argument("--no-fuse", dest="fuse", action="store_false",
+                        help="run batch norms and activations as layers of their own")
+    parser.add_argument("--no-onchip-activations", dest="onchip_activations", action="store_false",
+                        help="write every layer's output to DRAM and read it back")
+    parser.add_argument("--layers", action="store_true",
+                        help="explain every layer (not only the longest 15) and print the per-layer tables")
+    parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
+    parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per layer per run as CSV")
+    parser.add_argument("--quiet", action="store_true", help="print nothing (only write the files)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from codesign.arch_loader import load_arch
+    from codesign.atomic_write import check_writable, write_text_atomic
+    from codesign.cli.model_args import bits_policy_from_args, parse_input_shape
+    from codesign.explore import explore, parse_arrays, parse_dataflows
+    from codesign.explore_report import csv_text, json_text, print_explore
+    from codesign.prune import parse_specs
+    from dataflow.mapper import check_objective
+
+    # Everything that can be checked without the model fails here, as one line, before any slow work.
+    specs = parse_specs(args.prune)
+    arrays = parse_arrays(args.arrays)
+    dataflows = parse_dataflows(args.dataflows)
+    objective = check_objective(str(args.objective).lower())
+    check_writable(args.json)
+    check_writable(args.csv)
+    arch = load_arch(args.arch)
+    policy = bits_policy_from_args(args)
+    shape = parse_input_shape(getattr(args, "input_shape", None))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 132))  # files and pipes get the whole table
+    result = explore(args.model, arch, prune=specs, arrays=arrays, dataflows=dataflows, objective=objective,
+                     input_shape=shape, bits=policy, fold_views=getattr(args, "fold_views", True), fuse=args.fuse,
+                     onchip_activations=args.onchip_activations, progress=console.is_terminal and not args.quiet)
+    # Both files are written only once everything ran: a failure leaves no output behind.
+    if args.json:
+        write_text_atomic(args.json, json_text(result))
+    if args.csv:
+        write_text_atomic(args.csv, csv_text(result))
+    if not args.quiet:
+        print_explore(result, console, layers=args.layers)
+    return 0
