@@ -10,7 +10,7 @@ from typing import Sequence
 from sim.results import SimResult
 
 __all__ = [
-    "CSV_COLUMNS", "json_document", "json_text", "csv_text", "onchip_mark", "options_line", "print_run",
+    "CSV_COLUMNS", "json_document", "json_text", "csv_text", "onchip_mark", "options_line", "grouped_notes", "print_run",
     "print_comparison"
 ]
 
@@ -84,6 +84,23 @@ def options_line(run: SimResult) -> str:
     return f"{fusion}; {onchip} (column GLB: inputs read from it / output left in it)"
 
 
+def grouped_notes(run: SimResult, shown: int = 3) -> list[str]:
+    """One line per distinct note: the layer it is about, or "N layers (a, b, c, ...)" when it repeats (the JSON
+    keeps every layer's notes)."""
+    by_note: dict[str, list[str]] = {}
+    for layer in run.layers:
+        for note in layer.notes:
+            by_note.setdefault(note, []).append(layer.name)
+    lines = []
+    for note, names in by_note.items():
+        if len(names) == 1:
+            lines.append(f"{names[0]}: {note}")
+        else:
+            more = ", ..." if len(names) > shown else ""
+            lines.append(f"{len(names)} layers ({', '.join(names[:shown])}{more}): {note}")
+    return lines
+
+
 def print_run(run: SimResult, console=None, max_layers: int | None = None) -> None:
     """Per-layer table of one run and its totals; fused layers show their producer in place of cycles; findings
     (notes) listed under it."""
@@ -113,9 +130,8 @@ def print_run(run: SimResult, console=None, max_layers: int | None = None) -> No
                   _si(run.energy_pj), _si(run.dram_bytes), _si(run.compulsory_dram_bytes), _si(run.roofline_cycles), "")
     console.print(table)
     console.print(options_line(run))
-    for layer in run.layers:
-        for note in layer.notes:
-            console.print(f"[yellow]note[/yellow] {layer.name}: {note}")
+    for line in grouped_notes(run):
+        console.print(f"[yellow]note[/yellow] {line}")
     console.print(f"latency {run.latency_ms:.3f} ms at {run.clock_mhz:g} MHz; energy in {run.energy_unit}, table {run.energy_table}")
 
 

@@ -88,5 +88,10 @@ def test_totals_report_the_whole_model_density():
     prune.l1_unstructured(model[0], "weight", amount=8)
     workload = capture(model, (1, 4))
     totals = workload.totals()
-    assert totals["weight_density"] == (8 + 16) / 32
+    # A feature the first layer zeroes for every input is dead: the second layer's weights reading it count
+    # as removed too (dead-channel propagation).
+    first, second = [layer for layer in workload.layers if layer.op.has_macs]
+    dead = len(second.dead_input_channels)
+    assert first.weight_density == 8 / 16 and second.weight_density == (16 - 4 * dead) / 16
+    assert totals["weight_density"] == (8 + 16 - 4 * dead) / 32
     assert totals["effective_macs"] == 8 + 16

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     workload = workload_from_args(args)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 132))  # files and pipes get the whole table
+        console = Console(width=max(console.width, 200))  # files and pipes get the whole table, no cell cut
     runs = [simulate(workload, arch, flow, objective=objective, progress=console.is_terminal, fuse=args.fuse,
                      onchip_activations=args.onchip_activations) for flow in flows]
     compare = dataflow == "all"
