@@ -260,8 +260,10 @@ def design_at(arch: ArchSpec, bits: int) -> ArchSpec:
         if arch.binary_array is not None:
             return arch
         return replace(arch, name=f"{arch.name}+binary", binary_array=BinaryArraySpec(rows=arch.rows, cols=arch.cols))
+    # Room for the longest reduction a generated core sums (its rows, or a streamed k of up to 1024).
+    reduction = max(arch.rows, 1024).bit_length()
     pe = replace(arch.pe, weight_bits=bits, activation_bits=bits,
-                 accumulator_bits=max(arch.pe.accumulator_bits, 2 * bits))
+                 accumulator_bits=min(64, max(arch.pe.accumulator_bits, 2 * bits + reduction)))
     return replace(arch, pe=pe)
 
 

@@ -45,6 +45,13 @@ def _fps(text: str) -> float:
     return value
 
 
+def _why_not(other, chosen) -> str:
+    """Why a feasible runner-up lost to the chosen design."""
+    if other.cost > chosen.cost + 1e-9:
+        return f"uses {other.cost:.0%} of the board, the chosen {chosen.cost:.0%}"
+    return f"the same board share, {other.fps:.1f} fps against {chosen.fps:.1f}"
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                         reestimate_bn=str(args.model).startswith("zoo:"))  # zoo models are random-initialised
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 132))
+        console = Console(width=max(console.width, 200))
     c = result.chosen
     console.print(f"chosen: {c.label} on {result.board}: {c.fps:.1f} fps (target {fps:g}), SQNR {c.sqnr_db:.1f} dB, "
                   f"{c.cost:.0%} of the scarcest resource")
@@ -83,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     for other in result.runners_up:
         table.add_row(other.label, "" if other.fps is None else f"{other.fps:.1f}",
                       f"{other.sqnr_db:.1f}" if other.sqnr_db is not None else "", f"{other.cost:.0%}",
-                      other.why or "costs more of the board")
+                      other.why or _why_not(other, c))
     console.print(table)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     name, model, inputs = load_model(args.model, parse_input_shape(args.input_shape))
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 132))
+        console = Console(width=max(console.width, 200))
     progress = _progress(console) if console.is_terminal else None
     try:
         result = sweep(model, inputs, arch, bits=points, layer_bits=layer_bits, dataflows=flows, arrays=arrays,
