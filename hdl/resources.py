@@ -174,13 +174,16 @@ def features(params, family: str) -> dict[str, float]:
         if t != "dsp":
             f[f"{t}_mul"] = n * wb * ab  # partial-product bits of the multiplier in logic
             f[f"{t}_w2"] = n * wb * wb  # its adder tree: wb partial products, widening to wb + ab bits
+            f[f"{t}_signed"] = n * wb * ab if params.signed else 0  # sign extension, the subtracted term
     # logic multipliers beside DSP blocks map differently (ECP5's delay-driven ABC9: the DSP paths set the pace)
     f["logic_mixed"] = by_type["logic"] * wb * ab if by_type["dsp"] else 0
     f["dsp_blocks"] = by_type["dsp"] * blocks
-    f["fifo_bits"] = width * depth
     f["fifo_width"] = width
-    f["fifo_lutram"] = math.ceil(width / 4) * math.ceil(depth / 16)  # ECP5 TRELLIS_DPR16X4: 16 x 4 bits
-    f["fifo_mux"] = width * (math.ceil(depth / 16) - 1)  # reading across 16-entry banks
+    if family == "ice40":  # no distributed RAM: the FIFO is width x depth flip-flops and a read multiplexer
+        f["fifo_bits"] = width * depth
+    else:
+        f["fifo_lutram"] = math.ceil(width / 4) * math.ceil(depth / 16)  # ECP5 TRELLIS_DPR16X4: 16 x 4 bits
+        f["fifo_mux"] = width * (math.ceil(depth / 16) - 1)  # reading across 16-entry banks
     f["skew_rows"] = ab * _triangle(rows)
     f["skew_cols"] = (acc if params.dataflow == "ws" else wb) * _triangle(cols)
     f["lanes"] = rows * ab + cols * wb
@@ -470,6 +473,7 @@ def check_fit(params, board: str | Board, *, name: str | None = None, harness: b
     largest array of the same kind that fits (``largest_fitting`` with ``dsp_pes``).
     """
     b = _board(board)
+    params = _params_from(params)
     report = fit_report(params, b, harness=harness, data_dir=data_dir)
     if report.fits:
         return report
@@ -959,7 +963,8 @@ def summary_markdown(written: dict[str, dict]) -> str:
                 cells.append(f"{e['measured']} / {e['predicted']:.0f}{pct}")
             lines.append(f"| {row['design']} | " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append("max |error| %: held out " + ", ".join(f"{q} {v}" for q, v in data["held_out_max_error_pct"].items())
+        held = ", ".join(f"{q} {v}" for q, v in data["held_out_max_error_pct"].items())
+        lines.append("max |error| %: held out " + held
                      + "; fit " + ", ".join(f"{q} {v}" for q, v in data["fit_max_error_pct"].items())
                      + "; harness " + ", ".join(f"{q} {v}" for q, v in data["harness_max_error_pct"].items()))
         lines.append("")

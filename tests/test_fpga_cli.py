@@ -54,7 +54,8 @@ def test_the_os_dataflow_and_all_logic_multipliers_are_checked_too(capsys, tmp_p
 
 
 def test_dsp_pes_given_is_kept_in_the_check(capsys, tmp_path):
-    status = main(["fpga", "--arch", "fpga-16x16", "--board", "ulx3s", "--dsp-pes", "256", "--out", str(tmp_path / "b")])
+    status = main(["fpga", "--arch", "fpga-16x16", "--board", "ulx3s", "--dsp-pes", "256",
+                   "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert status == 2
     assert "needs 256 DSP blocks" in err and "the ECP5-85F has 156" in err
@@ -78,7 +79,8 @@ def test_binary_array_is_checked_and_dsp_pes_refused(capsys, tmp_path):
     arch.write_text("name: bnn\nrows: 4\ncols: 4\nglb: {size_bytes: 65536}\ndram: {bytes_per_cycle: 8}\n"
                     "energy: {preset: horowitz-45nm}\n"
                     "binary_array: {rows: 16, cols: 16, word_bits: 64, accumulator_bits: 16}\n")
-    status = main(["fpga", "--arch", str(arch), "--board", "icebreaker", "--array", "binary", "--out", str(tmp_path / "b")])
+    status = main(["fpga", "--arch", str(arch), "--board", "icebreaker", "--array", "binary",
+                   "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1
     assert "bnn (xnor_gemm_16x16_w64) does not fit the icebreaker" in err
@@ -105,3 +107,19 @@ def test_icebreaker_build_fits_with_dsp_pes_capped_at_the_board(tmp_path, capsys
     assert abs(figures["predicted"]["cells"] - cells) / cells < 0.10  # the resource model beside the real build
     assert (tmp_path / "b" / "top.bin").stat().st_size > 0
     assert "post-route Fmax" in capsys.readouterr().out
+
+
+def test_force_skips_the_fit_check_and_goes_on_to_the_build(monkeypatch, capsys, tmp_path):
+    import hdl.fpga
+
+    called = {}
+
+    def fake_build(board, folder, params, **options):
+        called.update(board=board, params=params, options=options)
+        raise hdl.fpga.HdlError("stopped before place-and-route (test)")
+
+    monkeypatch.setattr(hdl.fpga, "build_gemm_core", fake_build)
+    status = main(["fpga", "--arch", "fpga-8x8", "--board", "icebreaker", "--force", "--out", str(tmp_path / "b")])
+    assert status == 2 and "stopped before place-and-route (test)" in capsys.readouterr().err
+    assert called["board"] == "icebreaker" and called["params"].dsp_pes == 8
+    assert called["options"] == {"synth_opts": "-dsp"}
