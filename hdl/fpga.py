@@ -22,6 +22,7 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import io, wiring
 
 from codesign.errors import HdlError
+from hdl.yowasp_cache import prepare as prepare_caches
 
 __all__ = [
     "BOARDS", "BOARD_DSP_BLOCKS", "TOOLS", "LFSR_TAPS", "BoardBuild", "LfsrHarness", "tool_environment",
@@ -182,6 +183,8 @@ def build_design(design, board: str, build_dir: str | os.PathLike, *, name: str 
     env = tool_environment(folder)
     started = time.monotonic()
     plan = platform.prepare(LfsrHarness(design), name=name, **toolchain_options)
+    family_tools = ("YOSYS", f"NEXTPNR_{family.upper()}", "ICEPACK" if family == "ice40" else "ECPPACK")
+    prepare_caches({TOOLS[variable]: env[variable] for variable in family_tools}, env)
     try:
         plan.execute_local(str(folder), env=env)
     except (subprocess.CalledProcessError, OSError) as exc:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesign.errors import HdlError
+from hdl.yowasp_cache import prepare
 
 __all__ = ["TARGETS", "PACK_DEVICES", "SynthResult", "synthesize", "tool_env", "tool_versions",
            "parse_utilisation"]
@@ -82,8 +83,10 @@ def parse_utilisation(log: str) -> dict[str, tuple[int, int]]:
 
 
 def _run(command: list[str], work: str, what: str) -> subprocess.CompletedProcess:
+    env = tool_env()
+    prepare({Path(command[0]).name: command[0]}, env)  # a fresh YoWASP cache is filled once, under a lock
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, cwd=work, timeout=3600, env=tool_env())
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=work, timeout=3600, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HdlError(f"{what} could not run: {exc}") from None
     return proc
