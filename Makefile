@@ -16,7 +16,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,fpga,brevitas]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,fpga,brevitas,pt2e]"
 	touch $@
 
 venv: $(STAMP)
