@@ -76,8 +76,10 @@ def xnor_dot(m: Module, a, w, n_valid, word_bits: int):
 class XnorPopcountPE(wiring.Component):
     """One binarized PE: ``dot`` of the current words (combinational) and a registered accumulator.
 
-    Ports: ``a``, ``w`` packed words; ``n_valid`` (0..word_bits) valid low bits this beat; ``en``
-    accumulates the beat; ``clear`` starts a new sum (with ``en``: acc <= dot, without: acc <= 0).
+    Ports: ``a``, ``w`` packed words; ``n_valid`` (0..word_bits) valid low bits this beat (a larger
+    value, which the port can hold unless word_bits + 1 is a power of two, counts every bit and still
+    subtracts n_valid: outside the contract); ``en`` accumulates the beat; ``clear`` starts a new sum
+    (with ``en``: acc <= dot, without: acc <= 0); ``rst`` clears ``acc``.
     ``acc`` wraps modulo 2**acc_bits: choose ``acc_bits >= acc_bits_for(K)``.
     """
 
@@ -157,8 +159,9 @@ class ThresholdUnit(wiring.Component):
     """Batch norm + sign folded into an integer compare: ``out[c] = (dot[c] >= thr[c]) xor flip[c]``.
 
     ``out`` packs the ``channels`` 1-bit activations (bit 1 = +1) into one word, ready to be the next
-    layer's activation word. Thresholds and flips are ports, loaded per layer (see ``fold_batchnorm``).
-    Combinational.
+    layer's activation word. Thresholds and flips are ports, loaded per layer (see ``fold_batchnorm``;
+    pass it ``k`` so thresholds fit the acc_bits + 1 bits of ``thr``). ``acc_bits`` 2..64.
+    Combinational: no clock, no reset.
     """
 
     def __init__(self, channels: int, acc_bits: int = 16):

@@ -204,6 +204,7 @@ class BinaryGemmCore(wiring.Component):
         with m.Elif(sending):
             m.d.sync += out_valid.eq(0)
 
-        with m.If(op_en | fin | out_valid):
+        # busy: a command offered, or a tile in the operand stage, the accumulators or the result register
+        with m.If(self.cmd.valid | op_en | fin | out_valid):
             m.d.comb += self.busy.eq(1)
         return m

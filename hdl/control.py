@@ -62,8 +62,8 @@ def ws_control(ctx: TileControl) -> None:
         m.d.comb += array.acts[r].eq(Mux(feed & (r < tile_k), core.acts.payload[r], 0))
 
     with m.FSM(name="ws_fsm"):
-        with m.State("IDLE"):
-            m.d.comb += core.cmd.ready.eq(1)
+        with m.State("IDLE"):  # no tile in progress: busy only while a command is offered
+            m.d.comb += [core.cmd.ready.eq(1), core.busy.eq(core.cmd.valid)]
             with m.If(accept_cmd):
                 m.d.sync += count.eq(0)
                 m.next = "LOAD_WEIGHTS"
@@ -149,7 +149,9 @@ def os_control(ctx: TileControl) -> None:
 
     with m.FSM(name="os_fsm"):
         with m.State("IDLE"):
-            m.d.comb += [take_cmd.eq(~pending | copy), core.busy.eq(pending | draining)]
+            # busy: a command offered, a finished tile waiting for its copy, rows in the bank or the FIFO
+            m.d.comb += [take_cmd.eq(~pending | copy),
+                         core.busy.eq(core.cmd.valid | pending | draining | buf.r_rdy)]
             start_tile()
         with m.State("FEED"):
             m.d.comb += [core.acts.ready.eq(both), core.weights.ready.eq(both), core.busy.eq(1)]

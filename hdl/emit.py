@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +17,7 @@ from codesign.atomic_write import write_text_atomic
 from codesign.errors import HdlError, OutputError
 
 __all__ = [
-    "MANIFEST_NAME", "MANIFEST_VERSION", "to_verilog", "port_list", "manifest", "EmittedDesign",
+    "MANIFEST_NAME", "MANIFEST_VERSION", "to_verilog", "top_ports", "port_list", "manifest", "EmittedDesign",
     "prepare_out_dir", "write_design", "emit",
 ]
 
@@ -29,26 +30,52 @@ def _check_name(name: str) -> None:
         raise HdlError(f"module name {name!r} is not a Verilog identifier")
 
 
+# Yosys script after Amaranth's RTLIL: ``proc`` (with its mux pass) turns every combinational
+# process into continuous assignments, so no ``always @*`` block is left for a simulator to skip at
+# time 0 (Icarus under -g2012 and other SystemVerilog modes run an ``always @*`` only on a change of
+# its inputs, and Yosys' time-0 trigger is a declaration initialiser, which SystemVerilog applies
+# before time 0 without an event). ``-noparallelcase`` writes one-hot muxes as plain case statements
+# with a don't-care default (no overlapping casez patterns); without ``-norename`` Yosys' internal
+# names become ``_N_`` (an escaped ``\$name`` function call is not legal for Icarus).
+_YOSYS_SCRIPT = ("proc -norom", "memory_collect", "write_verilog -noparallelcase")
+
+
 def to_verilog(component: Any, name: str) -> str:
-    """Verilog text of a ``wiring.Component`` (ports from its signature, plus ``clk`` and ``rst``).
+    """Verilog text of a ``wiring.Component``: ports from its signature, plus ``clk`` and ``rst`` when it has
+    registers or synchronous memory ports (a purely combinational component has neither).
 
     Parameters: ``component``, an Amaranth ``wiring.Component`` (e.g. ``GemmCore``); ``name``, the top
     module's name (a Verilog identifier). Returns the Verilog source as a string (no source
-    locations). Raises HdlError for a name that is not a Verilog identifier or when Yosys fails.
+    locations), plain Verilog-2001 without ``always @*`` blocks, so it behaves the same under every
+    ``-g`` mode of Icarus and under Verilator (docs/verilator-waivers.md). Raises HdlError for a name
+    that is not a Verilog identifier or when Yosys fails.
     """
-    from amaranth.back import verilog
+    from amaranth._toolchain.yosys import YosysError, find_yosys
+    from amaranth.back import rtlil
 
     _check_name(name)
+    rtlil_text = rtlil.convert(component, name=name, emit_src=False)
+    script = [f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil", *_YOSYS_SCRIPT]
     try:
-        return verilog.convert(component, name=name, emit_src=False)
-    except verilog.YosysError as exc:  # pragma: no cover - only on a broken toolchain
+        yosys = find_yosys(lambda version: version >= (0, 40))
+        return yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True)
+    except YosysError as exc:  # pragma: no cover - only on a broken toolchain
         raise HdlError(f"yosys could not write Verilog for {name}: {exc}") from None
+
+
+def top_ports(verilog_text: str, name: str) -> list[str]:
+    """The port names of module ``name`` in ``verilog_text``, in its header's order (HdlError if absent)."""
+    found = re.search(rf"^module {re.escape(name)}\(([^)]*)\);", verilog_text, re.M)
+    if found is None:
+        raise HdlError(f"the Verilog has no module {name}")
+    return [port.strip() for port in found.group(1).split(",") if port.strip()]
 
 
 def port_list(component: Any, *, has_sync_domain: bool = True) -> list[dict[str, Any]]:
     """Ports as Verilog names them: ``path__joined__by__double_underscores``, direction and width.
 
-    Amaranth adds ``clk`` and ``rst`` for a component that uses the ``sync`` domain.
+    Amaranth adds ``clk`` and ``rst`` for a component that uses the ``sync`` domain (``emit`` reads
+    whether it did from the Verilog: a purely combinational component has neither).
     """
     from amaranth.hdl import Value, ValueCastable
     from amaranth.lib import wiring
@@ -152,6 +179,8 @@ def emit(
     bad name, a manifest that is not JSON-serializable or a Yosys failure; OutputError when the
     folder cannot be created or a file cannot be written (each file is written all-or-nothing).
     """
-    data = manifest(component, name, parameters, kind=kind, extra=extra)
+    _check_name(name)
     text = to_verilog(component, name)
+    data = manifest(component, name, parameters, kind=kind, extra=extra,
+                    has_sync_domain="clk" in top_ports(text, name))
     return write_design(out_dir, text, data)

@@ -16,26 +16,39 @@ from hdl.core import GemmCore, command_layout
 from hdl.emit import EmittedDesign, emit, prepare_out_dir
 from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["core_manifest_extra", "binary_manifest_extra", "emit_core", "emit_binary_core"]
+__all__ = ["OUT_OF_RANGE", "GEMM_TILE_ORDER", "core_manifest_extra", "binary_manifest_extra", "emit_core",
+           "emit_binary_core"]
 
 
-def _fields(layout) -> list[dict[str, Any]]:
+# What the core does with a command field outside 1..max (docs/core-protocol.md, "Out-of-range sizes").
+OUT_OF_RANGE = "0 runs as 1; any value above max (the field holds up to 2**width - 1) runs as max"
+# The order a whole GEMM is cut into tiles in (codesign.contract.gemm_timing.predict_gemm_tiles).
+GEMM_TILE_ORDER = ("each of M, K, N cut into full chunks of its tile maximum, then the remainder; tiles issued "
+                   "M chunk outermost, then N chunk, then K chunk innermost; the host adds the partial sums of "
+                   "tiles that split K")
+
+
+def _fields(layout, maxima: tuple[int, int, int]) -> list[dict[str, Any]]:
     fields = []
     offset = 0
-    for name, shape in ((n, f.shape) for n, f in layout):
+    for (name, shape), maximum in zip(((n, f.shape) for n, f in layout), maxima):
         width = shape.width if hasattr(shape, "width") else len(shape)
-        fields.append({"name": name, "lsb": offset, "width": width})
+        fields.append({"name": name, "lsb": offset, "width": width, "max": maximum})
         offset += width
     return fields
 
 
 def core_manifest_extra(params: CoreParams, core: GemmCore) -> dict[str, Any]:
     """Lane layout, command fields, buffering and the cycle formulas, as docs/core-protocol.md states them."""
-    fields = _fields(command_layout(params))
+    fields = _fields(command_layout(params), params.tile_max)
+    m_max, k_max, n_max = params.tile_max
     return {
         "dataflow": params.dataflow,
         "protocol": "docs/core-protocol.md",
         "cmd_fields": fields,
+        "cmd_out_of_range": OUT_OF_RANGE,
+        "tile_max": {"m": m_max, "k": k_max, "n": n_max},
+        "gemm_tile_order": GEMM_TILE_ORDER,
         "lanes": {
             "weights": {"count": params.cols, "bits": params.weight_bits, "signed": params.weight_signed,
                         "carries": "B[t, 0..cols-1] (one row of B)"},
@@ -56,7 +69,11 @@ def binary_manifest_extra(params: BinaryCoreParams) -> dict[str, Any]:
     return {
         "dataflow": params.dataflow,
         "protocol": "docs/core-protocol.md#the-binarized-core",
-        "cmd_fields": _fields(binary_command_layout(params)),
+        "cmd_fields": _fields(binary_command_layout(params), params.tile_max),
+        "cmd_out_of_range": OUT_OF_RANGE,
+        "tile_max": dict(zip("mkn", params.tile_max)),
+        "k_tile": params.k_tile,
+        "gemm_tile_order": GEMM_TILE_ORDER + " (K chunks are k_tile bits: max_k rounded down to whole words)",
         "cmd_k_unit": "bits (binary values) of the reduction, 1..max_k; the tile streams ceil(k / word_bits) words",
         "bit_convention": "bit 1 = +1, bit 0 = -1; bit i of word t holds reduction index t * word_bits + i",
         "lanes": {

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.errors import HdlError
 
-__all__ = ["MAX_IN_BITS", "MAX_OUT_BITS", "FUNCTIONS", "LutActivation"]
+__all__ = ["MAX_IN_BITS", "MAX_OUT_BITS", "FUNCTIONS", "TYPICAL_RANGES", "LutActivation"]
 
 MAX_IN_BITS = 14
 MAX_OUT_BITS = 32
@@ -43,6 +43,18 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # h-swish (Howard et al., MobileNetV3, 2019): x * relu6(x + 3) / 6
     "hswish": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
     "exp": np.exp,
+}
+
+
+# (in_range, out_range) per named function: where it does its work, and an output range holding it there
+# (`codesign hdl --unit lut` uses them when --in-range / --out-range are not given).
+TYPICAL_RANGES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "sigmoid": ((-8.0, 8.0), (0.0, 1.0)),
+    "tanh": ((-4.0, 4.0), (-1.0, 1.0)),
+    "gelu": ((-4.0, 4.0), (-0.2, 4.0)),  # min of GELU: about -0.170
+    "silu": ((-6.0, 6.0), (-0.3, 6.0)),  # min of SiLU: about -0.278
+    "hswish": ((-4.0, 4.0), (-0.4, 4.0)),  # min of h-swish: -0.375
+    "exp": ((-8.0, 2.0), (0.0, float(np.exp(2.0)))),
 }
 
 
@@ -68,7 +80,8 @@ class LutActivation(wiring.Component):
     """ROM activation: ``y = table[x]``, registered (latency 1, block RAM on FPGAs) or combinational.
 
     ``function`` is a name from ``FUNCTIONS`` or a numpy callable. Ports: ``x`` (in_bits, the input
-    code), ``y`` (out_bits, the output code). ``latency``: 1 = synchronous read, 0 = asynchronous.
+    code), ``y`` (out_bits, the output code). ``latency``: 1 = synchronous read (``rst`` unused: after
+    every edge y = table[x at that edge], in reset or not), 0 = asynchronous (no clock, no reset).
     """
 
     def __init__(self, function, in_bits: int, out_bits: int, in_range, out_range, *, latency: int = 1):
@@ -162,3 +175,11 @@ class LutActivation(wiring.Component):
         port = rom.read_port(domain="sync" if self.latency else "comb")
         m.d.comb += [port.addr.eq(self.x), self.y.eq(port.data)]
         return m
+
+
+def lut_table(function, in_bits: int, out_bits: int, in_range, out_range) -> np.ndarray:
+    """The ROM contents of ``LutActivation(function, in_bits, out_bits, in_range, out_range)`` (int64 output code of
+    every input code), without building a design: the table a compiler or golden model uses is the RTL's."""
+    unit = LutActivation(function, in_bits, out_bits, in_range, out_range)
+    unit._MustUse__used = True  # only its table is wanted; it is never elaborated
+    return unit.table()

@@ -54,8 +54,9 @@ class SoftmaxUnit(wiring.Component):
 
     Ports: ``x``/``x_valid``/``x_last``/``x_ready`` in (a vector ends at ``x_last`` or at its
     ``n_max``-th element); ``y``/``y_valid``/``y_last``/``y_ready`` out. A vector of n elements takes
-    n load cycles, n + 2 exp cycles, 2 normalize cycles, and n output cycles while ``y_ready`` is high:
-    3n + 4 in all, after which the unit accepts the next vector.
+    n load edges, n + 2 exp edges, 2 normalize edges, and n output edges while ``y_ready`` is high: its
+    last output transfers 3n + 3 edges after the edge accepting its first element, and the next vector's
+    first element is accepted one edge later (period 3n + 4; docs/hdl-units.md).
     """
 
     def __init__(self, n_max: int = 16, *, in_bits: int = 8, in_scale: float = 1 / 16,
@@ -154,8 +155,10 @@ class SoftmaxUnit(wiring.Component):
         m = Module()
         m.submodules.exp_lut = exp_lut = self.exp_lut
         m.submodules.recip_lut = recip_lut = self.recip_lut
-        m.submodules.xbuf = xbuf = memory.Memory(shape=signed(self.in_bits), depth=self.n_max, init=[])
-        m.submodules.ebuf = ebuf = memory.Memory(shape=self.exp_bits, depth=self.n_max, init=[])
+        # At least two entries: a one-entry memory has a zero-width address, which Verilog cannot declare.
+        depth = max(self.n_max, 2)
+        m.submodules.xbuf = xbuf = memory.Memory(shape=signed(self.in_bits), depth=depth, init=[])
+        m.submodules.ebuf = ebuf = memory.Memory(shape=self.exp_bits, depth=depth, init=[])
         # synchronous reads, so both buffers map to block RAM
         x_wr, x_rd = xbuf.write_port(), xbuf.read_port()
         e_wr, e_rd = ebuf.write_port(), ebuf.read_port()
@@ -165,7 +168,7 @@ class SoftmaxUnit(wiring.Component):
         x_max = Signal(signed(self.in_bits))
         # exp pipeline: stage 1 has the buffered x (for s1_idx), stage 2 the exp-LUT value (for s2_idx)
         s1_valid, s2_valid = Signal(), Signal()
-        s1_idx, s2_idx = Signal(range(self.n_max)), Signal(range(self.n_max))
+        s1_idx, s2_idx = Signal(range(depth)), Signal(range(depth))
         total = Signal(self.sum_bits)
         lead = Signal(range(self.sum_bits))
         recip = Signal(self.recip_bits)

@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,8 @@ from hdl.benches.golden import Case, assemble_gemm, standard_cases
 from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
 from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["BENCH_MODULE", "BINARY_BENCH_MODULE", "Check", "VerifyReport", "verify_core"]
+__all__ = ["BENCH_MODULE", "BINARY_BENCH_MODULE", "Check", "VerifyReport", "verify_core", "lint_check",
+           "verilator_available"]
 
 BENCH_MODULE = "hdl.benches.gemm_core_bench"
 BINARY_BENCH_MODULE = "hdl.benches.binary_core_bench"
@@ -50,7 +52,7 @@ class Check:
 class VerifyReport:
     """Every check of one ``verify_core`` run; ``passed`` only if there is one and all pass."""
 
-    params: CoreParams | BinaryCoreParams
+    params: Any  # CoreParams, BinaryCoreParams or hdl.units.UnitParams: anything with a top_name
     simulator: str
     seed: int
     checks: tuple[Check, ...]
@@ -67,7 +69,7 @@ def _case_check(params: CoreParams | BinaryCoreParams, case: Case, result: dict)
     if not result["finished"]:
         detail.append("did not finish")
     elif result["mismatches"]:
-        detail.append(f"{len(result['mismatches'])} wrong rows, first: {result['mismatches'][0]}")
+        detail.append(f"{len(result['mismatches'])} mismatches, first: {result['mismatches'][0]}")
     else:
         detail.append("bit-exact")
     if exact and case.gemm is not None:
@@ -97,6 +99,7 @@ def verify_core(
     *,
     cases: list[Case] | None = None,
     lint: bool = True,
+    icarus_generation: str | None = None,
 ) -> VerifyReport:
     """Generate ``params``' core, run the cases in an HDL simulator and return the checks.
 
@@ -105,7 +108,8 @@ def verify_core(
     ``seed`` (>= 0) of the random cases and stalls; ``work_dir`` keeps the Verilog, cases, build and
     logs (None: a temporary folder, removed after); ``cases``, the ``Case`` list to run (default
     ``hdl.benches.golden.standard_cases``, or ``hdl.benches.binary_golden.binary_standard_cases``); ``lint``, also run ``verilator --lint-only -Wall`` when
-    Verilator is installed.
+    Verilator is installed; ``icarus_generation``, Icarus' ``-g`` mode ('2005' or '2012'; None: the
+    cocotb runner's -g2012).
 
     Returns a ``VerifyReport``: one ``Check`` per case (bit-exact results, and for timed cases the
     measured cycles equal to the contract's), one for the cocotb run, one for the lint.
@@ -142,7 +146,7 @@ def verify_core(
             [design.verilog_path], params.top_name, BINARY_BENCH_MODULE if binary else BENCH_MODULE, simulator,
             folder / f"build_{simulator}",
             {"CODESIGN_BENCH_CASES": str(cases_path.resolve()), "CODESIGN_BENCH_OUT": str(out_path.resolve())},
-            seed=seed,
+            seed=seed, icarus_generation=icarus_generation,
         )
         checks: list[Check] = []
         if out_path.is_file():
@@ -152,20 +156,25 @@ def verify_core(
                 checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
         checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,
                             detail=f"{tests} test(s), {failed} failed"))
-        if lint and _verilator_available():
-            from hdl.lint import verilator_lint
-
-            result = verilator_lint(design.verilog_path, params.top_name)
-            first = next((line for line in result.output.splitlines() if line.startswith("%")), "")
-            checks.append(Check("verilator --lint-only -Wall", result.clean,
-                                detail="clean (documented waivers only)" if result.clean else first))
+        if lint and verilator_available():
+            checks.append(lint_check(design.verilog_path, params.top_name))
         return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _verilator_available() -> bool:
+def lint_check(verilog_path: str | os.PathLike, top: str) -> Check:
+    """``verilator --lint-only -Wall`` (documented waivers only) as one line of the table."""
+    from hdl.lint import verilator_lint
+
+    result = verilator_lint(verilog_path, top)
+    first = next((line for line in result.output.splitlines() if line.startswith("%")), "")
+    return Check("verilator --lint-only -Wall", result.clean,
+                 detail="clean (documented waivers only)" if result.clean else first)
+
+
+def verilator_available() -> bool:
     try:
         ensure_simulator_on_path("verilator")
     except HdlError:

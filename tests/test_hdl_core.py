@@ -250,3 +250,21 @@ def test_a_command_above_the_built_maximum_runs_at_the_maximum(monkeypatch):
     result = _run_with_command_fields(monkeypatch, params, case, lambda m, k, n: (m, k + 1, n + 1))
     assert result.finished and result.bit_exact
     assert result.tile_cycles == [tile_timing.tile_cycles("ws", 4, 2, 2, 2, 2)]
+
+
+def test_the_driver_checks_busy_on_every_edge():
+    """busy must be high while a command is offered or a tile has results left; a core whose busy drops on the
+    command's edge (as WS did between tiles) is a mismatch in the case's result."""
+    from hdl.benches.driver import CaseDriver
+
+    params = _small("ws", 2, 2)
+    case = tile_case(params, "one", [(1, 1, 1)], np.random.default_rng(1))
+    driver = CaseDriver(params, case)
+    assert driver.drive()["cmd__valid"] == 1
+    idle = {"cmd__ready": 1, "weights__ready": 0, "acts__ready": 0, "results__valid": 0, "results__payload": 0}
+    driver.observe({**idle, "busy": 0})
+    assert driver.result.mismatches == [
+        "edge 1: busy=0, the protocol says 1 (0 tiles accepted, 0 finished, cmd.valid=1)"]
+    driver.drive()
+    driver.observe({**idle, "cmd__ready": 0, "busy": 1})  # the tile accepted on edge 1 is in progress
+    assert len(driver.result.mismatches) == 1

@@ -63,3 +63,11 @@ def test_a_core_that_disagrees_with_the_prediction_fails_in_rtl(tmp_path):
     assert not report.passed
     by_name = {c.name: c for c in report.checks}
     assert not by_name[case.name].passed and not by_name["cocotb bench on icarus"].passed
+
+
+def test_core_is_exact_under_icarus_2005_as_under_the_runners_2012(tmp_path):
+    """Every other Icarus run here uses cocotb's -g2012; the same Verilog under -g2005 does the same."""
+    require_simulator("icarus")
+    params = CORES["ws-2x3"]()
+    report = verify_core(params, "icarus", seed=4, work_dir=tmp_path, lint=False, icarus_generation="2005")
+    assert report.passed, [c for c in report.checks if not c.passed]

@@ -1,122 +1,122 @@
-"""The binarized array, LUT and softmax Verilog under cocotb on Icarus and Verilator, against numpy."""
+"""The stand-alone units' Verilog (hdl.units) under cocotb on Icarus and Verilator against their numpy golden
+models (hdl.unit_verify.verify_unit): every settled output, the documented latencies and softmax cycles, both
+Icarus language modes, `verilator -Wall` lint, and `codesign verify --unit`."""
 
 from __future__ import annotations
 
-import json
+import copy
 
-import numpy as np
 import pytest
 
-from hdl.binary import XnorThresholdArray, acc_bits_for, pack_words, to_bits, valid_bits_per_word
-from hdl.cocotb_run import run_cocotb
-from hdl.emit import to_verilog
-from hdl.lut import FUNCTIONS, LutActivation
-from hdl.softmax import SoftmaxUnit
+from codesign.cli import main
 from conftest import require_simulator
+from hdl.benches.unit_golden import unit_cases
+from hdl.emit import to_verilog
+from hdl.lint import verilator_lint
+from hdl.unit_verify import verify_unit
+from hdl.units import unit_params
 
 pytestmark = pytest.mark.rtl
-SIMULATORS = ["icarus", "verilator"]
-LUT_RANGES = {
-    "sigmoid": ((-8, 8), (0, 1)),
-    "tanh": ((-4, 4), (-1, 1)),
-    "gelu": ((-4, 4), (-0.2, 4)),
-    "silu": ((-6, 6), (-0.3, 6)),
-    "hswish": ((-4, 4), (-0.4, 4)),
-    "exp": ((-8, 2), (0, float(np.exp(2)))),
+
+UNITS = {
+    "xnor-pe-w16": ("xnor-pe", {"word_bits": 16, "acc_bits": 8}),
+    "xnor-array-2x3-w8": ("xnor-array", {"rows": 2, "cols": 3, "word_bits": 8, "acc_bits": 6}),
+    "xnor-threshold-array-3x4-w16": ("xnor-threshold-array", {"rows": 3, "cols": 4, "word_bits": 16, "acc_bits": 8}),
+    "threshold-6ch": ("threshold", {"channels": 6, "acc_bits": 7}),
+    "lut-gelu-7to10": ("lut", {"function": "gelu", "in_bits": 7, "out_bits": 10}),
+    "lut-tanh-comb": ("lut", {"function": "tanh", "in_bits": 5, "out_bits": 6, "latency": 0}),
+    "softmax-8": ("softmax", {"n_max": 8}),
+}
+VERILATOR_RUNS = ["xnor-threshold-array-3x4-w16", "threshold-6ch", "softmax-8"]  # threshold: no clock
+LINT = {
+    **UNITS,
+    "xnor-pe-w1": ("xnor-pe", {"word_bits": 1, "acc_bits": 2}),
+    "xnor-pe-w1024": ("xnor-pe", {"word_bits": 1024, "acc_bits": 12}),
+    "threshold-1ch": ("threshold", {"channels": 1, "acc_bits": 2}),
+    "lut-1to1": ("lut", {"function": "sigmoid", "in_bits": 1, "out_bits": 1}),
+    "lut-exp-12to32": ("lut", {"function": "exp", "in_bits": 12, "out_bits": 32}),
+    "softmax-1": ("softmax", {"n_max": 1}),
+    "softmax-narrow": ("softmax", {"n_max": 5, "in_bits": 2, "exp_in_bits": 1, "exp_bits": 2, "recip_in_bits": 1,
+                                   "recip_bits": 2, "out_bits": 1}),
+    "softmax-wide": ("softmax", {"n_max": 64, "in_bits": 16, "exp_in_bits": 12, "exp_bits": 24, "recip_in_bits": 12,
+                                 "recip_bits": 24, "out_bits": 24}),
 }
 
 
-def _run(tmp_path, component, top, bench, cases, simulator, name="run"):
-    folder = tmp_path / f"{name}_{simulator}"
-    folder.mkdir()
-    verilog = folder / f"{top}.v"
-    verilog.write_text(to_verilog(component, top))
-    cases_path = folder / "cases.json"
-    cases_path.write_text(json.dumps(cases))
-    return run_cocotb([verilog], top, f"hdl.benches.{bench}", simulator, folder / "build",
-                      {"CODESIGN_BENCH_CASES": str(cases_path)})
+def _params(name):
+    unit, kwargs = LINT[name]
+    return unit_params(unit, **kwargs)
 
 
-def _binary_cases(rows, cols, word_bits, ks, seed):
-    rng = np.random.default_rng(seed)
-    cases = []
-    for k in ks:
-        a = rng.choice([-1, 1], size=(rows, k))
-        w = rng.choice([-1, 1], size=(k, cols))
-        thr = rng.integers(-k, k + 2, size=cols)
-        flip = rng.integers(0, 2, size=cols)
-        acc = a @ w
-        out_bits = (acc >= thr) ^ flip.astype(bool)
-        cases.append({
-            "a_words": [[int(v) for v in row] for row in pack_words(to_bits(a), word_bits)],
-            "w_words": [[int(v) for v in row] for row in pack_words(to_bits(w.T), word_bits)],
-            "n_valid": valid_bits_per_word(k, word_bits),
-            "thr": [int(t) for t in thr],
-            "flip": int(sum(int(f) << c for c, f in enumerate(flip))),
-            "acc": acc.tolist(),
-            "out": [int(sum(int(b) << c for c, b in enumerate(row))) for row in out_bits],
-        })
-    return {"rows": rows, "cols": cols, "cases": cases}
+def _assert_passes(report):
+    failing = [c for c in report.checks if not c.passed]
+    assert not failing, failing
+    timed = [c for c in report.checks if c.predicted_cycles is not None and "stalled" not in c.detail]
+    assert timed and all(c.measured_cycles == c.predicted_cycles for c in timed)
 
 
-def _lut_cases(lut: LutActivation, table=None):
-    return {
-        "table": [int(v) for v in (lut.table() if table is None else table)],
-        "real": [float(v) for v in FUNCTIONS[lut.name](lut.grid())],
-        "out_lo": lut.out_range[0], "out_step": lut.out_step, "bound": lut.error_bound(),
-    }
-
-
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_binary_array_matches_the_xnor_popcount_model(tmp_path, simulator):
-    require_simulator(simulator)
-    rows, cols, word_bits, ks = 3, 4, 16, [5, 16, 37, 64, 1]
-    layer = XnorThresholdArray(rows, cols, word_bits, acc_bits_for(max(ks)))
-    cases = _binary_cases(rows, cols, word_bits, ks, seed=21)
-    tests, failed, _ = _run(tmp_path, layer, "xnor_threshold_array", "binary_bench", cases, simulator)
-    assert (tests, failed) == (1, 0)
-
-
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_gelu_lut_is_its_table_and_within_its_bound(tmp_path, simulator):
-    require_simulator(simulator)
-    lut = LutActivation("gelu", 7, 10, *LUT_RANGES["gelu"])
-    tests, failed, _ = _run(tmp_path, lut, "lut_gelu", "lut_bench", _lut_cases(lut), simulator)
-    assert (tests, failed) == (1, 0)
-
-
-@pytest.mark.parametrize("name", sorted(set(LUT_RANGES) - {"gelu"}))
-def test_every_registry_lut_on_icarus(tmp_path, name):
+@pytest.mark.parametrize("name", list(UNITS))
+def test_unit_matches_its_golden_model_on_icarus(name, tmp_path):
     require_simulator("icarus")
-    lut = LutActivation(name, 6, 8, *LUT_RANGES[name])
-    tests, failed, _ = _run(tmp_path, lut, f"lut_{name}", "lut_bench", _lut_cases(lut), "icarus")
-    assert (tests, failed) == (1, 0)
+    _assert_passes(verify_unit(_params(name), "icarus", seed=2, work_dir=tmp_path, lint=False))
 
 
-def test_lut_bench_fails_on_a_table_that_is_not_the_rom(tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(UNITS))
+def test_unit_behaves_the_same_under_icarus_2005(name, tmp_path):
     require_simulator("icarus")
-    lut = LutActivation("sigmoid", 5, 8, *LUT_RANGES["sigmoid"])
-    wrong = lut.table()
-    wrong[7] += 1
-    tests, failed, _ = _run(tmp_path, lut, "lut_sigmoid", "lut_bench", _lut_cases(lut, wrong), "icarus")
-    assert (tests, failed) == (1, 1)
+    _assert_passes(verify_unit(_params(name), "icarus", seed=2, work_dir=tmp_path, lint=False,
+                               icarus_generation="2005"))
 
 
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_softmax_matches_its_bit_exact_model_and_cycle_count(tmp_path, simulator):
-    require_simulator(simulator)
-    unit = SoftmaxUnit(8)
-    rng = np.random.default_rng(5)
-    phases = []
-    for pattern, lengths in (([1], (1, 4, 8, 3)), ([1, 0, 1, 1, 0, 0, 1], (8, 2, 5))):
-        vectors = [rng.integers(-128, 128, size=n) for n in lengths]
-        if pattern == [1]:
-            vectors.append(np.array([127, -128, 127, 0]))
-        phases.append({
-            "ready_pattern": pattern,
-            "vectors": [v.tolist() for v in vectors],
-            "expected": [unit.model(v).tolist() for v in vectors],
-            "cycles": [3 * len(v) + 4 if pattern == [1] else None for v in vectors],
-        })
-    tests, failed, _ = _run(tmp_path, unit, "softmax_unit", "softmax_bench", {"phases": phases}, simulator)
-    assert (tests, failed) == (1, 0)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", VERILATOR_RUNS)
+def test_unit_matches_its_golden_model_on_verilator(name, tmp_path):
+    require_simulator("verilator")
+    _assert_passes(verify_unit(_params(name), "verilator", seed=3, work_dir=tmp_path, lint=False))
+
+
+def test_a_lut_whose_table_is_not_the_rom_fails(tmp_path):
+    require_simulator("icarus")
+    params = _params("lut-gelu-7to10")
+    cases = unit_cases(params, seed=0)
+    wrong = copy.deepcopy(cases)
+    scan = next(s for s in wrong["segments"] if s["name"] == "every address")
+    scan["steps"][9]["expect"]["y"] += 1
+    report = verify_unit(params, "icarus", seed=0, work_dir=tmp_path, cases=wrong, lint=False)
+    failing = {c.name for c in report.checks if not c.passed}
+    assert failing == {"every address", "cocotb bench on icarus"}
+
+
+def test_a_softmax_that_takes_a_cycle_more_than_documented_fails(tmp_path):
+    require_simulator("icarus")
+    params = _params("softmax-8")
+    cases = unit_cases(params, seed=0)
+    wrong = copy.deepcopy(cases)
+    wrong["phases"][0]["cycles"][0] += 1
+    report = verify_unit(params, "icarus", seed=0, work_dir=tmp_path, cases=wrong, lint=False)
+    # the bench fails on the mismatch; the table's check compares with 3n + 3 itself and still passes
+    by_name = {c.name: c for c in report.checks}
+    assert not by_name["cocotb bench on icarus"].passed
+    first = by_name[f"vector {wrong['phases'][0]['names'][0]}"]
+    assert first.passed and first.measured_cycles == first.predicted_cycles == 3 * 1 + 3
+
+
+@pytest.mark.parametrize("name", list(LINT))
+def test_every_unit_is_lint_clean_with_documented_waivers_only(name, tmp_path):
+    require_simulator("verilator")
+    params = _params(name)
+    path = tmp_path / f"{params.top_name}.v"
+    path.write_text(to_verilog(params.build(), params.top_name))
+    result = verilator_lint(path, params.top_name)
+    assert result.clean, result.output[:2000]
+
+
+def test_verify_command_runs_a_unit_and_prints_predicted_and_measured(capsys):
+    require_simulator("icarus")
+    assert main(["verify", "--unit", "xnor-pe", "--word-bits", "8", "--acc-bits", "6", "--simulator", "icarus"]) == 0
+    out = capsys.readouterr().out
+    assert "xnor_pe_w8_acc6 on icarus" in out and "all checks passed" in out
+    rows = {cells[1]: cells[2:5] for cells in ([c.strip() for c in line.split("│")] for line in out.splitlines())
+            if len(cells) > 5}
+    assert rows["latency of acc"] == ["1", "1", "pass"] and rows["latency of dot"] == ["0", "0", "pass"]

@@ -1,15 +1,29 @@
 """`codesign hdl`: generate the Verilog GEMM core of an accelerator spec, with a manifest.json
-(`--array binary`: the binarized XNOR-popcount core of its binary_array)."""
+(`--array binary`: the binarized XNOR-popcount core of its binary_array; `--unit NAME`: one stand-alone
+unit of docs/hdl-units.md: xnor-pe, xnor-array, xnor-threshold-array, threshold, lut, softmax)."""
 
 from __future__ import annotations
 
 import argparse
 
+# Unit parameter -> its option (`--rows`, `--cols` and `--word-bits` are shared with the GEMM cores).
+UNIT_OPTIONS = {
+    "rows": "--rows", "cols": "--cols", "word_bits": "--word-bits", "acc_bits": "--acc-bits",
+    "channels": "--channels", "function": "--function", "in_bits": "--in-bits", "out_bits": "--out-bits",
+    "in_range": "--in-range", "out_range": "--out-range", "latency": "--latency", "n_max": "--n-max",
+    "in_scale": "--in-scale", "exp_in_bits": "--exp-in-bits", "exp_bits": "--exp-bits",
+    "recip_in_bits": "--recip-in-bits", "recip_bits": "--recip-bits",
+}
+_CORE_ONLY = (("arch", "--arch"), ("dataflow", "--dataflow"), ("multiplier", "--multiplier"),
+              ("weight_bits", "--weight-bits"), ("activation_bits", "--activation-bits"))
 
-def add_core_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `hdl` and `verify`: which core to build."""
-    parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml",
-                        help="accelerator preset (see `codesign arch list`) or YAML spec")
+
+def add_core_arguments(parser: argparse.ArgumentParser, *, arch_required: bool = True) -> None:
+    """Options shared by `hdl`, `verify` and `fpga`: which core to build (``arch_required=False``: `--arch`
+    may be left out for `--unit`, see ``add_unit_arguments``)."""
+    parser.add_argument("--arch", required=arch_required, metavar="PRESET|FILE.yaml",
+                        help="accelerator preset (see `codesign arch list`) or YAML spec"
+                        + ("" if arch_required else " (required unless --unit)"))
     parser.add_argument("--dataflow", default=None, metavar="ws|os",
                         help="dataflow of the generated array (default: the arch's first); "
                         "rs (row stationary) has no RTL generator yet")
@@ -28,7 +42,61 @@ def add_core_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which array to build: main (the integer GEMM core, default) or binary (the "
                         "XNOR-popcount core of the arch's binary_array, docs/core-protocol.md)")
     parser.add_argument("--word-bits", type=int, default=None,
-                        help="--array binary: override binary_array.word_bits (binary MACs per PE per cycle)")
+                        help="--array binary: override binary_array.word_bits (binary MACs per PE per cycle); "
+                        "--unit xnor-*: bits per packed word")
+
+
+def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--unit NAME` and its parameters (docs/hdl-units.md); each option applies to the units that have it."""
+    group = parser.add_argument_group(
+        "stand-alone units (--unit; docs/hdl-units.md)",
+        "--rows, --cols and --word-bits also set the xnor-array and xnor-threshold-array shape and word size")
+    group.add_argument("--unit", default=None, metavar="NAME",
+                       help="xnor-pe, xnor-array, xnor-threshold-array, threshold, lut or softmax (instead of --arch)")
+    group.add_argument("--acc-bits", type=int, default=None, help="xnor-*, threshold: accumulator / sum bits")
+    group.add_argument("--channels", type=int, default=None, help="threshold: channels (1..1024)")
+    group.add_argument("--function", default=None, metavar="NAME",
+                       help="lut: sigmoid, tanh, gelu, silu, hswish or exp")
+    group.add_argument("--in-bits", type=int, default=None, help="lut, softmax: input code bits")
+    group.add_argument("--out-bits", type=int, default=None, help="lut, softmax: output code bits")
+    group.add_argument("--in-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                       help="lut: real input range (default: the function's typical range)")
+    group.add_argument("--out-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                       help="lut: real output range (default: the function's typical range)")
+    group.add_argument("--latency", type=int, default=None, help="lut: 1 = registered ROM read (default), 0 = combinational")
+    group.add_argument("--n-max", type=int, default=None, help="softmax: longest vector (1..4096)")
+    group.add_argument("--in-scale", type=float, default=None, help="softmax: real value of one input step")
+    group.add_argument("--exp-in-bits", type=int, default=None, help="softmax: exp table address bits")
+    group.add_argument("--exp-bits", type=int, default=None, help="softmax: exp table value bits")
+    group.add_argument("--recip-in-bits", type=int, default=None, help="softmax: reciprocal table address bits")
+    group.add_argument("--recip-bits", type=int, default=None, help="softmax: reciprocal table value bits")
+
+
+def _given_unit_options(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in UNIT_OPTIONS if getattr(args, name, None) is not None}
+
+
+def unit_params_from_args(args: argparse.Namespace):
+    """The ``hdl.units.UnitParams`` that `--unit` and its options describe (HdlError for anything else)."""
+    from codesign.errors import HdlError
+    from hdl.units import UNITS, unit_params
+
+    for attr, flag in _CORE_ONLY:
+        if getattr(args, attr, None) is not None:
+            raise HdlError(f"{flag} applies to the GEMM cores, not to --unit")
+    if args.unsigned or getattr(args, "array", "main") != "main":
+        raise HdlError(f"{'--unsigned' if args.unsigned else '--array'} applies to the GEMM cores, not to --unit")
+    if args.unit not in UNITS:
+        raise HdlError(f"unknown unit {args.unit!r}; choose one of {', '.join(UNITS)}")
+    given = _given_unit_options(args)
+    for name in given:
+        if name not in UNITS[args.unit].parameters:
+            owners = [unit for unit, kind in UNITS.items() if name in kind.parameters]
+            raise HdlError(f"{UNIT_OPTIONS[name]} applies to --unit {' / '.join(owners)}, not to --unit {args.unit}")
+    for name in ("in_range", "out_range"):
+        if name in given:
+            given[name] = tuple(given[name])
+    return unit_params(args.unit, **given)
 
 
 _INTEGER_ONLY = (("dataflow", "--dataflow"), ("multiplier", "--multiplier"), ("weight_bits", "--weight-bits"),
@@ -57,6 +125,11 @@ def core_params_from_args(args: argparse.Namespace):
     from codesign.errors import HdlError
     from hdl.params import core_params_from_arch
 
+    if args.arch is None:
+        raise HdlError("--arch is required (or --unit NAME for a stand-alone unit)")
+    for name in _given_unit_options(args):
+        if name not in ("rows", "cols", "word_bits"):
+            raise HdlError(f"{UNIT_OPTIONS[name]} applies to --unit, not to the GEMM cores")
     arch = load_arch(args.arch)
     if getattr(args, "array", "main") == "binary":
         return _binary_params_from_args(args, arch)
@@ -79,16 +152,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generate the Verilog GEMM core of an accelerator (and manifest.json)",
         description=__doc__ + " The core's protocol and cycle formula: docs/core-protocol.md.",
     )
-    add_core_arguments(parser)
+    add_core_arguments(parser, arch_required=False)
+    add_unit_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write <top>.v and manifest.json into")
     parser.set_defaults(handler=run)
+
+
+def design_params_from_args(args: argparse.Namespace):
+    """``--unit``: the UnitParams; otherwise the core's CoreParams or BinaryCoreParams."""
+    return unit_params_from_args(args) if getattr(args, "unit", None) is not None else core_params_from_args(args)
+
+
+def _describe_unit(params) -> str:
+    """``name=value`` pairs, numbers as %g, ranges as ``[lo,hi]``."""
+    def text(value):
+        if isinstance(value, tuple):
+            return "[" + ",".join(f"{v:g}" for v in value) + "]"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return " ".join(f"{name}={text(value)}" for name, value in params.values)
 
 
 def run(args: argparse.Namespace) -> int:
     from hdl.generate import emit_binary_core, emit_core
     from hdl.params import BinaryCoreParams
+    from hdl.units import UnitParams, emit_unit
 
-    params = core_params_from_args(args)
+    params = design_params_from_args(args)
+    if isinstance(params, UnitParams):
+        design = emit_unit(params, args.out)
+        ports = design.manifest["ports"]
+        print(f"wrote {design.verilog_path} (top {params.top_name}: {params.unit}, {_describe_unit(params)}; "
+              f"{len(ports)} ports{'' if ports[0]['name'] == 'clk' else ', combinational'})")
+        print(f"wrote {design.manifest_path}")
+        return 0
     if isinstance(params, BinaryCoreParams):
         design = emit_binary_core(params, args.out)
         print(f"wrote {design.verilog_path} (top {params.top_name}: xnor-popcount {params.rows}x{params.cols}, "

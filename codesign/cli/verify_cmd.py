@@ -1,12 +1,13 @@
 """`codesign verify`: generate the GEMM core (`--array binary`: the binarized XNOR-popcount core of the
-arch's binary_array), run the cocotb benches on Icarus or Verilator, and compare results with numpy and
-cycles with the simulator's prediction. Exit 0 only if all pass."""
+arch's binary_array; `--unit NAME`: a stand-alone unit of docs/hdl-units.md), run the cocotb benches on
+Icarus or Verilator, and compare results with numpy and cycles with the simulator's prediction (a unit:
+with its golden model and documented latency or cycles). Exit 0 only if all pass."""
 
 from __future__ import annotations
 
 import argparse
 
-from codesign.cli.hdl_cmd import add_core_arguments
+from codesign.cli.hdl_cmd import add_core_arguments, add_unit_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="verify the generated RTL in an HDL simulator: bit-exact results, cycles = simulator",
         description=__doc__,
     )
-    add_core_arguments(parser)
+    add_core_arguments(parser, arch_required=False)
+    add_unit_arguments(parser)
     parser.add_argument("--simulator", default="icarus", metavar="icarus|verilator", help="HDL simulator (default icarus)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random test data (default 0)")
     parser.add_argument("--keep", metavar="DIR", default=None,
@@ -27,11 +29,18 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from codesign.cli.hdl_cmd import core_params_from_args
-    from hdl.verify import verify_core
+    from codesign.cli.hdl_cmd import design_params_from_args
+    from hdl.units import UnitParams
 
-    params = core_params_from_args(args)
-    report = verify_core(params, args.simulator, args.seed, args.keep)
+    params = design_params_from_args(args)
+    if isinstance(params, UnitParams):
+        from hdl.unit_verify import verify_unit
+
+        report = verify_unit(params, args.simulator, args.seed, args.keep)
+    else:
+        from hdl.verify import verify_core
+
+        report = verify_core(params, args.simulator, args.seed, args.keep)
     table = Table(title=f"{params.top_name} on {report.simulator} (seed {report.seed})")
     table.add_column("check")
     table.add_column("predicted cycles", justify="right")

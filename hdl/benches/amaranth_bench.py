@@ -10,7 +10,7 @@ from hdl.binary_core import BinaryGemmCore
 from hdl.core import GemmCore
 from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["run_cases_amaranth"]
+__all__ = ["run_cases_amaranth", "run_script_amaranth"]
 
 
 def _ports(core):
@@ -23,6 +23,7 @@ def _ports(core):
     outputs = {
         "cmd__ready": core.cmd.ready, "weights__ready": core.weights.ready, "acts__ready": core.acts.ready,
         "results__valid": core.results.valid, "results__payload": core.results.payload.as_value(),
+        "busy": core.busy,
     }
     return inputs, outputs
 
@@ -56,3 +57,63 @@ def run_cases_amaranth(params: CoreParams | BinaryCoreParams, cases: list[Case],
     sim.add_testbench(bench)
     sim.run()
     return results
+
+
+def _ports_by_verilog_name(component) -> dict:
+    """Port name as Verilog spells it (``acc__1__2``) -> the Amaranth value."""
+    from amaranth.hdl import ValueCastable
+
+    ports = {}
+    for path, _member, value in component.signature.flatten(component):
+        ports["__".join(map(str, path))] = value.as_value() if isinstance(value, ValueCastable) else value
+    return ports
+
+
+def run_script_amaranth(component, script: dict) -> list[list[dict]]:
+    """Play a step script of ``hdl.benches.unit_golden`` on ``component`` in Amaranth's simulator, as
+    ``hdl.benches.script_bench`` plays it in cocotb: a clocked unit first takes two edges with every
+    input 0 (the simulator starts in the reset state), then each step drives its inputs, records the
+    settled outputs and takes one edge (a combinational unit: 10 ns). Returns the recorded values per
+    segment (signed outputs as signed ints)."""
+    from amaranth.hdl import ClockDomain, Module
+
+    ports = _ports_by_verilog_name(component)
+    clocked = script["clocked"]
+    top = component
+    if clocked:  # an explicit sync domain, so a step can drive ``rst`` as the Verilog's port
+        top = Module()
+        top.domains.sync = domain = ClockDomain("sync")
+        top.submodules.dut = component
+        ports["rst"] = domain.rst
+    recorded: list[list[dict]] = []
+
+    async def bench(ctx):
+        for name in script["inputs"]:
+            ctx.set(ports[name], 0)
+        if clocked:
+            await ctx.tick().repeat(2)
+        for segment in script["segments"]:
+            observed = []
+            for step in segment["steps"]:
+                for name, value in step["set"].items():
+                    ctx.set(ports[name], value)
+                row = {}
+                for name, signed in script["outputs"].items():
+                    value = ctx.get(ports[name])
+                    width = len(ports[name])
+                    if signed and value >> (width - 1) & 1 and value >= 0:
+                        value -= 1 << width
+                    row[name] = value
+                observed.append(row)
+                if clocked:
+                    await ctx.tick()
+                else:
+                    await ctx.delay(1e-8)
+            recorded.append(observed)
+
+    sim = Simulator(top)
+    if clocked:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return recorded

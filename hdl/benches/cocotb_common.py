@@ -17,8 +17,8 @@ __all__ = ["load_bench_cases", "start_clock_and_reset", "STREAM_INPUTS", "STREAM
 
 STREAM_INPUTS = ("cmd__valid", "cmd__payload", "weights__valid", "weights__payload", "acts__valid", "acts__payload",
                  "results__ready")
-STREAM_OUTPUTS = ("cmd__ready", "weights__ready", "acts__ready", "results__valid", "results__payload")
-HANDSHAKE = ("cmd__ready", "weights__ready", "acts__ready", "results__valid")
+STREAM_OUTPUTS = ("cmd__ready", "weights__ready", "acts__ready", "results__valid", "results__payload", "busy")
+HANDSHAKE = ("cmd__ready", "weights__ready", "acts__ready", "results__valid", "busy")
 
 
 def load_bench_cases() -> dict:

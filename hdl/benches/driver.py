@@ -74,6 +74,7 @@ class CaseDriver:
         self._rows: list[list[int]] = []
         self._starts: list[int] = []
         self._ends: list[int] = []
+        self._busy_errors = 0
 
     @property
     def done(self) -> bool:
@@ -89,8 +90,11 @@ class CaseDriver:
         return values
 
     def observe(self, outputs: dict[str, int]) -> None:
-        """Settled outputs before the edge: records this edge's transfers, then counts the edge."""
+        """Settled outputs before the edge: checks ``busy`` when given, records this edge's transfers, then
+        counts the edge."""
         self.edge += 1
+        if "busy" in outputs:
+            self._check_busy(outputs["busy"])
         if self.cmd.valid and outputs["cmd__ready"]:
             self._starts.append(self.edge)
             self.cmd.transferred()
@@ -100,6 +104,17 @@ class CaseDriver:
             self.acts.transferred()
         if self.ready and outputs["results__valid"] and not self.done:
             self._result_row(outputs["results__payload"])
+
+    def _check_busy(self, busy: int) -> None:
+        """docs/core-protocol.md: ``busy`` is high exactly while a command is offered or an accepted tile
+        still has results to transfer (this edge's transfers are not counted yet)."""
+        expected = bool(self.cmd.valid) or len(self._starts) > self._tile
+        if bool(busy) != expected:
+            self._busy_errors += 1
+            if self._busy_errors <= 3:
+                self.result.mismatches.append(
+                    f"edge {self.edge}: busy={int(busy)}, the protocol says {int(expected)} "
+                    f"({len(self._starts)} tiles accepted, {self._tile} finished, cmd.valid={int(self.cmd.valid)})")
 
     def _result_row(self, word: int) -> None:
         p = self.params
@@ -152,6 +167,7 @@ class BinaryCaseDriver(CaseDriver):
         self._rows = []
         self._starts = []
         self._ends = []
+        self._busy_errors = 0
 
     def _result_row(self, word: int) -> None:
         p = self.params

@@ -1,12 +1,18 @@
 """cocotb bench of ``SoftmaxUnit``: streamed vectors against the bit-exact numpy model, and cycles.
 
 The JSON file in ``CODESIGN_BENCH_CASES`` holds phases, each with input vectors, the model's output
-codes, the output ``ready`` pattern (one entry per edge, repeated) and the expected cycles (3n + 4
-when ready is always high, else null) from a vector's first accepted element to its last output. Each loop iteration is one edge:
-drive after the falling edge, sample handshakes once logic has settled.
+codes, the output ``ready`` pattern (one entry per edge, repeated) and the expected cycles
+(``hdl.benches.unit_golden.softmax_cycles``: 3n + 3 when ready is always high, else null): edges from
+the edge accepting a vector's first element to the edge sending its last output. Each loop iteration
+is one edge: drive after the falling edge, sample handshakes once logic has settled. The next vector is
+offered as soon as the last output has gone, so the edges between first elements are the period. What
+each vector did (outputs, first-accept and last-output edges) goes to ``CODESIGN_BENCH_OUT``.
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly
@@ -24,11 +30,11 @@ async def softmax_vectors(dut):
     dut.x_last.value = 0
     dut.y_ready.value = 0
     await start_clock_and_reset(dut)
-    edge, problems = 0, []
+    edge, problems, measured = 0, [], []
     cases = [(phase["ready_pattern"], vector, expected, cycles) for phase in phases
              for vector, expected, cycles in zip(phase["vectors"], phase["expected"], phase["cycles"])]
     for number, (pattern, vector, expected, cycles) in enumerate(cases):
-        sent, got, start = 0, [], None
+        sent, got, start, end = 0, [], None, None
         for _ in range(20 * len(vector) + 50):
             if sent < len(vector):
                 dut.x.value = vector[sent]
@@ -47,12 +53,22 @@ async def softmax_vectors(dut):
             if accepted and start is None:
                 start = edge
             await FallingEdge(dut.clk)
-            edge += 1
             sent += int(accepted)
             if last:
+                end = edge
+                edge += 1
                 break
+            edge += 1
+        measured.append({"outputs": got, "first_accept_edge": start, "last_output_edge": end})
         if got != expected:
             problems.append(f"vector {number}: {got} != {expected}")
-        if cycles is not None and start is not None and edge - start != cycles:
-            problems.append(f"vector {number}: {edge - start} cycles, expected {cycles}")
+        if end is None:
+            problems.append(f"vector {number}: no last output")
+        elif cycles is not None and start is not None and end - start != cycles:
+            problems.append(f"vector {number}: {end - start} cycles, expected {cycles}")
+    out_path = os.environ.get("CODESIGN_BENCH_OUT")
+    if out_path:
+        with open(out_path, "w", encoding="utf-8") as handle:
+            json.dump({"simulator": cocotb.SIM_NAME, "vectors": measured}, handle)
+    dut.x_valid.value = 0
     assert not problems, "; ".join(problems[:5])
