@@ -19,7 +19,7 @@ import yaml
 from codesign.arch import ArchSpec, BinaryArraySpec, BufferSpec, Dataflow, DramSpec, EnergyTable, NocKind, PeSpec
 from codesign.energy import ENERGY_PRESETS, HOROWITZ_45NM, OVERRIDABLE_FIELDS, energy_preset
 from codesign.errors import SpecError
-from codesign.sparsity import OperandSparsity, SparsitySpec
+from codesign.sparsity import OperandSparsity, SparsitySpec, StructuredSkip
 
 __all__ = [
     "preset_names", "preset_yaml", "arch_from_dict", "arch_to_dict", "spec_dict_to_yaml", "arch_to_yaml",
@@ -226,6 +226,12 @@ def _sparsity_from(block: dict, origin: str) -> SparsitySpec:
             words["levels"] = tuple(words["levels"])
         base = getattr(default, key)
         words.setdefault("action", base.action)
+        if "structured" in words:
+            try:
+                words["structured"] = StructuredSkip(**{k: int(v) for k, v in words["structured"].items()})
+            except SpecError as exc:
+                raise SpecError(f"{origin}: field sparsity.{key}.structured: "
+                                f"{str(exc).removeprefix('structured: ')}") from None
         try:
             operands[key] = OperandSparsity(**words)
         except SpecError as exc:
@@ -245,6 +251,8 @@ def _sparsity_to_dict(spec: SparsitySpec) -> dict:
             item["metadata_bits"] = operand.metadata_bits
         if operand.compressed:
             item["levels"] = list(operand.levels)
+        if operand.structured is not None:
+            item["structured"] = {"n": operand.structured.n, "m": operand.structured.m}
         out[key] = item
     return out
 
@@ -261,6 +269,11 @@ def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custo
     )
     defaults = {f.name: f.default for f in fields(ArchSpec)}
     dataflows = tuple(Dataflow(d) for d in data["dataflows"]) if "dataflows" in data else defaults["dataflows"]
+    sparsity = _sparsity_from(data.get("sparsity", {}), origin)
+    try:
+        sparsity.check_array(int(data["rows"]), tuple(d.value for d in dataflows))
+    except SpecError as exc:
+        raise SpecError(f"{origin}: field sparsity.weights.structured: {str(exc).removeprefix('sparsity: ')}") from None
     return ArchSpec(
         name=data.get("name", default_name),
         rows=int(data["rows"]),
@@ -274,7 +287,7 @@ def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custo
         dataflows=dataflows,
         source=origin,
         description=data.get("description", ""),
-        sparsity=_sparsity_from(data.get("sparsity", {}), origin),
+        sparsity=sparsity,
         binary_array=BinaryArraySpec(**{k: (v if k == "dataflow" else int(v)) for k, v in data["binary_array"].items()})
         if "binary_array" in data else None,
     )

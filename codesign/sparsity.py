@@ -13,6 +13,11 @@ switches nothing: energy only) or ``skip`` (the cycle is not spent: only where t
 
 bits, ``r`` and ``c`` being the format's ``metadata_bits``. docs/simulator.md, "Sparsity", has how each
 enters traffic, capacity, energy and cycles.
+
+N:M structured sparsity (``StructuredSkip``): at most N nonzeros in every group of M consecutive weights along
+the reduction (input channels, per kernel position), as NVIDIA's 2:4 sparse tensor cores (A100, Mishra et al.
+2021) and S2TA (Liu et al., HPCA 2022) take it. A systolic array built for N:M holds N values per group and
+log2(M) index bits per value; a mux picks each value's activation, so the reduction runs N/M as long.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ from fractions import Fraction
 
 from codesign.errors import SpecError
 
-__all__ = ["StorageFormat", "ZeroAction", "LEVELS", "OperandSparsity", "SparsitySpec", "stored_bits"]
+__all__ = ["StorageFormat", "ZeroAction", "LEVELS", "STANDARD_PATTERNS", "SYSTOLIC_DATAFLOWS", "OperandSparsity",
+           "SparsitySpec", "StructuredSkip", "stored_bits", "implies", "pattern_text"]
 
 LEVELS = ("dram", "glb")  # where a compressed format can apply: off chip, and in the global buffer
+# N:M patterns capture looks for, strongest first: the sparsest (smallest N/M), then the smaller M (1:2 implies 2:4).
+STANDARD_PATTERNS: tuple[tuple[int, int], ...] = ((1, 4), (2, 8), (1, 2), (2, 4), (4, 8))
+SYSTOLIC_DATAFLOWS = ("ws", "os")  # the dataflows whose arrays can skip N:M groups
 
 
 class StorageFormat(str, Enum):
@@ -55,6 +64,55 @@ def stored_bits(fmt: StorageFormat, elements: int, nonzeros: int, value_bits: in
     return nonzeros * (value_bits + metadata_bits)
 
 
+def implies(pattern: tuple[int, int], n: int, m: int) -> bool:
+    """Whether weights that follow ``pattern`` (n1:m1, groups aligned to multiples of m1) also follow n:m.
+
+    With m a multiple of m1, a group of m holds m/m1 groups of m1: at most n1*m/m1 nonzeros. With m1 a
+    multiple of m, a group of m lies inside one of m1: at most min(n1, m) nonzeros. Otherwise no claim is made.
+    """
+    n1, m1 = pattern
+    if m % m1 == 0:
+        return n1 * (m // m1) <= n
+    if m1 % m == 0:
+        return min(n1, m) <= n
+    return False
+
+
+def pattern_text(pattern: tuple[int, int] | None) -> str:
+    """'2:4' for (2, 4); '' for None."""
+    return f"{pattern[0]}:{pattern[1]}" if pattern else ""
+
+
+@dataclass(frozen=True)
+class StructuredSkip:
+    """An array that skips N:M structured zeros: its PEs hold the N values of every group of M weights along the
+    reduction and log2(M) bits of index per value, and a mux picks the activation each value multiplies (NVIDIA
+    A100 sparse tensor cores, 2:4; S2TA, Liu et al. HPCA 2022)."""
+
+    n: int
+    m: int
+
+    def __post_init__(self) -> None:
+        for name in ("n", "m"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SpecError(f"structured: {name} must be an integer, got {value!r}")
+        if not 1 <= self.n < self.m:
+            raise SpecError(f"structured: N:M needs 1 <= n < m (n values kept in every group of m), "
+                            f"got {self.n}:{self.m}")
+        if self.m & (self.m - 1):
+            raise SpecError(f"structured: m must be a power of two (2, 4, 8, ...), got {self.m}")
+
+    @property
+    def metadata_bits(self) -> int:
+        """Index bits per stored value: log2(M) (2 bits for 2:4)."""
+        return self.m.bit_length() - 1
+
+    @property
+    def pattern(self) -> tuple[int, int]:
+        return (self.n, self.m)
+
+
 @dataclass(frozen=True)
 class OperandSparsity:
     """How one operand's zeros are stored and acted on."""
@@ -63,6 +121,7 @@ class OperandSparsity:
     metadata_bits: int = 0  # run_length: bits of a run count; coordinate_list: bits of a coordinate
     levels: tuple[str, ...] = LEVELS  # where the format applies
     action: ZeroAction = ZeroAction.NONE
+    structured: StructuredSkip | None = None  # weights only: the array skips N:M groups (systolic arrays)
 
     def __post_init__(self) -> None:
         try:
@@ -81,6 +140,8 @@ class OperandSparsity:
                             f"got {self.metadata_bits!r}")
         if not needs and self.metadata_bits:
             raise SpecError(f"sparsity: a {self.format.value} format takes no metadata_bits")
+        if self.structured is not None and self.action is not ZeroAction.SKIP:
+            raise SpecError(f"sparsity: structured (N:M) skipping needs action: skip, got {self.action.value}")
 
     @property
     def compressed(self) -> bool:
@@ -109,6 +170,32 @@ class SparsitySpec:
 
     weights: OperandSparsity = field(default_factory=lambda: OperandSparsity(action=ZeroAction.SKIP))
     activations: OperandSparsity = field(default_factory=OperandSparsity)
+
+    def __post_init__(self) -> None:
+        if self.activations.structured is not None:
+            raise SpecError("sparsity: structured (N:M) skipping applies to weights only")
+
+    def array_problem(self, rows: int, dataflows: tuple[str, ...]) -> str:
+        """Why an array of ``rows`` rows running ``dataflows`` cannot skip the N:M groups this spec says it does
+        ('' when it can): it must be systolic (WS/OS only) with rows a multiple of M, so that every K fold of the
+        array, dense or compressed, holds whole groups."""
+        skip = self.weights.structured
+        if skip is None:
+            return ""
+        cannot = [flow for flow in dataflows if flow not in SYSTOLIC_DATAFLOWS]
+        if cannot:
+            return (f"structured {skip.n}:{skip.m} skipping needs a systolic array: dataflow {cannot[0]} cannot "
+                    f"skip N:M groups (list only {' and '.join(SYSTOLIC_DATAFLOWS)})")
+        if rows % skip.m:
+            return (f"structured {skip.n}:{skip.m} skipping needs rows to be a multiple of {skip.m} (every K fold "
+                    f"holds whole groups), got rows {rows}")
+        return ""
+
+    def check_array(self, rows: int, dataflows: tuple[str, ...]) -> None:
+        """SpecError when ``array_problem`` finds one (a spec as written; derived arrays just run dense)."""
+        problem = self.array_problem(rows, dataflows)
+        if problem:
+            raise SpecError(f"sparsity: {problem}")
 
     def operand(self, name: str) -> OperandSparsity:
         if name == "weight":

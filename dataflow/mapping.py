@@ -14,8 +14,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from codesign.arch import ArchSpec
+from fractions import Fraction
+
+from codesign.arch import ArchSpec, dataflow_name
 from codesign.errors import MappingError
+from codesign.sparsity import StructuredSkip, implies, pattern_text
 from codesign.workload import ConvDims, GemmDims, Layer
 
 GEMM_DIMS = ("m", "k", "n")
@@ -24,8 +27,8 @@ OPERAND_DIMS = {"input": ("m", "k"), "weight": ("k", "n"), "output": ("m", "n")}
 OPERANDS = ("weight", "input", "output")
 LEVELS = ("dram", "glb", "noc", "rf")
 
-__all__ = ["GEMM_DIMS", "OPERAND_DIMS", "OPERANDS", "LEVELS", "Problem", "SUB_BYTE_BITS", "packing", "smallest_dims", "remaining_density", "problem_of",
-           "input_words", "glb_bits_needed", "check_fits", "Mapping"]
+__all__ = ["GEMM_DIMS", "OPERAND_DIMS", "OPERANDS", "LEVELS", "Problem", "SUB_BYTE_BITS", "packing", "smallest_dims", "remaining_density", "structured_skip",
+           "problem_of", "input_words", "glb_bits_needed", "check_fits", "Mapping"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class Problem:
     activations (1 unless the accelerator acts on activation zeros), what the array does with each kind of
     zero (``weight_action``, ``activation_action``: 'none', 'gate', 'skip'), and ``stored``: the stored over
     dense size of each compressed (operand, level) as (operand, level, numerator, denominator).
+    ``structured`` is the (N, M) an N:M systolic array compresses this layer's weights to (``structured_skip``;
+    None when it runs dense); the dims stay dense: the array's K folds shrink (``compressed_k``), the weights are
+    stored as values plus indices (``stored``), activations are read at full K. ``notes`` say why a layer with zeros on such an array runs dense.
     """
 
     name: str
@@ -62,6 +68,8 @@ class Problem:
     weight_action: str = "skip"
     activation_action: str = "none"
     stored: tuple[tuple[str, str, int, int], ...] = ()
+    structured: tuple[int, int] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def input_ratio(self) -> float:
@@ -83,7 +91,21 @@ class Problem:
         """Everything but the name: identical layers map and simulate identically."""
         return (self.groups, self.m, self.k, self.n, self.conv, self.weight_bits, self.activation_bits,
                 self.accumulator_bits, self.weight_density, self.input_unique, self.input_im2col, self.pack, self.passes,
-                self.input_density, self.weight_action, self.activation_action, self.stored)
+                self.input_density, self.weight_action, self.activation_action, self.stored, self.structured,
+                self.notes)
+
+    @property
+    def index_bits(self) -> int:
+        """Index bits stored with each weight value of an N:M compressed layer: log2(M); 0 when dense."""
+        return self.structured[1].bit_length() - 1 if self.structured else 0
+
+    def compressed_k(self, k):
+        """Stored weight rows of ``k`` consecutive reduction rows starting on a group boundary (ints or arrays):
+        ``floor(k / M) * N + min(k mod M, N)`` under N:M compression, else ``k``."""
+        if not self.structured:
+            return k
+        n, m = self.structured
+        return k // m * n + np.minimum(k % m, n) if isinstance(k, np.ndarray) else k // m * n + min(k % m, n)
 
     @property
     def switched_macs(self) -> int:
@@ -154,6 +176,40 @@ def remaining_density(layer: Layer, dims: ConvDims | GemmDims) -> float:
     return min(1.0, layer.effective_macs / dims.macs) if dims.macs else 0.0
 
 
+def structured_skip(layer: Layer, dims: ConvDims | GemmDims, arch: ArchSpec) -> tuple[StructuredSkip | None, tuple[str, ...]]:
+    """The N:M compression the array applies to ``layer`` mapped with ``dims``, or None and a note saying why not.
+
+    It applies when the accelerator's systolic array skips N:M groups (``sparsity.weights.structured``) and has
+    the shape for it (``SparsitySpec.array_problem``; a spec derived from it may not), the layer's zeros follow a
+    pattern that implies the array's N:M (a 1:4 layer runs on a 2:4 array), its input channels per kernel
+    position are whole groups of M, and the compressed weights (N values of b + log2 M bits per M) take no more
+    room than dense ones (``N * (b + log2 M) <= M * b``). docs/simulator.md, "Sparsity".
+    """
+    skip = arch.sparsity.weights.structured
+    if skip is None or not layer.effective_macs:  # no N:M array, no zeros, or nothing left to run (smallest_dims)
+        return None, ()
+    want = pattern_text(skip.pattern)
+    reason = arch.sparsity.array_problem(arch.rows, tuple(dataflow_name(flow) for flow in arch.dataflows))
+    if reason:  # an array derived from the spec (another shape, another dataflow) or a binary array beside it
+        notes = (f"N:M skipping: {arch.name}: {reason}: the weights' N:M pattern is not used",)
+        return None, notes if layer.nm_pattern is not None else ()
+    if layer.nm_pattern is None:
+        return None, (f"N:M skipping: zeros in no N:M pattern (the array skips {want}): gated, not skipped",)
+    have = pattern_text(layer.nm_pattern)
+    if not implies(tuple(layer.nm_pattern), skip.n, skip.m):
+        return None, (f"N:M skipping: {have} weights do not follow the array's {want}: run dense, zeros gated",)
+    conv = _conv_view(dims)
+    channels = conv.c // conv.groups
+    if channels % skip.m:
+        return None, (f"N:M skipping: {channels} input channels per filter tap are not whole groups of {skip.m}: "
+                      f"run dense, zeros gated",)
+    bits = layer.bits.weight
+    if skip.n * (bits + skip.metadata_bits) > skip.m * bits:
+        return None, (f"N:M skipping: {bits}-bit weights take more room as {want} values with {skip.metadata_bits}-bit "
+                      f"indices than dense: run dense, zeros gated",)
+    return skip, ()
+
+
 def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
     """Lower a MAC layer (its effective dims, after structured pruning) for mapping on ``arch``."""
     dims = layer.effective_dims if layer.effective_dims is not None else layer.dims
@@ -178,14 +234,18 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
     elements = {"weight": gemm.batch * gemm.k * gemm.n, "input": unique, "output": gemm.batch * gemm.m * gemm.n}
     densities = {"weight": density, "input": input_density, "output": output_density}
     widths = {"weight": bits.weight, "input": bits.activation, "output": bits.activation}
+    skip, notes = structured_skip(layer, dims, arch)
     stored = []
     for operand in ("weight", "input", "output"):
         spec = zeros.operand(operand)
         for level in ("dram", "glb"):
             if operand == "output" and level == "glb":
                 continue  # partial sums accumulate in the GLB at accumulator width, uncompressed
-            ratio = spec.ratio(level, elements[operand], round(densities[operand] * elements[operand]),
-                               widths[operand])
+            if operand == "weight" and skip is not None:  # N values and their indices per group of M, everywhere
+                ratio = Fraction(skip.n * (bits.weight + skip.metadata_bits), skip.m * bits.weight)
+            else:
+                ratio = spec.ratio(level, elements[operand], round(densities[operand] * elements[operand]),
+                                   widths[operand])
             if ratio != 1:
                 stored.append((operand, level, ratio.numerator, ratio.denominator))
     return Problem(
@@ -207,6 +267,8 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
         weight_action=zeros.weights.action.value,
         activation_action=acts.action.value,
         stored=tuple(stored),
+        structured=skip.pattern if skip is not None else None,
+        notes=notes,
     )
 
 

@@ -1,12 +1,21 @@
 """The generated systolic core clocked one edge at a time, for the per-cycle reference model.
 
 Follows docs/core-protocol.md with every stream ready, independently of the closed forms in
-``codesign.contract.tile_timing``: the reference model uses it to check those forms, tile by tile.
+``codesign.contract.tile_timing``: the reference model uses it to check those forms, tile by tile. An N:M
+sparse array (``stored_rows``) runs each tile with the weight rows its compressed format stores, counted row by
+row here, independently of ``Problem.compressed_k``.
 """
 
 from __future__ import annotations
 
-__all__ = ["core_edges"]
+__all__ = ["core_edges", "stored_rows"]
+
+
+def stored_rows(start: int, k: int, n: int, m: int) -> int:
+    """Weight rows an N:M compressed tile holds for reduction rows start .. start+k-1 (groups of m rows from row
+    0): row by row, the first n positions of every group of m are the slots the format stores (A100 2:4 keeps
+    2 values per 4, whichever positions hold them)."""
+    return sum(1 for row in range(start, start + k) if row % m < n)
 
 
 def core_edges(flow: str, tiles: list[tuple[int, int, int]], rows: int, cols: int) -> tuple[list[int], int]:
