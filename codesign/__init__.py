@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["from_torch", "load_arch", "simulate", "explore", "__version__"]
+__all__ = ["from_torch", "load_arch", "simulate", "explore", "write_report", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from codesign.arch_loader import load_arch
     from codesign.capture import from_torch
     from codesign.explore import explore
+    from codesign.report import write_report
     from sim.engine import simulate
 
 _LAZY = {
@@ -23,6 +24,7 @@ _LAZY = {
     "load_arch": ("codesign.arch_loader", "load_arch"),
     "simulate": ("sim.engine", "simulate"),
     "explore": ("codesign.explore", "explore"),
+    "write_report": ("codesign.report", "write_report"),
 }
 
 

@@ -72,7 +72,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AccuracyError", "AccuracyResult", "accuracy_proxy", "accuracy_sweep", "fake_quantized", "quantize_weight",
-    "quantize_activation", "load_inputs", "sqnr_db", "FLOAT_BITS", "SWEEP_POINTS",
+    "quantize_activation", "load_inputs", "sqnr_db", "FLOAT_BITS", "SWEEP_POINTS", "RangeObserver", "weight_clips",
+    "calibration_model",
 ]
 
 FLOAT_BITS = 24  # at or above this a layer's tensor is left in float32
@@ -235,9 +236,16 @@ def quantize_weight(weight: "torch.Tensor", bits: int, clipping: Any = "mse") ->
         alpha = flat.abs().sum(dim=1, keepdim=True) / nonzero.sum(dim=1, keepdim=True).clamp(min=1)
         q = torch.where(flat > 0, alpha, -alpha) * nonzero
     else:
-        clip = _mse_clip(flat, bits, False) if clipping == "mse" else flat.abs().amax(dim=1, keepdim=True)
-        q = _uniform(flat, clip, bits, False)
+        q = _uniform(flat, weight_clips(flat, bits, clipping), bits, False)
     return q.reshape(w.shape).to(w.dtype)
+
+
+def weight_clips(weight: "torch.Tensor", bits: int, clipping: Any = "mse") -> "torch.Tensor":
+    """The per-output-channel clip (channels x 1, float32) ``quantize_weight`` uses at b >= 2 bits: max |w_ch|
+    (``'max'`` or a percentile) or the fraction of it with the least squared error (``'mse'``)."""
+    w = weight.detach()
+    flat = (w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(-1, 1)).float()
+    return _mse_clip(flat, bits, False) if clipping == "mse" else flat.abs().amax(dim=1, keepdim=True)
 
 
 def quantize_activation(
@@ -524,11 +532,17 @@ def _count(value: Any, name: str) -> int:
 
 
 @dataclass
-class _Stats:
-    """What calibration saw at one MAC layer's input: max |x|, the percentile clip, sum |x|, the count, the
-    minimum; for the MSE search the largest |x| of every call (the exact tail) and a strided sample of the
-    rest."""
+class RangeObserver:
+    """What calibration saw of one tensor and the clip taken from it: the one calibration rule of the accuracy proxy
+    and of the integer inference scheme (``codesign.integer``).
 
+    ``observe`` each calibration call's tensor, ``finish`` once, then ``clip(bits, unsigned)``: max |x|
+    (``clipping='max'``), the percentile clip (a number P), or (``'mse'``) the fraction r * max|x| of least
+    estimated squared error over the largest 1024 |x| of every call (exact) and a strided sample of the rest.
+    Also kept: sum |x|, the count and the minimum (a tensor never negative takes unsigned codes).
+    """
+
+    clipping: Any = "mse"
     peak: float = 0.0
     percentile: float = 0.0
     abs_sum: float = 0.0
@@ -539,6 +553,54 @@ class _Stats:
     tops: list = field(default_factory=list)
     tail_floor: float = 0.0
     body_weight: float = 0.0
+
+    def observe(self, x: "torch.Tensor") -> None:
+        """Take one calibration call's tensor into the statistics."""
+        import torch
+
+        if x.numel() == 0:
+            return
+        magnitude = x.abs()
+        self.peak = max(self.peak, float(magnitude.amax()))
+        if not isinstance(self.clipping, str):
+            flat = magnitude.flatten().float()
+            k = max(1, min(flat.numel(), math.ceil(self.clipping / 100.0 * flat.numel())))
+            self.percentile = max(self.percentile, float(torch.kthvalue(flat, k).values))
+        elif self.clipping == "mse":
+            flat = x.flatten()
+            k = min(flat.numel(), _TAIL)
+            top = magnitude.flatten().topk(k).values.float()
+            self.tops.append(top)
+            self.tail_floor = max(self.tail_floor, float(top[-1]))
+            if self.sampled < 4 * _SAMPLE:
+                picked = flat[:: _stride(flat.numel(), _SAMPLE)].float().clone()
+                self.sample.append(picked)
+                self.sampled += picked.numel()
+        self.abs_sum += float(magnitude.sum(dtype=torch.float64))
+        self.count += x.numel()
+        self.minimum = min(self.minimum, float(x.amin()))
+
+    def finish(self) -> None:
+        """After the last call: every value >= tail_floor is in its call's top-k, so the tail is exact; the sample
+        stands for the body below it, each sampled value weighing (values in the body) / (body values sampled)."""
+        import torch
+
+        if self.tops:
+            tail = torch.cat(self.tops)
+            tail = tail[tail >= self.tail_floor]
+            body = torch.cat(self.sample)
+            body = body[body.abs() < self.tail_floor]
+            self.tops = [tail]
+            self.sample = [body]
+            self.body_weight = (self.count - tail.numel()) / body.numel() if body.numel() else 0.0
+
+    def clip(self, bits: int, unsigned: bool) -> float:
+        """The clipping value at ``bits`` (unsigned codes 0..2^b-1 or symmetric signed ones)."""
+        if not isinstance(self.clipping, str):
+            return self.percentile
+        if self.clipping == "mse" and self.tops:
+            return _activation_mse_clip(self.tops[0], self.sample[0], self.body_weight, bits, unsigned)
+        return self.peak
 
 
 def _stride(numel: int, quota: int) -> int:
@@ -599,7 +661,7 @@ class _Session:
             raise AccuracyError("the model has no conv or linear layer to quantize")
         self.float_weights = {name: module.weight.detach().clone() for name, module in self.layers.items()}
         self.mode = "off"
-        self.stats: dict[str, _Stats] = {}
+        self.stats: dict[str, RangeObserver] = {}
         self.order: list[str] = []
         self.act: dict[str, Callable] = {}
         self.clips: dict[tuple[str, int, bool], float] = {}
@@ -639,33 +701,10 @@ class _Session:
         return hook
 
     def _observe(self, name: str, x: "torch.Tensor") -> None:
-        import torch
-
         if name not in self.stats:
-            self.stats[name] = _Stats()
+            self.stats[name] = RangeObserver(self.clipping)
             self.order.append(name)
-        stats = self.stats[name]
-        if x.numel() == 0:
-            return
-        magnitude = x.abs()
-        stats.peak = max(stats.peak, float(magnitude.amax()))
-        if not isinstance(self.clipping, str):
-            flat = magnitude.flatten().float()
-            k = max(1, min(flat.numel(), math.ceil(self.clipping / 100.0 * flat.numel())))
-            stats.percentile = max(stats.percentile, float(torch.kthvalue(flat, k).values))
-        elif self.clipping == "mse":
-            flat = x.flatten()
-            k = min(flat.numel(), _TAIL)
-            top = magnitude.flatten().topk(k).values.float()
-            stats.tops.append(top)
-            stats.tail_floor = max(stats.tail_floor, float(top[-1]))
-            if stats.sampled < 4 * _SAMPLE:
-                picked = flat[:: _stride(flat.numel(), _SAMPLE)].float().clone()
-                stats.sample.append(picked)
-                stats.sampled += picked.numel()
-        stats.abs_sum += float(magnitude.sum(dtype=torch.float64))
-        stats.count += x.numel()
-        stats.minimum = min(stats.minimum, float(x.amin()))
+        self.stats[name].observe(x)
 
     def _batches(self, inputs: tuple["torch.Tensor", ...]):
         import torch
@@ -732,33 +771,15 @@ class _Session:
         return len(saved)
 
     def calibrate(self, inputs: tuple["torch.Tensor", ...]) -> None:
-        import torch
-
         self.calibration_samples = int(inputs[0].shape[0])
         self.run(inputs, "observe", "calibration inputs")
         for stats in self.stats.values():
-            if stats.tops:
-                # every value >= tail_floor is in its call's top-k: the tail is exact, the sample stands for
-                # the body below it, each sampled value weighing (values in the body) / (body values sampled)
-                tail = torch.cat(stats.tops)
-                tail = tail[tail >= stats.tail_floor]
-                body = torch.cat(stats.sample)
-                body = body[body.abs() < stats.tail_floor]
-                stats.tops = [tail]
-                stats.sample = [body]
-                stats.body_weight = (stats.count - tail.numel()) / body.numel() if body.numel() else 0.0
+            stats.finish()
 
     def _clip(self, name: str, bits: int, unsigned: bool) -> float:
         key = (name, bits, unsigned)
         if key not in self.clips:
-            stats = self.stats[name]
-            if not isinstance(self.clipping, str):
-                clip = stats.percentile
-            elif self.clipping == "mse" and stats.tops:
-                clip = _activation_mse_clip(stats.tops[0], stats.sample[0], stats.body_weight, bits, unsigned)
-            else:
-                clip = stats.peak
-            self.clips[key] = clip
+            self.clips[key] = self.stats[name].clip(bits, unsigned)
         return self.clips[key]
 
     def apply(self, layer_bits: Mapping[str, tuple[int, int]], unsigned: bool) -> None:
@@ -839,6 +860,24 @@ def _calibrated_session(
         session.reestimate_batchnorm(calibration_inputs)
     session.calibrate(calibration_inputs)
     return session
+
+
+def calibration_model(
+    model: Any, example_inputs: Any, *, calibration: Any = 16, seed: int = 0, reestimate_bn: bool = False,
+    batch_size: int = 32,
+) -> tuple["torch.nn.Module", tuple["torch.Tensor", ...]]:
+    """(the float copy the proxy calibrates on and compares against, its calibration inputs): a deep copy of
+    ``model`` in eval mode, batch norms re-estimated on the calibration inputs when ``reestimate_bn``, and the same
+    seeded (or given) calibration inputs ``accuracy_proxy`` uses, so other consumers calibrate exactly as it does."""
+    import torch
+
+    _check_options(None, seed, "max")
+    session = _Session(model, example_inputs, "max", _count(batch_size, "batch_size"))
+    inputs = _calibration_inputs(calibration, session.example, seed)
+    if reestimate_bn:
+        session.reestimate_batchnorm(inputs)
+    session.model.to(memory_format=torch.contiguous_format)
+    return session.model, inputs
 
 
 def _notes(reference: list["torch.Tensor"], ref_top1: "torch.Tensor | None") -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 
 __all__ = [
     "CodesignError", "ModelLoadError", "CaptureError", "BitWidthError", "SpecError", "MappingError",
-    "HdlError", "OutputError"
+    "HdlError", "OutputError", "UnmappedOpsError"
 ]
 """Typed errors: every failure a user can cause is one of these, with a message for a person.
 
@@ -31,6 +31,10 @@ class SpecError(CodesignError):
 
 class MappingError(CodesignError):
     """A layer cannot be mapped: unsupported dataflow, or no tile fits the buffers."""
+
+
+class UnmappedOpsError(CodesignError):
+    """The captured model has ops no layer kind covers: simulating it would leave part of the model out."""
 
 
 class HdlError(CodesignError):

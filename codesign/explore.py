@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from codesign.arch import ArchSpec, Dataflow, NocKind, dataflow_name
+from codesign.cluster import one_torch_thread as _one_torch_thread
 from codesign.errors import MappingError, ModelLoadError, SpecError
 from codesign.prune import PruneReport, PruneSpec, is_pruned, parse_specs, pruned_copy
 
@@ -735,6 +736,10 @@ def explore(
     name: str | None = None,
     progress: bool = False,
     on_note: Any = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    scheduler_timeout_s: float | None = None,
+    allow_unsupported: bool = False,
 ) -> ExploreResult:
     """Simulate a model and its pruned variants under every dataflow (and array shape) on one accelerator.
 
@@ -750,54 +755,80 @@ def explore(
             on the accelerator (row stationary without room for a filter row) is skipped with a note; named
             explicitly, such a dataflow is a ``MappingError``.
         objective: 'latency', 'energy' or 'edp': what the mapper minimizes per layer and what picks the winners.
-        bits: a ``Bits`` or ``BitsPolicy`` for the capture (default 8/8/32).
+        bits: a ``Bits`` or ``BitsPolicy`` for the capture (default: a quantized model's own widths, else the
+            accelerator's PE widths; ``capture.precision``).
         fold_views, fuse, onchip_activations: as for ``from_torch`` and ``simulate``.
         on_note: called with each note as it arises (they are also in ``ExploreResult.notes``).
+        progress: a progress bar of the runs on the terminal.
+        jobs: local worker processes the runs are spread over (1: this process); scheduler: a running Dask cluster,
+            'tcp://HOST:PORT', instead, with ``scheduler_timeout_s`` (default 10) to answer (``codesign.cluster``).
+            The result does not depend on either.
+        allow_unsupported: simulate a model with ops that map to no layer (left out, named in a note) instead
+            of raising ``UnmappedOpsError`` (``codesign.unmapped``).
 
     Returns an ``ExploreResult``. Raises ``PruneError`` (bad SPEC, or nothing to prune), ``SpecError`` (bad array
     shape or spec), ``MappingError`` (unknown dataflow or objective, a requested dataflow that cannot run),
-    ``ModelLoadError`` / ``CaptureError`` as the capture does.
+    ``ModelLoadError`` / ``CaptureError`` as the capture does; ``ClusterError`` for bad ``jobs`` / ``scheduler`` or a
+    scheduler that does not answer.
     """
-    with _one_torch_thread():
+    from codesign.cluster import DEFAULT_TIMEOUT_S, check_jobs, check_scheduler, open_pool
+
+    check_jobs(jobs)
+    check_scheduler(scheduler)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_one_torch_thread())
+
+        def pool():  # opened once the arguments are checked, before the model is loaded
+            return stack.enter_context(open_pool(jobs, scheduler, timeout_s=scheduler_timeout_s or DEFAULT_TIMEOUT_S,
+                                                 preload=("sim.engine", "codesign.explore")))
+
         return _explore(model, arch, prune=prune, arrays=arrays, dataflows=dataflows, objective=objective,
                         input_shape=input_shape, example_inputs=example_inputs, bits=bits, fold_views=fold_views,
                         fuse=fuse, onchip_activations=onchip_activations, name=name, progress=progress,
-                        on_note=on_note)
+                        on_note=on_note, open_pool=pool, allow_unsupported=allow_unsupported)
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run with one intra-op torch thread, then restore the count. Pruning and capture work on many small tensors,
-    where a second thread only spins: on the 2-core development machine under load, one thread halved the CPU
-    time of the benchmark (bench/explore_bench.py)."""
-    import torch
+def _simulate_run(task: tuple) -> Any:
+    """One run in a worker: its ``SimResult``, or the one-line reason a ``MappingError`` gave (a str)."""
+    workload, arch, flow, objective, fuse, onchip_activations = task
+    from sim.engine import simulate
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        return simulate(workload, arch, flow, objective=objective, fuse=fuse, onchip_activations=onchip_activations)
+    except MappingError as exc:
+        return str(exc)
+
+
+def _run_bar(enabled: bool, description: str, total: int):
+    """(advance callback or None, stop): a transient terminal bar of finished runs."""
+    if not enabled:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+    task = bar.add_task("runs", total=total)
+    bar.start()
+    return (lambda step: bar.advance(task, step)), bar.stop
 
 
 def _explore(model, arch, *, prune, arrays, dataflows, objective, input_shape, example_inputs, bits, fold_views,
-             fuse, onchip_activations, name, progress, on_note) -> ExploreResult:
+             fuse, onchip_activations, name, progress, on_note, open_pool, allow_unsupported=False) -> ExploreResult:
     from codesign.arch_loader import load_arch
     from codesign.capture import from_torch
-    from codesign.capture.precision import as_policy
-    from codesign.workload import Bits
+    from codesign.capture.precision import as_policy, for_arch
+    from codesign.unmapped import check_mapped, unmapped_line
     from dataflow.mapper import check_objective
-    from sim.engine import simulate
 
     specs = parse_specs(prune)
     shapes = parse_arrays(arrays)
     requested = parse_dataflows(dataflows)
     check_objective(objective)
     base = arch if isinstance(arch, ArchSpec) else load_arch(arch)
-    policy = as_policy(bits if bits is not None else Bits())
+    policy = for_arch(as_policy(bits), base)  # no widths asked for: the model's own, else the PEs'
     shapes = tuple(dict.fromkeys(((base.rows, base.cols),) + shapes))
     flows = requested if requested is not None else BUILTIN_DATAFLOWS
     notes: list[str] = []
+    pool = open_pool()
 
     def note(text: str) -> None:
         notes.append(text)
@@ -809,6 +840,9 @@ def _explore(model, arch, *, prune, arrays, dataflows, objective, input_shape, e
     copies = [pruned_copy(module, spec) for spec in specs] if specs else []
     program = _export(module, inputs)
     workload = from_torch(program, inputs, name=label, bits=policy, fold_views=fold_views)
+    unmapped = check_mapped(workload, label, allow_unsupported)  # pruning changes weights, not which ops map
+    if unmapped is not None:
+        note(unmapped_line(unmapped))
     given = is_pruned(module) or _variant_of("", None, None, workload).weight_density < 1.0
     baseline = "as given" if given else "dense"
     if given:
@@ -850,15 +884,21 @@ def _explore(model, arch, *, prune, arrays, dataflows, objective, input_shape, e
              f"files, buffer, DRAM, clock and energy table)")
 
     runs: list[ExploreRun] = []
+    shared = [pool.share(variant.workload) for variant in variants]
+    tasks = [(workload, variant_arch.arch, flow, objective, fuse, onchip_activations)
+             for workload in shared for variant_arch, flow in plan]
+    advance, stop = _run_bar(progress, f"simulating {label}", len(tasks))
+    try:
+        outcomes = iter(pool.map(_simulate_run, tasks, advance))  # in task order, whatever the worker count
+    finally:
+        stop()
     for variant in variants:
         for variant_arch, flow in plan:
-            try:
-                result = simulate(variant.workload, variant_arch.arch, flow, objective=objective, progress=progress,
-                                  fuse=fuse, onchip_activations=onchip_activations)
-            except MappingError as exc:
+            result = next(outcomes)
+            if isinstance(result, str):  # the run's MappingError
                 if requested is not None:
-                    raise
-                reason = " ".join(str(exc).split())
+                    raise MappingError(result)
+                reason = " ".join(result.split())
                 skipped.append(Skipped(flow, variant_arch.array, reason, variant.name))
                 note(Skipped(flow, variant_arch.array, reason, variant.name).line())
                 continue

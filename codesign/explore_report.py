@@ -236,8 +236,8 @@ def print_layer_tables(result: "ExploreResult", console=None) -> None:
             continue
         flows = list(findings[0].cycles)
         table = Table(title=f"{variant.name} on {result.arch} {winner.array}: per layer, by dataflow")
-        table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=32)
-        table.add_column("op", no_wrap=True, overflow="ellipsis", max_width=10)
+        table.add_column("layer", no_wrap=True, overflow="ellipsis")
+        table.add_column("op", no_wrap=True, overflow="ellipsis")
         for flow in flows:
             table.add_column(f"{flow.upper()} cycles", justify="right", no_wrap=True)
         for flow in flows:

@@ -5,7 +5,10 @@ first and last layers kept at 8 bits), dataflow and array shape; a design is fea
 model says its core fits the board (``hdl.resources``), its simulated frame rate at the board's clock
 reaches the target, and its accuracy proxy (SQNR against float32) is at least the bound. Cheapest: the
 smallest share of the board's scarcest resource. Shapes are tried smallest first per bit-width and
-dataflow, and the first that reaches the rate ends that line (a larger array only costs more).
+dataflow, and the first that reaches the rate ends that line (a larger array only costs more). The lines
+advance side by side, one shape each per wave of simulations on ``codesign.cluster`` (``jobs`` local workers
+or a running Dask cluster at ``scheduler``), so the search simulates what a serial one would, whatever the
+worker count.
 """
 
 from __future__ import annotations
@@ -79,49 +82,29 @@ def _cost(usage: dict) -> float:
     return max((item["used"] / item["available"] for item in usage.values() if item.get("available")), default=0.0)
 
 
-def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps: float, *,
-               min_sqnr_db: float | None = None, name: str | None = None, shapes: Sequence[tuple[int, int]] = SHAPES,
-               dataflows: Sequence[str] = ("ws", "os"), accuracy_inputs: Any = None,
-               reestimate_bn: bool = False) -> FitResult:
-    """Search (bit-width, ends kept, dataflow, array shape) for the cheapest feasible design (module doc).
-
-    ``base`` gives the buffer, DRAM, clock and energy table the design keeps. Raises FitError when nothing
-    reaches ``fps`` within ``min_sqnr_db`` on ``board`` (naming the best found and its limit), SpecError for a
-    non-positive ``fps``, HdlError for an unknown board.
-    """
-    import torch
-
-    from codesign.accuracy import accuracy_sweep
+def _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs, policies, proxies, shapes,
+            dataflows) -> list[Candidate]:
+    """Every candidate the search meets, in (config, dataflow, shape) order. Each (config, dataflow) line walks
+    its shapes smallest first and ends at the first that does not fit, misses the accuracy bound or reaches the
+    rate; each wave simulates the next shape of every open line at once."""
     from codesign.capture import from_torch
-    from codesign.capture.precision import BitsPolicy
-    from codesign.sweep import BOARD_FMAX_MHZ, _board_fit, _with_ends, design_at, point_bits
-    from hdl.resources import BOARDS
-    from sim.engine import simulate
+    from codesign.sweep import BOARD_FMAX_MHZ, _board_fit, design_at
 
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0 or math.isinf(fps):
-        raise SpecError(f"--fps {fps!r}: the frame rate must be a number > 0")
-    if board not in BOARDS:
-        from codesign.errors import HdlError
-
-        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
-    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    program = torch.export.export(model.eval(), inputs)
-    label = name or type(model).__name__
-    configs = [(b, None) for b in UNIFORM] + [(b, 8) for b in KEPT_ENDS]
-    policies = {}
-    for b, ends in configs:
-        policy = BitsPolicy(default=point_bits(b))
-        policies[(b, ends)] = _with_ends(policy, program, inputs, ends) if ends else policy
-    proxies = dict(zip(configs, accuracy_sweep(model, inputs, [policies[c] for c in configs], inputs=accuracy_inputs,
-                                               reestimate_bn=reestimate_bn)))
     clock_cap = BOARD_FMAX_MHZ.get(board)
-    candidates: list[Candidate] = []
-    for b, ends in configs:
-        sqnr = proxies[(b, ends)].sqnr_db
-        accurate = min_sqnr_db is None or sqnr >= min_sqnr_db
-        workload = None
-        for flow in dataflows:
-            for rows, cols in sorted(shapes, key=lambda s: s[0] * s[1]):
+    ordered = sorted(shapes, key=lambda s: s[0] * s[1])
+    lines = [(b, ends, flow) for b, ends in configs for flow in dataflows]
+    found: dict[tuple, list[Candidate]] = {line: [] for line in lines}
+    position = dict.fromkeys(lines, 0)
+    workloads: dict[tuple, Any] = {}
+    active = list(lines)
+    while active:
+        wave = []  # (line, rows, cols, design, usage, cost): the next simulation of each open line
+        for line in active:
+            b, ends, flow = line
+            sqnr = proxies[(b, ends)].sqnr_db
+            while position[line] < len(ordered):
+                rows, cols = ordered[position[line]]
+                position[line] += 1
                 sized = replace(base, name=f"{base.name}@{rows}x{cols}", rows=rows, cols=cols,
                                 dataflows=tuple(dict.fromkeys((flow,) + tuple(base.dataflows))))
                 design = design_at(sized, b)
@@ -130,20 +113,87 @@ def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps:
                 if not fits:
                     why = note or "does not fit: " + ", ".join(
                         f"{q} {u['used']}/{u['available']}" for q, u in usage.items() if u["used"] > u["available"])
-                    candidates.append(Candidate(b, ends, flow, rows, cols, None, sqnr, False, cost, usage, why))
-                    break  # larger arrays of this line fit even less
-                if not accurate:
-                    candidates.append(Candidate(b, ends, flow, rows, cols, None, sqnr, True, cost, usage,
-                                                f"SQNR {sqnr:.1f} dB below {min_sqnr_db:g} dB"))
+                    found[line].append(Candidate(b, ends, flow, rows, cols, None, sqnr, False, cost, usage, why))
+                    position[line] = len(ordered)  # larger arrays of this line fit even less
+                elif min_sqnr_db is not None and not sqnr >= min_sqnr_db:
+                    found[line].append(Candidate(b, ends, flow, rows, cols, None, sqnr, True, cost, usage,
+                                                 f"SQNR {sqnr:.1f} dB below {min_sqnr_db:g} dB"))
+                    position[line] = len(ordered)
+                else:
+                    wave.append((line, rows, cols, design, usage, cost))
                     break
-                workload = workload or from_torch(program, inputs, name=label, bits=policies[(b, ends)])
-                result = simulate(workload, design, flow)
-                clock = min(design.clock_mhz, clock_cap) if clock_cap else design.clock_mhz
-                rate = clock * 1e6 / result.cycles if result.cycles else math.inf
-                why = "" if rate >= fps else f"{rate:.1f} fps, below {fps:g}"
-                candidates.append(Candidate(b, ends, flow, rows, cols, rate, sqnr, True, cost, usage, why))
-                if rate >= fps:
-                    break
+        if not wave:
+            break
+        for (b, ends, _), *_ in wave:
+            if (b, ends) not in workloads:
+                workloads[(b, ends)] = pool.share(from_torch(program, inputs, name=label, bits=policies[(b, ends)]))
+        cycles = pool.map(_simulate_cycles, [(workloads[line[:2]], design, line[2])
+                                             for line, _, _, design, _, _ in wave])
+        active = []
+        for (line, rows, cols, design, usage, cost), count in zip(wave, cycles):
+            b, ends, flow = line
+            clock = min(design.clock_mhz, clock_cap) if clock_cap else design.clock_mhz
+            rate = clock * 1e6 / count if count else math.inf
+            why = "" if rate >= fps else f"{rate:.1f} fps, below {fps:g}"
+            found[line].append(Candidate(b, ends, flow, rows, cols, rate, proxies[(b, ends)].sqnr_db, True, cost,
+                                         usage, why))
+            if rate < fps and position[line] < len(ordered):
+                active.append(line)
+    return [candidate for line in lines for candidate in found[line]]
+
+
+def _simulate_cycles(task: tuple) -> int:
+    """Cycles of one (workload, design, dataflow) simulation, in a worker."""
+    workload, design, flow = task
+    from sim.engine import simulate
+
+    return simulate(workload, design, flow).cycles
+
+
+def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps: float, *,
+               min_sqnr_db: float | None = None, name: str | None = None, shapes: Sequence[tuple[int, int]] = SHAPES,
+               dataflows: Sequence[str] = ("ws", "os"), accuracy_inputs: Any = None,
+               reestimate_bn: bool = False, jobs: int = 1, scheduler: str | None = None,
+               scheduler_timeout_s: float | None = None) -> FitResult:
+    """Search (bit-width, ends kept, dataflow, array shape) for the cheapest feasible design (module doc).
+
+    ``base`` gives the buffer, DRAM, clock and energy table the design keeps. ``jobs`` / ``scheduler`` (with
+    ``scheduler_timeout_s``, default 10 s) say where the accuracy proxy and the simulations run
+    (``codesign.cluster``); the result does not depend on them. Raises FitError when nothing reaches ``fps``
+    within ``min_sqnr_db`` on ``board`` (naming the best found and its limit), SpecError for a non-positive
+    ``fps``, HdlError for an unknown board, ClusterError for bad ``jobs`` / ``scheduler``.
+    """
+    import torch
+
+    from codesign.capture.precision import BitsPolicy
+    from codesign.cluster import DEFAULT_TIMEOUT_S, check_jobs, check_scheduler, one_torch_thread, open_pool
+    from codesign.sweep import _with_ends, design_at, join_accuracy, point_bits, start_accuracy
+    from hdl.resources import BOARDS
+
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0 or math.isinf(fps):
+        raise SpecError(f"--fps {fps!r}: the frame rate must be a number > 0")
+    if board not in BOARDS:
+        from codesign.errors import HdlError
+
+        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    check_jobs(jobs)
+    check_scheduler(scheduler)
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    label = name or type(model).__name__
+    configs = [(b, None) for b in UNIFORM] + [(b, 8) for b in KEPT_ENDS]
+    preload = ("torch", "codesign.accuracy", "sim.engine", "codesign.fit")
+    with open_pool(jobs, scheduler, timeout_s=scheduler_timeout_s or DEFAULT_TIMEOUT_S, preload=preload) as pool, \
+            one_torch_thread():
+        program = torch.export.export(model.eval(), inputs)
+        policies = {}
+        for b, ends in configs:
+            policy = BitsPolicy(default=point_bits(b))
+            policies[(b, ends)] = _with_ends(policy, program, inputs, ends) if ends else policy
+        started = start_accuracy(pool, model, inputs, [policies[c] for c in configs], inputs=accuracy_inputs,
+                                 reestimate_bn=reestimate_bn)
+        proxies = dict(zip(configs, join_accuracy(started)))
+        candidates = _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs, policies, proxies,
+                             shapes, dataflows)
     feasible = sorted((c for c in candidates if not c.why), key=lambda c: (c.cost, -(c.fps or 0), -c.bits))
     if not feasible:
         scored = [c for c in candidates if c.fps is not None]

@@ -13,10 +13,10 @@ from typing import Any
 
 import networkx as nx
 
-from codesign.workload import ConvDims, GemmDims, Layer, OpKind, Workload
+from codesign.workload import ConvDims, ConvNdDims, GemmDims, Layer, OpKind, Workload
 
 __all__ = [
-    "JSON_FORMAT", "JSON_VERSION", "moves_data", "dims_json", "layer_json", "workload_json", "workload_json_text",
+    "JSON_FORMAT", "JSON_VERSION", "moves_data", "dims_json", "loop_nest_json", "layer_json", "workload_json", "workload_json_text",
     "graphml_text", "effective_text", "print_report",
 ]
 
@@ -37,6 +37,12 @@ def dims_json(dims: ConvDims | GemmDims | None) -> dict[str, Any] | None:
         if isinstance(value, tuple):
             body[key] = list(value)
     return {"type": "conv" if isinstance(dims, ConvDims) else "gemm", **body}
+
+
+def loop_nest_json(nest: ConvNdDims) -> dict[str, Any]:
+    """A convolution's own loop nest (3-D, transposed), beside the lowered ``dims`` the simulator maps."""
+    body = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(nest).items()}
+    return {"type": "transposed_conv" if nest.transposed else "conv", **body, "macs": nest.macs}
 
 
 def layer_json(layer: Layer, inputs: list[str]) -> dict[str, Any]:
@@ -73,6 +79,8 @@ def layer_json(layer: Layer, inputs: list[str]) -> dict[str, Any]:
     }
     if layer.dead_input_channels:
         item["dead_input_channels"] = list(layer.dead_input_channels)
+    if layer.nm_pattern:
+        item["nm_pattern"] = f"{layer.nm_pattern[0]}:{layer.nm_pattern[1]}"
     if layer.effective_macs is not None:
         item["effective_macs"] = layer.effective_macs
     if layer.effective_dims is not None:
@@ -80,6 +88,8 @@ def layer_json(layer: Layer, inputs: list[str]) -> dict[str, Any]:
         item["effective_gemm"] = asdict(layer.effective_dims.gemm())
     if layer.folded:
         item["folded"] = list(layer.folded)
+    if layer.loop_nest is not None:
+        item["loop_nest"] = loop_nest_json(layer.loop_nest)
     return item
 
 
@@ -100,8 +110,19 @@ def workload_json(workload: Workload, *, fold_views: bool | None = None) -> dict
         "folding": {"views": bool(fold_views)},
         "layers": layers,
         "totals": workload.totals(),
-        "unsupported": [{"aten": name, "count": count} for name, count in workload.unsupported],
+        "unsupported": _unsupported_json(workload),
     }
+
+
+def _unsupported_json(workload: Workload) -> list[dict[str, Any]]:
+    """Each unsupported op: its aten name, count, FlopCounterMode's MACs (null: no formula), the parameters
+    only it reads."""
+    details = {op.aten: op for op in workload.unsupported_ops}
+    items = []
+    for name, count in workload.unsupported:
+        op = details.get(name)
+        items.append({"aten": name, "count": count, "macs": op.macs if op else None, "params": op.params if op else 0})
+    return items
 
 
 _NUMBER_LIST = re.compile(r"\[\s*(-?[\d.eE+-]+(?:\s*,\s*-?[\d.eE+-]+)*)\s*\]")
@@ -198,6 +219,8 @@ def print_report(workload: Workload, console=None) -> None:
     rows = []
     for index, layer in enumerate(workload.layers):
         density = "" if layer.weight_density == 1.0 else f"{layer.weight_density:.3f}"
+        if layer.nm_pattern:
+            density += f" ({layer.nm_pattern[0]}:{layer.nm_pattern[1]})"
         input_density = "" if layer.input_density == 1.0 else f"{layer.input_density:.3f}"
         rows.append((
             str(index), layer.name, layer.op.value, _shape(layer.output_shape),
@@ -229,6 +252,8 @@ def print_report(workload: Workload, console=None) -> None:
     summary.add_row("weight density", f"{totals['weight_density']:.4f}")
     summary.add_row("MAC in density", f"{totals['mac_input_density']:.4f}")
     console.print(summary)
-    if workload.unsupported:
-        listed = ", ".join(f"{name} x{count}" for name, count in workload.unsupported)
-        console.print(f"[yellow]unsupported ops (not in the layer graph): {listed}[/yellow]")
+    unmapped = workload.unmapped()
+    if unmapped is not None:
+        from codesign.unmapped import describe
+
+        console.print(f"[yellow]unsupported ops (not in the layer graph): {describe(unmapped)}[/yellow]")

@@ -4,26 +4,26 @@ Per point: inferences per second, latency, energy per inference, DRAM and GLB tr
 accuracy proxy (``codesign.accuracy``: SQNR and top-1 agreement of the fake-quantized model against
 float32); with a board, whether the generated core fits it (``hdl.resources``). The Pareto front of
 throughput, energy and accuracy is marked. The model is exported once; each bit-width re-walks the same
-exported program; points run in parallel (``jobs`` worker processes) and the result does not depend on
-how many.
+exported program; the simulations and the accuracy proxy run on ``codesign.cluster`` (``jobs`` local worker
+processes, or a running Dask cluster at ``scheduler``), each workload shipped to the workers once, and the
+result does not depend on how many workers or which scheduler.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from codesign.arch import ArchSpec
-from codesign.errors import BitWidthError, CodesignError, SpecError
+from codesign.errors import BitWidthError, CodesignError
 from codesign.workload import MAX_BITS, MIN_BITS, Bits
 
 if TYPE_CHECKING:  # pragma: no cover
     from codesign.workload import Workload
 
-__all__ = ["SweepPoint", "SweepResult", "parse_bit_points", "point_bits", "design_at", "sweep", "pareto_front"]
+__all__ = ["SweepPoint", "SweepResult", "parse_bit_points", "point_bits", "design_at", "sweep", "pareto_front",
+           "start_accuracy", "join_accuracy"]
 
 DEFAULT_POINTS = (16, 8, 4, 2, 1)
 MAX_GENERATOR_BITS = 16  # the generated integer core's widest operand
@@ -139,30 +139,42 @@ def _simulate_point(task: tuple) -> dict:
             "dram": result.dram_bytes, "glb": math.ceil(glb_bits / 8), "util": result.utilization, "notes": notes}
 
 
-def _map(tasks: list, jobs: int, progress: Callable[[int], None] | None) -> list:
-    if jobs <= 1 or len(tasks) <= 1:
-        out = []
-        for task in tasks:
-            out.append(_simulate_point(task))
-            if progress:
-                progress(1)
-        return out
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-        futures = [pool.submit(_simulate_point, task) for task in tasks]
-        out = []
-        for future in futures:  # in submission order: the result does not depend on the worker count
-            out.append(future.result())
-            if progress:
-                progress(1)
-        return out
+def _accuracy_chunk(task: tuple) -> list:
+    """The accuracy proxy at a run of bit-width policies in a worker (``codesign.accuracy.accuracy_sweep``)."""
+    (model, inputs), policies, options = task
+    from codesign.accuracy import accuracy_sweep
+
+    return accuracy_sweep(model, inputs, list(policies), **options)
+
+
+def start_accuracy(pool, model: Any, example_inputs: tuple, policies: Sequence[Any], *, leave_free: int = 0,
+                   **options: Any):
+    """Start the accuracy proxy of ``model`` at every policy on ``pool``: one chunk of consecutive policies per
+    worker, ``leave_free`` workers left to other tasks (each chunk calibrates once and runs the float32 reference;
+    a point's figures do not depend on the chunk it runs in). Returns a ``codesign.cluster.Batch``;
+    ``join_accuracy`` gives the results in policy order."""
+    chunks = max(1, min(pool.workers - leave_free, len(policies)))
+    size, extra = divmod(len(policies), chunks)
+    shared, tasks, start = pool.share((model, example_inputs)), [], 0
+    for i in range(chunks):
+        stop = start + size + (1 if i < extra else 0)
+        tasks.append((shared, tuple(policies[start:stop]), options))
+        start = stop
+    return pool.submit(_accuracy_chunk, tasks)
+
+
+def join_accuracy(batch) -> list:
+    """The results of ``start_accuracy``, one per policy, in order."""
+    return [result for chunk in batch.results() for result in chunk]
 
 
 def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int] = DEFAULT_POINTS,
           layer_bits: dict | None = None, dataflows: Sequence[str] | None = None,
           arrays: Sequence[tuple[int, int]] = (), board: str | None = None, objective: str = "latency",
-          jobs: int = 1, name: str | None = None, accuracy: bool = True, accuracy_inputs: Any = None,
-          keep_ends: int | None = None, progress: Callable[[int, int], Callable[[int], None]] | None = None,
-          reestimate_bn: bool = False) -> SweepResult:
+          jobs: int = 1, scheduler: str | None = None, scheduler_timeout_s: float | None = None,
+          name: str | None = None, accuracy: bool = True, accuracy_inputs: Any = None, keep_ends: int | None = None,
+          progress: Callable[[int, int], Callable[[int], None]] | None = None,
+          reestimate_bn: bool = False, allow_unsupported: bool = False) -> SweepResult:
     """Simulate ``model`` at every bit-width of ``bits`` under each dataflow and array shape.
 
     Parameters:
@@ -173,23 +185,26 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
         dataflows: the ones to simulate (default: every one the accelerator lists).
         board: an FPGA board (``hdl.fpga``): each point says whether its core fits and at what Fmax the
             resource model expects it; throughput is then at the lower of that Fmax and the spec's clock.
-        jobs: worker processes; accuracy: compute the accuracy proxy (``accuracy_inputs``: a file or tensor).
+        jobs: local worker processes (1: this process); scheduler: a running Dask cluster, 'tcp://HOST:PORT',
+            instead, with ``scheduler_timeout_s`` (default 10) to answer (``codesign.cluster``).
+        accuracy: compute the accuracy proxy (``accuracy_inputs``: a file or tensor).
         progress: ``progress(total, ...)`` returns a callback advanced once per finished simulation.
         reestimate_bn: re-estimate batch-norm statistics before the accuracy proxy (random-initialised models
             only, such as the zoo's, whose default statistics make activations vanish).
+        allow_unsupported: simulate a model with ops that map to no layer (left out, named in every point's
+            notes) instead of raising ``UnmappedOpsError`` (``codesign.unmapped``).
 
     Returns a ``SweepResult``: points in (bits, dataflow, array) order with the Pareto front marked.
 
-    Raises ``BitWidthError`` / ``SpecError`` / ``MappingError`` / ``HdlError`` / ``AccuracyError`` for bad input.
+    Raises ``BitWidthError`` / ``SpecError`` / ``MappingError`` / ``HdlError`` / ``AccuracyError`` for bad input,
+    ``ClusterError`` for bad ``jobs`` / ``scheduler`` or a scheduler that does not answer.
     """
-    import torch
-
-    from codesign.capture import from_torch
-    from codesign.capture.precision import BitsPolicy
+    from codesign.cluster import DEFAULT_TIMEOUT_S, check_jobs, check_scheduler, one_torch_thread, open_pool
+    from codesign.unmapped import unmapped_line
     from dataflow import registry
 
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise SpecError(f"--jobs {jobs!r}: the number of worker processes must be a whole number >= 1")
+    check_jobs(jobs)
+    check_scheduler(scheduler)
     points = parse_bit_points(bits)
     flows = tuple(dataflows) if dataflows else tuple(name for name in registry.names() if arch.supports(name))
     for flow in flows:
@@ -203,32 +218,20 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
         fit = {(index, b, flow): _board_fit(design, board, flow) for (index, b), design in designs.items()
                for flow in flows}
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    program = torch.export.export(model.eval(), inputs)
     label = name or type(model).__name__
-    policies = {b: BitsPolicy(default=point_bits(b), by_name=dict(layer_bits or {})) for b in points}
-    if keep_ends:
-        policies = {b: _with_ends(policy, program, inputs, keep_ends) for b, policy in policies.items()}
-    workloads = {b: from_torch(program, inputs, name=label, bits=policies[b]) for b in points}
-    tasks, keys = [], []
-    for b in points:
-        for flow in flows:
-            for index in range(len(archs)):
-                tasks.append((workloads[b], designs[(index, b)], flow, objective))
-                keys.append((b, flow, index))
-    advance = progress(len(tasks)) if progress else None
-    figures = _map(tasks, jobs, advance)
-    proxies = {}
-    if accuracy:
-        from codesign.accuracy import accuracy_sweep
-
-        results = accuracy_sweep(model, inputs, [policies[b] for b in points], keep_ends=keep_ends,
-                                 inputs=accuracy_inputs, reestimate_bn=reestimate_bn)
-        proxies = dict(zip(points, results))
+    preload = ("sim.engine", "codesign.sweep") + (("torch", "codesign.accuracy") if accuracy else ())
+    with open_pool(jobs, scheduler, timeout_s=scheduler_timeout_s or DEFAULT_TIMEOUT_S, preload=preload) as pool, \
+            one_torch_thread():
+        figures, proxies, unmapped = _run_points(pool, model, inputs, label, points, layer_bits, keep_ends, flows,
+                                                 archs, designs, objective, progress, accuracy, accuracy_inputs,
+                                                 reestimate_bn, allow_unsupported)
+    left_out = [unmapped_line(unmapped)] if unmapped is not None else []
+    keys = [(b, flow, index) for b in points for flow in flows for index in range(len(archs))]
     out = []
     for (b, flow, index), fig in zip(keys, figures):
         variant = designs[(index, b)]
         clock = variant.clock_mhz
-        fits, resources, notes = None, {}, list(fig["notes"])
+        fits, resources, notes = None, {}, list(fig["notes"]) + left_out
         if board is not None:
             fits, resources, fmax, note = fit[(index, b, flow)]
             if fmax:
@@ -248,6 +251,41 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
     front = pareto_front(out)
     out = [replace(point, pareto=i in front) for i, point in enumerate(out)]
     return SweepResult(model=label, arch=arch.name, board=board, points=tuple(out))
+
+
+def _run_points(pool, model, inputs, label, points, layer_bits, keep_ends, flows, archs, designs, objective,
+                progress, accuracy, accuracy_inputs, reestimate_bn, allow_unsupported=False) -> tuple[list, dict, Any]:
+    """Capture once per bit-width and simulate every (bits, dataflow, array) point on ``pool``, the accuracy proxy
+    beside them; (figures in (bits, dataflow, array) order, bits -> accuracy result, what the simulation leaves
+    out: ``Workload.unmapped()``). A model with unmapped ops is refused unless ``allow_unsupported``."""
+    import torch
+
+    from codesign.capture import from_torch
+    from codesign.capture.precision import BitsPolicy
+    from codesign.unmapped import check_mapped
+
+    model.eval()
+    policies = {b: BitsPolicy(default=point_bits(b), by_name=dict(layer_bits or {})) for b in points}
+    options = {"keep_ends": keep_ends, "inputs": accuracy_inputs, "reestimate_bn": reestimate_bn}
+    started = None
+    # The simulations fill one worker while the others run the proxy (``leave_free``): on two workers one chunk,
+    # not two, which would calibrate and run the float32 reference twice (bench/README.cluster.md).
+    if accuracy and not keep_ends:  # the workers start on it while this process exports and captures
+        started = start_accuracy(pool, model, inputs, [policies[b] for b in points], leave_free=1, **options)
+    program = torch.export.export(model, inputs)
+    if keep_ends:
+        policies = {b: _with_ends(policy, program, inputs, keep_ends) for b, policy in policies.items()}
+        if accuracy:
+            started = start_accuracy(pool, model, inputs, [policies[b] for b in points], leave_free=1, **options)
+    captured = {b: from_torch(program, inputs, name=label, bits=policies[b]) for b in points}
+    unmapped = check_mapped(captured[points[0]], label, allow_unsupported)  # bit-widths do not change which ops map
+    workloads = {b: pool.share(workload) for b, workload in captured.items()}
+    tasks = [(workloads[b], designs[(index, b)], flow, objective)
+             for b in points for flow in flows for index in range(len(archs))]
+    advance = progress(len(tasks)) if progress else None
+    figures = pool.map(_simulate_point, tasks, advance)
+    proxies = dict(zip(points, join_accuracy(started))) if started is not None else {}
+    return figures, proxies, unmapped
 
 
 def design_at(arch: ArchSpec, bits: int) -> ArchSpec:
@@ -286,13 +324,21 @@ BOARD_FMAX_MHZ = {"icebreaker": 32.3, "ulx3s": 73.4}
 
 def _board_fit(design: ArchSpec, board: str, dataflow: str | None = None) -> tuple[bool | None, dict, float | None, str]:
     """(fits, resources used/available, Fmax MHz or None, note) of the core ``design`` generates on ``board``:
-    the integer core and, when the design has one, its binary array, both predicted by ``hdl.resources``."""
+    the integer core and, when the design has one, its binary array, both predicted by ``hdl.resources``. The
+    integer core is the one ``codesign fpga`` builds: as many PEs on DSP blocks as the board has blocks for
+    (``hdl.resources.board_dsp_pes``), the rest multiplying in logic."""
     from hdl import resources
+    from hdl.params import core_params_from_arch
 
     flows = [d for d in ("ws", "os") if design.supports(d)]
     flow = dataflow if dataflow in flows else (flows[0] if flows else None)
     try:
-        reports = [resources.fit_report(design, board, dataflow=flow)] if flow else []
+        reports = []
+        if flow:
+            params = core_params_from_arch(design, flow)
+            if params.multiplier == "dsp":
+                params = replace(params, dsp_pes=resources.board_dsp_pes(params, board))
+            reports.append(resources.fit_report(params, board))
         if design.binary_array is not None:
             reports.append(resources.fit_report(design, board, array="binary"))
     except CodesignError as exc:

@@ -17,7 +17,8 @@ import networkx as nx
 from codesign.errors import BitWidthError
 
 __all__ = [
-    "MIN_BITS", "MAX_BITS", "OpKind", "MAC_KINDS", "Bits", "ConvDims", "GemmDims", "Layer", "Workload", "bytes_at",
+    "MIN_BITS", "MAX_BITS", "OpKind", "MAC_KINDS", "Bits", "ConvDims", "GemmDims", "ConvNdDims", "Layer", "Workload",
+    "UnsupportedOp", "Unmapped", "bytes_at",
 ]
 
 MIN_BITS = 1
@@ -32,6 +33,7 @@ class OpKind(str, Enum):
     GROUPED_CONV = "grouped_conv"
     LINEAR = "linear"
     MATMUL = "matmul"  # bmm / matmul, as in attention (Q K^T, A V)
+    TRANSPOSED_CONV = "transposed_conv"  # the GEMM of a transposed convolution (col2im form); its overlap-add follows
     POOL = "pool"
     ELEMENTWISE = "elementwise"  # add, mul, activations
     NORM = "norm"  # batch / layer norm
@@ -42,6 +44,7 @@ class OpKind(str, Enum):
     CHANNEL_SHUFFLE = "channel_shuffle"
     SLICE = "slice"  # slice / split / chunk / select
     EMBEDDING = "embedding"  # positional embeddings, class tokens (parameters read, no MACs)
+    RESAMPLE = "resample"  # interpolation, grid_sample, affine_grid, col2im overlap-add: weighted taps per output
 
     @property
     def has_macs(self) -> bool:
@@ -49,7 +52,7 @@ class OpKind(str, Enum):
 
 
 MAC_KINDS = frozenset(
-    {OpKind.CONV, OpKind.DEPTHWISE_CONV, OpKind.GROUPED_CONV, OpKind.LINEAR, OpKind.MATMUL}
+    {OpKind.CONV, OpKind.DEPTHWISE_CONV, OpKind.GROUPED_CONV, OpKind.LINEAR, OpKind.MATMUL, OpKind.TRANSPOSED_CONV}
 )
 
 
@@ -129,6 +132,38 @@ class GemmDims:
 
 
 @dataclass(frozen=True)
+class ConvNdDims:
+    """The loop nest of a convolution of any spatial rank, transposed or not, as its op defines it.
+
+    Layers whose ``dims`` are a lowering carry it: a 3-D convolution runs as 2-D convolutions, one per output
+    depth slice; a transposed convolution as a GEMM and an overlap-add (``codesign.capture.aten_ops``).
+    N batch, K output channels, C input channels, sizes listed outer to inner (D, H, W).
+    MACs follow FlopCounterMode: N*K*(C/G)*prod(output)*prod(kernel) for a convolution and
+    N*C*prod(input)*(K/G)*prod(kernel) for a transposed one (every input pixel meets every tap).
+    """
+
+    n: int
+    k: int
+    c: int
+    groups: int
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    output_padding: tuple[int, ...] = ()
+    transposed: bool = False
+
+    @property
+    def macs(self) -> int:
+        taps = math.prod(self.kernel)
+        if self.transposed:
+            return self.n * self.c * math.prod(self.input_size) * (self.k // self.groups) * taps
+        return self.n * self.k * (self.c // self.groups) * math.prod(self.output_size) * taps
+
+
+@dataclass(frozen=True)
 class Layer:
     """One node of the workload graph.
 
@@ -178,6 +213,10 @@ class Layer:
     dead_input_channels: tuple[int, ...] = ()  # MAC layers: input channels exactly 0 for every input (removed)
     input_density: float = 1.0  # nonzeros / elements of the first activation input, measured on the model
     output_density: float = 1.0  # nonzeros / elements of the output activation, measured on the model
+    # MAC layers: the strongest standard N:M pattern (N nonzeros at most in every group of M consecutive weights
+    # along the reduction, per kernel position) the weights follow, as (N, M); None for none (capture.pruning)
+    nm_pattern: tuple[int, int] | None = None
+    loop_nest: ConvNdDims | None = None  # the op's own loop nest when ``dims`` are a lowering of it
 
     @property
     def gemm(self) -> GemmDims | None:
@@ -195,14 +234,76 @@ def bytes_at(elements: int, bits: int) -> int:
 
 
 @dataclass(frozen=True)
+class UnsupportedOp:
+    """An exported op that maps to no layer, with what it leaves out of the layers.
+
+    ``macs``: FlopCounterMode's flops / 2 for all ``count`` occurrences, None when FlopCounterMode has no
+    formula for the op (it then counts 0 too); ``params``: parameters that only these ops read.
+    """
+
+    aten: str
+    count: int
+    macs: int | None = None
+    params: int = 0
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """What the unsupported ops of a workload leave out of its layers, in absolute terms and as a share.
+
+    ``macs_share`` = unsupported MACs / (layer MACs + unsupported MACs), over the ops with a MAC formula;
+    ``unknown`` lists the ops whose MACs no formula gives. ``params_share`` likewise over parameters.
+    """
+
+    ops: tuple[UnsupportedOp, ...]
+    macs: int
+    params: int
+    macs_share: float
+    params_share: float
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return sum(op.count for op in self.ops)
+
+    def to_dict(self) -> dict:
+        return {
+            "ops": [{"aten": op.aten, "count": op.count, "macs": op.macs, "params": op.params} for op in self.ops],
+            "macs": self.macs, "params": self.params, "macs_share": self.macs_share,
+            "params_share": self.params_share, "macs_unknown": list(self.unknown),
+        }
+
+
+@dataclass(frozen=True)
 class Workload:
-    """A captured network: its layers in topological order and the graph between them."""
+    """A captured network: its layers in topological order and the graph between them.
+
+    ``unsupported`` names every exported op that maps to no layer, with its count; ``unsupported_ops`` says
+    for each what it leaves out (MACs, parameters). Totals count those parameters: they equal the model's.
+    """
 
     model: str
     layers: tuple[Layer, ...]
     graph: nx.DiGraph
     input_shapes: tuple[tuple[int, ...], ...] = ()
     unsupported: tuple[tuple[str, int], ...] = ()  # (aten op name, count)
+    unsupported_ops: tuple[UnsupportedOp, ...] = ()  # the same ops with the MACs and parameters they hold
+
+    def unmapped(self) -> Unmapped | None:
+        """What the unsupported ops leave out of the layers; None when every op maps to a layer."""
+        if not self.unsupported:
+            return None
+        ops = self.unsupported_ops or tuple(UnsupportedOp(name, count) for name, count in self.unsupported)
+        macs = sum(op.macs or 0 for op in ops)
+        params = sum(op.params for op in ops)
+        layer_macs = sum(layer.macs for layer in self.layers)
+        layer_params = sum(layer.params for layer in self.layers)
+        return Unmapped(
+            ops=ops, macs=macs, params=params,
+            macs_share=macs / (layer_macs + macs) if macs else 0.0,
+            params_share=params / (layer_params + params) if params else 0.0,
+            unknown=tuple(op.aten for op in ops if op.macs is None),
+        )
 
     def layer(self, name: str) -> Layer:
         for item in self.layers:
@@ -217,9 +318,10 @@ class Workload:
         layers = self.layers
         macs = sum(layer.macs for layer in layers)
         effective = sum(layer.macs_after_pruning for layer in layers)
-        params = sum(layer.params for layer in layers)
+        unsupported_params = sum(op.params for op in self.unsupported_ops)
+        params = sum(layer.params for layer in layers) + unsupported_params
         weight_bytes = sum(layer.weight_bytes for layer in layers)
-        dense_weights = sum(layer.params * layer.weight_density for layer in layers)
+        dense_weights = sum(layer.params * layer.weight_density for layer in layers) + unsupported_params
         streamed = [(math.prod(layer.input_shapes[0]), layer.input_density) for layer in layers
                     if layer.op.has_macs and layer.input_shapes]
         streamed_elements = sum(elements for elements, _ in streamed)
@@ -228,7 +330,7 @@ class Workload:
             "macs": macs,
             "effective_macs": effective,
             "elementwise_ops": sum(layer.elementwise_ops for layer in layers),
-            "params": params,
+            "params": params,  # every parameter of the model: the layers' and those only unsupported ops read
             "weight_bytes": weight_bytes,
             "activation_bytes": sum(layer.output_bytes for layer in layers),
             "weight_density": (dense_weights / params) if params else 1.0,
@@ -237,4 +339,7 @@ class Workload:
                 sum(elements * density for elements, density in streamed) / streamed_elements
                 if streamed_elements else 1.0
             ),
+            # what ops that map to no layer hold: MACs by FlopCounterMode's formulas, parameters only they read
+            "unsupported_macs": sum(op.macs or 0 for op in self.unsupported_ops),
+            "unsupported_params": unsupported_params,
         }

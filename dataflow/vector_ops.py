@@ -1,4 +1,4 @@
-"""Non-MAC layers: pooling, elementwise, normalization, softmax, data movement, embeddings.
+"""Non-MAC layers: pooling, elementwise, normalization, softmax, data movement, embeddings, resampling.
 
 They run on a vector unit of ``arch.cols`` lanes (one per array column, as the array's output
 row is that wide), one element operation per lane per cycle, streaming operands from DRAM through
@@ -6,8 +6,9 @@ the GLB with the DRAM channel and the lanes overlapped:
 
     cycles = latency (if anything is read) + max(ceil(ops / lanes), read_time + write_time)
 
-Views (reshape, flatten, ...) move no data and cost nothing; other data-movement ops read and write
-their bytes. Energy: DRAM and GLB bits at the table, plus one MAC-equivalent at activation width
+Views (reshape, flatten, ...) move no data and cost nothing; other data-movement ops (permute, roll, concat,
+repeat, ...) read and write their bytes. Resampling (interpolation, grid_sample, affine_grid, a transposed
+convolution's overlap-add) counts one element operation per input tap of each output value. Energy: DRAM and GLB bits at the table, plus one MAC-equivalent at activation width
 per element operation.
 """
 

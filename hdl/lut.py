@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.errors import HdlError
 
-__all__ = ["MAX_IN_BITS", "MAX_OUT_BITS", "FUNCTIONS", "TYPICAL_RANGES", "LutActivation"]
+__all__ = ["MAX_IN_BITS", "MAX_OUT_BITS", "FUNCTIONS", "TYPICAL_RANGES", "LutActivation", "lut_table"]
 
 MAX_IN_BITS = 14
 MAX_OUT_BITS = 32

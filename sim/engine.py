@@ -141,6 +141,7 @@ def layer_result(layer: Layer, run: LayerRun, arch: ArchSpec, *, input_counts: b
         notes.append(f"low spatial utilization: a full tile occupies {spatial:.1%} of the PEs "
                      f"({layer.op.value}: the layer's dimensions do not fill the array)")
     notes.extend(width_notes(problem, arch))
+    notes.extend(problem.notes)  # why a layer with zeros runs dense on an N:M array (dataflow.mapping)
     return LayerResult(
         name=layer.name, op=layer.op.value, dataflow=run.mapping.dataflow, unit="array",
         macs=layer.macs, effective_macs=eff, cycles=cycles, compute_cycles=timeline.compute_cycles,
@@ -479,7 +480,9 @@ def simulate(workload: Workload, arch: ArchSpec, dataflow: object, *, objective:
         onchip_activations: intermediate tensors stay in the GLB between layers when they fit. With both
             off every layer reads its inputs from DRAM and writes its output back (docs/simulator.md).
 
-    Returns a ``SimResult``: per-layer results in the workload's order and the network's totals.
+    Returns a ``SimResult``: per-layer results in the workload's order and the network's totals; with
+    ``unmapped`` set when the workload has ops no layer covers (they are not simulated: callers refuse such a
+    model unless asked, ``codesign.unmapped``).
 
     Raises ``MappingError`` for an unknown dataflow or objective, a dataflow the accelerator does not
     support, or a layer no mapping fits.
@@ -495,12 +498,14 @@ def simulate(workload: Workload, arch: ArchSpec, dataflow: object, *, objective:
     residency = _residency_phase(dense, dense_runs, FusionPlan(chains).fused_into, arch) if onchip_activations else None
     runs = dense_runs if dense is workload else _pruned_runs(workload, dense_runs, cache)
     results = _result_phase(workload, runs, chains, residency, cache, dense, dense_runs)
-    return SimResult.combine(
+    result = SimResult.combine(
         arch=arch.name, dataflow=model.name, objective=objective,
         energy_table=energy_model.table_name(arch), energy_unit=energy_model.table_unit(arch),
         layers=results, pes=arch.pes, clock_mhz=arch.clock_mhz, fuse=fuse,
         onchip_activations=onchip_activations,
     )
+    # ops no layer covers are not simulated: the result says which, and what share of the model they hold
+    return replace(result, unmapped=workload.unmapped()) if workload.unsupported else result
 
 
 def _progress(enabled: bool, description: str, total: int):

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from collections.abc import Mapping
 
+from codesign.workload import Unmapped
+
 __all__ = ["LayerResult", "SimResult", "frozen_table"]
 
 
@@ -122,6 +124,7 @@ class SimResult:
     clock_mhz: float
     fuse: bool = False  # normalization and activations ran in their producers' output paths
     onchip_activations: bool = False  # intermediate tensors could stay in the GLB between layers
+    unmapped: Unmapped | None = None  # ops of the model no layer covers (simulated without them, when allowed)
 
     @property
     def latency_ms(self) -> float:
@@ -152,6 +155,7 @@ class SimResult:
             "options": {"fuse": self.fuse, "onchip_activations": self.onchip_activations},
             "layers": [layer.to_dict() for layer in self.layers],
             "totals": self.totals,
+            **({"unmapped": self.unmapped.to_dict()} if self.unmapped is not None else {}),
         }
 
     @staticmethod

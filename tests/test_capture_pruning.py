@@ -84,6 +84,7 @@ def test_linear_with_dead_rows_and_columns_shrinks_n_and_k():
 
 
 def test_totals_report_the_whole_model_density():
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False))
     prune.l1_unstructured(model[0], "weight", amount=8)
     workload = capture(model, (1, 4))

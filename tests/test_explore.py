@@ -236,6 +236,15 @@ def test_requested_dataflow_the_mapper_cannot_run_is_a_mapping_error(model_ref):
         codesign.explore(model_ref, "fpga-4x4", dataflows=["rs"])
 
 
+@pytest.mark.parametrize("where", [{"jobs": 0}, {"jobs": "two"}, {"scheduler": "nope"},
+                                   {"jobs": 2, "scheduler": "tcp://127.0.0.1:8786"}])
+def test_bad_jobs_or_scheduler_is_a_cluster_error(model_ref, where):
+    from codesign.cluster import ClusterError
+
+    with pytest.raises(ClusterError):
+        codesign.explore(model_ref, "fpga-8x8", **where)
+
+
 def test_zoo_model_gets_a_winner_per_variant(capsys):
     status = main(["explore", "zoo:resnet18-cifar", "--input-shape", "1,3,8,8", "--arch", "fpga-8x8",
                    "--prune", "unstructured:0.5", "--dataflows", "ws,os"])

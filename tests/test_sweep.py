@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codesign.arch_loader import load_arch
 from codesign.cli import main
@@ -69,3 +71,28 @@ def test_a_sweep_of_a_zoo_model_marks_a_front_and_loses_accuracy_as_bits_fall(tm
     assert any(p["pareto"] for p in points)
     sqnr = [float(p["sqnr_db"]) for p in points]
     assert sqnr[0] > sqnr[1] > sqnr[2]
+
+
+def test_a_board_fit_puts_as_many_pes_on_dsp_blocks_as_the_board_has_as_codesign_fpga_builds():
+    from codesign.sweep import _board_fit
+
+    # The iCEBreaker's UP5K has 8 DSP blocks: the 4x4 int8 WS core is built with 8 PEs on them and 8 multiplying in
+    # logic, and fits (bench/README.units.md: 3858 of 5280 logic cells, 8 of 8 DSP blocks on the board).
+    fits, usage, _, _ = _board_fit(design_at(load_arch("fpga-4x4"), 8), "icebreaker", "ws")
+    assert fits and usage["dsps"] == {"used": 8, "available": 8}
+    # The 8x8 core does not fit for its logic, as `codesign fpga` says: ~19500 cells with 8 of its 64 PEs on DSPs.
+    fits, usage, _, _ = _board_fit(design_at(load_arch("fpga-8x8"), 8), "icebreaker", "ws")
+    assert not fits and usage["dsps"]["used"] == 8 and round(usage["luts"]["used"], -2) == 19500
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 24), cols=st.integers(1, 24), bits=st.sampled_from([2, 4, 8, 12, 16]),
+       board=st.sampled_from(["icebreaker", "ulx3s"]), flow=st.sampled_from(["ws", "os"]))
+def test_a_board_fit_never_asks_for_more_dsp_blocks_than_the_board_has(rows, cols, bits, board, flow):
+    from dataclasses import replace
+
+    from codesign.sweep import _board_fit
+
+    design = design_at(replace(load_arch("fpga-8x8"), rows=rows, cols=cols), bits)
+    _, usage, _, note = _board_fit(design, board, flow)
+    assert not note and usage["dsps"]["used"] <= usage["dsps"]["available"]

@@ -1,8 +1,10 @@
 """The aten op table: which layer kind each exported op is, and the loop dimensions of MAC ops.
 
 Ops are keyed by their overload packet name (``conv2d`` for ``aten.conv2d.default``). MAC counts
-follow ``torch.utils.flop_counter`` exactly: conv = N*K*(C/G)*P*Q*R*S, mm = M*K*N, bmm = B*M*K*N,
-and flops = 2 * MACs.
+follow ``torch.utils.flop_counter`` exactly: conv = N*K*(C/G)*P*Q*R*S (3-D: times the output depth and
+the filter depth), transposed conv = N*C*H*W*(K/G)*R*S over its input, mm = M*K*N, bmm = B*M*K*N, and
+flops = 2 * MACs. Ops without a kernel of their own here (einsum, LSTM / GRU / RNN) are lowered by torch's
+decompositions first (``COMPOSITE_OPS``).
 """
 
 from __future__ import annotations
@@ -10,17 +12,25 @@ from __future__ import annotations
 import math
 from typing import Any, Collection, Sequence
 
-from codesign.workload import ConvDims, GemmDims, OpKind
+from codesign.workload import ConvDims, ConvNdDims, GemmDims, OpKind
 
 __all__ = [
     "CONV_OPS", "LINEAR_OPS", "GEMM_OPS", "ATTENTION_OPS", "ACTIVATIONS", "ELEMENTWISE_OPS", "POOL_OPS",
     "REDUCTION_OPS", "PER_CHANNEL_NORMS", "NORM_OPS", "SOFTMAX_OPS", "CONCAT_OPS", "VIEW_OPS", "PERMUTE_OPS",
-    "SLICE_OPS", "SPLIT_OPS", "SHUFFLE_OPS", "EMBEDDING_OPS", "BOOKKEEPING_OPS",
-    "simple_kind", "fusable", "numel", "conv_dims", "conv_kind", "linear_dims", "matmul_dims", "attention_dims",
-    "pool_window",
+    "SLICE_OPS", "SPLIT_OPS", "SHUFFLE_OPS", "EMBEDDING_OPS", "BOOKKEEPING_OPS", "TRANSPOSED_CONV_OPS", "COMPOSITE_OPS",
+    "RESAMPLE_OPS", "SHAPE_ONLY_OPS", "MAC_OPS",
+    "simple_kind", "fusable", "numel", "conv_dims", "conv_kind", "conv_nest", "conv3d_dims", "transposed_conv_gemm",
+    "linear_dims", "matmul_dims", "attention_dims", "pool_window", "resample_ops",
 ]
 
-CONV_OPS = frozenset({"conv2d", "conv1d", "convolution", "_convolution"})
+CONV_OPS = frozenset({"conv2d", "conv1d", "conv3d", "convolution", "_convolution"})
+# ``convolution`` / ``_convolution`` with ``transposed=True`` are transposed convolutions too.
+TRANSPOSED_CONV_OPS = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+# Composite ops lowered with torch's own decompositions before the walk: einsum to permutes, views and bmm; the
+# recurrent layers to per-timestep linear layers (input and hidden GEMMs) and their gates' elementwise ops.
+COMPOSITE_OPS = frozenset(
+    "einsum lstm gru rnn_tanh rnn_relu lstm_cell gru_cell rnn_tanh_cell rnn_relu_cell".split()
+)
 LINEAR_OPS = frozenset({"linear"})
 GEMM_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "matmul"})
 ATTENTION_OPS = frozenset(
@@ -32,6 +42,8 @@ ATTENTION_OPS = frozenset(
         "_scaled_dot_product_attention_math",
     }
 )
+# Every op that carries MACs (a constant subgraph holding one of them is costed as layers, not folded away).
+MAC_OPS = CONV_OPS | TRANSPOSED_CONV_OPS | LINEAR_OPS | GEMM_OPS | ATTENTION_OPS
 
 # One-input, one-output elementwise activations (a lookup or a few operations per value): they can run
 # in the output path of the layer that produces their input (``Layer.fusable``).
@@ -51,7 +63,8 @@ ELEMENTWISE_OPS = ACTIVATIONS | frozenset(
     maximum minimum fmod remainder
     where masked_fill masked_fill_ addcmul addcdiv lerp
     eq ne gt ge lt le logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_not
-    to _to_copy type_as fill fill_ zero_ zeros_like ones_like full_like
+    to _to_copy copy type_as fill fill_ zero_ zeros_like ones_like full_like empty_like
+    new_zeros new_ones new_full new_empty
     pad constant_pad_nd reflection_pad1d reflection_pad2d replication_pad1d replication_pad2d
     """.split()
 )
@@ -59,10 +72,24 @@ POOL_OPS = frozenset(
     """
     max_pool1d max_pool2d max_pool2d_with_indices avg_pool1d avg_pool2d
     adaptive_avg_pool1d adaptive_avg_pool2d _adaptive_avg_pool2d adaptive_max_pool1d adaptive_max_pool2d
+    max_pool3d max_pool3d_with_indices avg_pool3d adaptive_avg_pool3d _adaptive_avg_pool3d adaptive_max_pool3d
     """.split()
 )
 # Reductions over whole dimensions (global average pooling written as x.mean((2, 3)), token means).
-REDUCTION_OPS = frozenset("mean sum amax amin max min var std var_mean std_mean logsumexp norm prod".split())
+REDUCTION_OPS = frozenset(
+    "mean sum amax amin max min var std var_mean std_mean logsumexp norm prod linalg_vector_norm linalg_norm "
+    "frobenius_norm".split()
+)
+# Resampling on the vector unit: each output a weighted sum of input taps (``resample_ops``).
+RESAMPLE_OPS = frozenset(
+    """
+    upsample_nearest1d upsample_nearest2d upsample_nearest3d _upsample_nearest_exact1d _upsample_nearest_exact2d
+    _upsample_nearest_exact3d upsample_linear1d upsample_bilinear2d _upsample_bilinear2d_aa upsample_bicubic2d
+    _upsample_bicubic2d_aa upsample_trilinear3d grid_sampler grid_sampler_2d grid_sampler_3d affine_grid_generator
+    """.split()
+)
+# Ops that read only their inputs' shapes (they write a constant): no input bytes.
+SHAPE_ONLY_OPS = frozenset("zeros_like ones_like full_like empty_like new_zeros new_ones new_full new_empty".split())
 # Per-channel scale and shift at inference (batch norm with running statistics): foldable into the
 # producer's output path (``Layer.fusable``). Layer / group / instance / RMS norms reduce over a whole
 # vector first and are not.
@@ -79,17 +106,23 @@ NORM_OPS = PER_CHANNEL_NORMS | frozenset(
     """.split()
 )
 SOFTMAX_OPS = frozenset({"softmax", "_softmax", "log_softmax", "_log_softmax", "_safe_softmax"})
-CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
+# Copies of inputs side by side (repeat and tile concatenate copies of one input).
+CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "repeat", "tile"})
 # Views: no data moves on an accelerator (the layout change, if any, is a PERMUTE node before them).
-# Identities at inference (dropout in eval mode, clone, alias) count here too.
+# Identities at inference (dropout in eval mode, clone, alias) count here too, and Tensor.unfold (sliding windows
+# as a strided view: the op that consumes them reads, and pays for, every window).
 VIEW_OPS = frozenset(
     """
     view _unsafe_view reshape flatten unflatten squeeze squeeze_ unsqueeze unsqueeze_ contiguous
-    expand expand_as view_as alias clone detach lift_fresh_copy
+    expand expand_as view_as reshape_as unfold alias clone detach lift_fresh_copy
     dropout dropout_ feature_dropout alpha_dropout feature_alpha_dropout native_dropout
     """.split()
 )
-PERMUTE_OPS = frozenset({"permute", "transpose", "transpose_", "t", "swapaxes", "movedim", "numpy_T", "mT", "pixel_shuffle", "pixel_unshuffle"})
+# Data movement that moves every element once (a roll or flip is a permutation of the elements too).
+PERMUTE_OPS = frozenset(
+    {"permute", "transpose", "transpose_", "t", "swapaxes", "movedim", "numpy_T", "mT", "pixel_shuffle",
+     "pixel_unshuffle", "roll", "flip"}
+)
 SLICE_OPS = frozenset({"slice", "select", "narrow", "index_select", "index", "gather"})
 SPLIT_OPS = frozenset({"split", "split_with_sizes", "chunk", "unbind", "tensor_split", "unsafe_split"})
 SHUFFLE_OPS = frozenset({"channel_shuffle", "native_channel_shuffle"})
@@ -112,6 +145,7 @@ for _names, _kind in (
     (SLICE_OPS, OpKind.SLICE),
     (SHUFFLE_OPS, OpKind.CHANNEL_SHUFFLE),
     (EMBEDDING_OPS, OpKind.EMBEDDING),
+    (RESAMPLE_OPS, OpKind.RESAMPLE),
 ):
     for _name in _names:
         _SIMPLE_KINDS[_name] = _kind
@@ -197,13 +231,89 @@ def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int], mode: str)
     return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))  # type: ignore[return-value]
 
 
-def conv_kind(dims: ConvDims) -> OpKind:
+def conv_kind(dims: ConvDims | ConvNdDims) -> OpKind:
     """Depthwise: groups == C (K a multiple of C); grouped: 1 < groups < C; otherwise a plain conv."""
     if dims.groups > 1 and dims.groups == dims.c and dims.k % dims.c == 0:
         return OpKind.DEPTHWISE_CONV
     if dims.groups > 1:
         return OpKind.GROUPED_CONV
     return OpKind.CONV
+
+
+def _sizes(value: Any, rank: int, default: int) -> tuple[int, ...]:
+    if value is None:
+        return (default,) * rank
+    if isinstance(value, int):
+        return (value,) * rank
+    values = [int(item) for item in value]
+    return tuple(values * rank) if len(values) == 1 else tuple(values)
+
+
+def conv_nest(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    output_shape: Sequence[int],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    *,
+    transposed: bool = False,
+    output_padding: Any = None,
+) -> ConvNdDims:
+    """The loop nest of a convolution of any spatial rank from its tensor shapes.
+
+    A convolution's weight is [K, C/G, *kernel]; a transposed convolution's is [C, K/G, *kernel].
+    """
+    rank = len(weight_shape) - 2
+    batched = len(input_shape) == rank + 2
+    n = int(input_shape[0]) if batched else 1
+    c = int(input_shape[1] if batched else input_shape[0])
+    kernel = tuple(int(size) for size in weight_shape[2:])
+    k = int(weight_shape[1]) * int(groups) if transposed else int(weight_shape[0])
+    dilation_sizes = _sizes(dilation, rank, 1)
+    if isinstance(padding, str):
+        padding_sizes = (0,) * rank if padding == "valid" else tuple(
+            d * (size - 1) // 2 for size, d in zip(kernel, dilation_sizes)
+        )
+    else:
+        padding_sizes = _sizes(padding, rank, 0)
+    return ConvNdDims(
+        n=n, k=k, c=c, groups=int(groups),
+        input_size=tuple(int(size) for size in input_shape[-rank:]),
+        output_size=tuple(int(size) for size in output_shape[-rank:]),
+        kernel=kernel, stride=_sizes(stride, rank, 1), padding=padding_sizes, dilation=dilation_sizes,
+        output_padding=_sizes(output_padding, rank, 0) if transposed else (),
+        transposed=transposed,
+    )
+
+
+def conv3d_dims(nest: ConvNdDims) -> ConvDims:
+    """A 3-D convolution as 2-D convolutions, one per output depth slice, over the T input slices it reads.
+
+    Output slice d reads input slices d*stride + t*dilation (t < T): a 2-D convolution of C*T input channels
+    (each group's C/G channels times T slices) and the R x S filter, on N*D' images. MACs are exact:
+    N*D' * K * (C*T/G) * P*Q * R*S = N*K*(C/G) * D'*P*Q * T*R*S. Input reuse across depth slices is not
+    modelled: each slice's 2-D convolution reads its T input slices itself.
+    """
+    depth, height, width = nest.input_size
+    out_depth, p, q = nest.output_size
+    t, r, s = nest.kernel
+    return ConvDims(
+        n=nest.n * out_depth, k=nest.k, c=nest.c * t, p=p, q=q, r=r, s=s, h=height, w=width,
+        groups=nest.groups, stride=nest.stride[1:], padding=nest.padding[1:], dilation=nest.dilation[1:],
+    )
+
+
+def transposed_conv_gemm(nest: ConvNdDims) -> GemmDims:
+    """A transposed convolution in col2im form: per group, every input pixel times the (C/G) x (K/G * taps)
+    weight matrix gives its column of K/G * taps products (GEMM M = N*prod(input), K = C/G, N = K/G*taps),
+    which an overlap-add then scatters into the output. MACs = N*C*prod(input)*(K/G)*taps, FlopCounterMode's."""
+    taps = math.prod(nest.kernel)
+    return GemmDims(
+        batch=nest.groups, m=nest.n * math.prod(nest.input_size), k=nest.c // nest.groups,
+        n=(nest.k // nest.groups) * taps,
+    )
 
 
 def linear_dims(input_shape: Sequence[int], in_features: int, out_features: int) -> GemmDims:
@@ -252,10 +362,48 @@ def attention_dims(
 
 def pool_window(packet: str, args: Sequence[Any], input_shape: Sequence[int], output_shape: Sequence[int]) -> int:
     """Element operations of a pooling or reduction op: window size per output, or every input once."""
-    if packet in ("max_pool1d", "max_pool2d", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d"):
+    if packet in ("max_pool1d", "max_pool2d", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d", "max_pool3d",
+                  "max_pool3d_with_indices", "avg_pool3d"):
         kernel = args[1] if len(args) > 1 else 1
         kernel = [kernel] if isinstance(kernel, int) else list(kernel)
-        if packet.endswith("2d") or packet.endswith("indices"):
-            kernel = kernel * 2 if len(kernel) == 1 else kernel
+        if len(kernel) == 1:
+            kernel = kernel * (3 if "3d" in packet else 2 if "2d" in packet else 1)
         return numel(output_shape) * numel(kernel)
     return numel(input_shape)
+
+
+_INTERPOLATION_TAPS = {
+    "upsample_nearest1d": 1, "upsample_nearest2d": 1, "upsample_nearest3d": 1, "_upsample_nearest_exact1d": 1,
+    "_upsample_nearest_exact2d": 1, "_upsample_nearest_exact3d": 1, "upsample_linear1d": 2,
+    "upsample_bilinear2d": 4, "upsample_trilinear3d": 8, "upsample_bicubic2d": 16,
+}
+_GRID_TAPS = {0: 4, 1: 1, 2: 16}  # grid_sampler interpolation_mode: 0 bilinear, 1 nearest, 2 bicubic
+
+
+def resample_ops(packet: str, args: Sequence[Any], input_shape: Sequence[int], output_shape: Sequence[int]) -> int:
+    """Element operations of a resampling op: one multiply-add per input tap of each output value.
+
+    Nearest 1 tap (a copy), linear 2, bilinear 4, trilinear 8, bicubic 16. Antialiased resizing widens the
+    filter by the downscale factor along each axis: 4 (bicubic 16) taps times the input / output area ratio
+    when it shrinks. grid_sample as its mode (bilinear 4 taps, 3-D trilinear 8, nearest 1, bicubic 16);
+    affine_grid is theta (2 x 3 or 3 x 4) times each output point's homogeneous coordinates: 3 (2-D) or 4 (3-D)
+    multiply-adds per output value.
+    """
+    outputs = numel(output_shape)
+    if packet in _INTERPOLATION_TAPS:
+        return outputs * _INTERPOLATION_TAPS[packet]
+    if packet in ("_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa"):
+        base = 4 if "bilinear" in packet else 16
+        spatial_in = numel(input_shape[-2:]) if len(input_shape) >= 2 else 1
+        spatial_out = numel(output_shape[-2:]) if len(output_shape) >= 2 else 1
+        shrink = max(1, -(-spatial_in // max(spatial_out, 1)))  # the filter widens by the downscale factor
+        return outputs * base * shrink
+    if packet in ("grid_sampler", "grid_sampler_2d", "grid_sampler_3d"):
+        mode = int(args[2]) if len(args) > 2 and isinstance(args[2], int) else 0
+        taps = _GRID_TAPS.get(mode, 4)
+        if len(output_shape) == 5 and taps == 4:
+            taps = 8
+        return outputs * taps
+    if packet == "affine_grid_generator":
+        return outputs * (4 if len(output_shape) == 5 else 3)
+    return outputs

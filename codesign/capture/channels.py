@@ -18,8 +18,10 @@ for the ops that turn input-dependent values into known ones:
 * mul: a known 0 in any operand gives 0 (broadcasting included); every other pointwise op (add, relu,
   sigmoid, ...) is known where all its operands are, with the value the op computes (so relu, gelu, silu,
   tanh, hardswish, leaky_relu, elu keep a 0 at 0, and sigmoid turns it into a constant 0.5);
-* data movement (views, permute, slice, split / chunk, concat, channel shuffle, pad) and pooling /
-  reductions move or combine the known values exactly (an input-dependent element is NaN and stays NaN).
+* data movement (views, permute, roll, slice, split / chunk, concat, repeat, channel shuffle, pad), pooling /
+  reductions (vector norms included) and interpolation (nearest, bilinear, bicubic: each output a weighted sum
+  of inputs of its own channel) move or combine the known values exactly (an input-dependent element is NaN and
+  stays NaN, and reaches every output it is a tap of).
 
 Every other op gives None: the analysis only claims what holds for every input.
 """
@@ -50,15 +52,22 @@ _MOVEMENT_OPS = (
     | frozenset(
         """
         pad constant_pad_nd reflection_pad1d reflection_pad2d replication_pad1d replication_pad2d
-        to _to_copy type_as flip roll repeat tile expand_copy view_copy permute_copy slice_copy
+        to _to_copy copy type_as flip roll repeat tile expand_copy view_copy permute_copy slice_copy
         """.split()
     )
 )
-# Pooling and reductions: a NaN input element makes every output it reaches NaN.
-_POOL_OPS = aten_ops.POOL_OPS | aten_ops.REDUCTION_OPS
+# Pooling, reductions and interpolation: a NaN input element makes every output it reaches NaN. grid_sample and
+# affine_grid are not here: where the sampling grid depends on the input nothing is claimed (a NaN coordinate
+# samples nothing, which would read as a known 0).
+_POOL_OPS = aten_ops.POOL_OPS | aten_ops.REDUCTION_OPS | (
+    aten_ops.RESAMPLE_OPS - frozenset({"grid_sampler", "grid_sampler_2d", "grid_sampler_3d", "affine_grid_generator"})
+)
 # Outputs that ignore the values of their input.
 _CONSTANT_LIKE_OPS = frozenset({"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full"})
-_POINTWISE_OPS = aten_ops.ELEMENTWISE_OPS - _MOVEMENT_OPS - _CONSTANT_LIKE_OPS - frozenset({"glu", "fill", "fill_", "zero_"})
+# empty_like / new_empty hold arbitrary values: never known.
+_POINTWISE_OPS = aten_ops.ELEMENTWISE_OPS - _MOVEMENT_OPS - _CONSTANT_LIKE_OPS - frozenset(
+    {"glu", "fill", "fill_", "zero_", "empty_like", "new_empty"}
+)
 _ABSORBING_OPS = frozenset({"mul", "mul_"})  # a 0 in any operand gives 0
 _GEMM_WITH_WEIGHT = frozenset({"mm", "addmm", "matmul"})
 _LAYER_NORMS = frozenset({"layer_norm", "native_layer_norm"})

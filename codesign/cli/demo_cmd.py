@@ -1,7 +1,7 @@
 """`codesign demo`: the whole co-design loop on a bundled model and accelerator.
 
 Runs, in order, the same commands a user would type: the workload graph of a zoo model, its
-simulation under every dataflow the accelerator supports, Verilog for the accelerator, and
+simulation under every dataflow the accelerator supports (with its HTML report), Verilog for the accelerator, and
 the cocotb verification that the RTL's cycles equal the simulator's.
 """
 
@@ -47,7 +47,8 @@ def _steps(args: argparse.Namespace, out: Path) -> list[tuple[str, list[str]]]:
         ),
         (
             "2. Simulation under every dataflow the accelerator supports",
-            ["sim", args.model, "--arch", args.arch, "--dataflow", "all", "--json", str(out / "sim.json")],
+            ["sim", args.model, "--arch", args.arch, "--dataflow", "all", "--json", str(out / "sim.json"),
+             "--report", str(out / "report")],
         ),
         (
             "3. Verilog for the accelerator",
@@ -76,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[red]step failed with exit status {status}[/red]")
             return status
     console.print(Rule("done"))
-    console.print(f"Reports and Verilog are in {out}/")
+    console.print(f"Reports and Verilog are in {out}/ (the simulation's HTML report: {out / 'report' / 'index.html'})")
     return 0

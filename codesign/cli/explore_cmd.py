@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from codesign.cli.cluster_args import add_cluster_arguments, cluster_options
 from codesign.cli.model_args import add_model_arguments
+from codesign.unmapped import add_allow_argument
 
 __all__ = ["register", "run"]
 
@@ -20,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "layer which dataflow wins and why.",
     )
     add_model_arguments(parser)
+    add_allow_argument(parser)
     parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML spec")
     parser.add_argument("--prune", action="append", default=[], metavar="SPEC",
                         help="a pruning to compare (repeatable): unstructured:R (global L1 over conv and linear "
@@ -40,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="explain every layer (not only the longest 15) and print the per-layer tables")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the results as JSON")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per layer per run as CSV")
+    parser.add_argument("--report", metavar="DIR", default=None,
+                        help="write an HTML report to the folder DIR (index.html, a PNG per figure with the JSON and "
+                        "CSV behind it, the full results); DIR is created, or replaced when it holds a previous "
+                        "codesign report; a folder with other files is refused")
     parser.add_argument("--quiet", action="store_true", help="print nothing (only write the files)")
+    add_cluster_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -60,22 +68,37 @@ def run(args: argparse.Namespace) -> int:
     arrays = parse_arrays(args.arrays)
     dataflows = parse_dataflows(args.dataflows)
     objective = check_objective(str(args.objective).lower())
+    cluster = cluster_options(args)
     check_writable(args.json)
     check_writable(args.csv)
+    if args.report:
+        from codesign.report import check_report_dir, require_matplotlib
+
+        require_matplotlib()
+        check_report_dir(args.report)  # before any slow work
     arch = load_arch(args.arch)
     policy = bits_policy_from_args(args)
     shape = parse_input_shape(getattr(args, "input_shape", None))
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 132))  # files and pipes get the whole table
+        console = Console(width=max(console.width, 200))  # files and pipes get the whole table, no cell cut
     result = explore(args.model, arch, prune=specs, arrays=arrays, dataflows=dataflows, objective=objective,
                      input_shape=shape, bits=policy, fold_views=getattr(args, "fold_views", True), fuse=args.fuse,
-                     onchip_activations=args.onchip_activations, progress=console.is_terminal and not args.quiet)
+                     onchip_activations=args.onchip_activations, progress=console.is_terminal and not args.quiet,
+                     allow_unsupported=args.allow_unsupported, **cluster)
     # Both files are written only once everything ran: a failure leaves no output behind.
+    report = None
+    if args.report:  # drawn in memory before any file is written
+        from codesign.report import draw_report
+        from codesign.report.pages import explore_files, explore_page
+
+        report = draw_report(explore_page(result), explore_files(result))
     if args.json:
         write_text_atomic(args.json, json_text(result))
     if args.csv:
         write_text_atomic(args.csv, csv_text(result))
+    if report is not None:
+        report.write(args.report)
     if not args.quiet:
         print_explore(result, console, layers=args.layers)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from codesign.cli.cluster_args import add_cluster_arguments, cluster_options
+
 __all__ = ["register", "run"]
 
 
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="buffer, DRAM, clock and energy table to keep (default fpga-8x8)")
     parser.add_argument("--inputs", default=None, metavar="FILE", help="inputs for the accuracy proxy")
     parser.add_argument("--out", default=None, metavar="DIR", help="write the chosen design's YAML and JSON here")
+    add_cluster_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from hdl.resources import BOARDS
 
     fps = _fps(args.fps)
+    cluster = cluster_options(args)
     if args.board not in BOARDS:
         raise HdlError(f"unknown board {args.board!r}; choose one of {', '.join(BOARDS)}")
     out = Path(args.out) if args.out else None
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     base = load_arch(args.arch)
     name, model, inputs = load_model(args.model, parse_input_shape(args.input_shape))
     result = fit_design(model, inputs, base, args.board, fps, min_sqnr_db=args.min_sqnr, name=name,
-                        accuracy_inputs=args.inputs,
+                        accuracy_inputs=args.inputs, **cluster,
                         reestimate_bn=str(args.model).startswith("zoo:"))  # zoo models are random-initialised
     console = Console()
     if not console.is_terminal:

@@ -1,16 +1,22 @@
-"""The MODEL, --input-shape, --inputs and --bits options shared by every sub-command that captures a model."""
+"""The MODEL, --input-shape, --inputs and --bits options shared by every sub-command that captures a model.
+
+Bit-widths, first that applies: --layer-bits > --kind-bits > --bits > the model's own quantization (Brevitas
+layers, PT2E quantize / dequantize ops) > the accelerator's PE widths (commands with --arch) > 8,8,32.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    from codesign.arch import ArchSpec
     from codesign.workload import Workload
 
 __all__ = [
     "MODEL_HELP", "add_model_arguments", "parse_input_shape", "load_inputs", "bits_policy_from_args",
-    "workload_from_args",
+    "workload_from_args", "bits_line",
 ]
 
 MODEL_HELP = (
@@ -41,7 +47,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--bits",
         metavar="W,A[,ACC]",
         default=None,
-        help="weight, activation (and accumulator) bit-widths of every layer, 1..32 (default 8,8,32; 1 = binarized)",
+        help="weight, activation (and accumulator) bit-widths of every layer, 1..32 (1 = binarized); wins over a "
+        "quantized model's own widths (Brevitas, PT2E). Default: the model's own widths, and for what it does not "
+        "quantize the accelerator's PE widths (with --arch), else 8,8,32",
     )
     parser.add_argument(
         "--layer-bits",
@@ -109,23 +117,39 @@ def load_inputs(path: str | None):
     )
 
 
-def bits_policy_from_args(args: argparse.Namespace):
-    """The BitsPolicy the --bits / --kind-bits / --layer-bits options describe."""
-    from codesign.capture.precision import BitsPolicy, parse_bits, parse_override
+def bits_policy_from_args(args: argparse.Namespace, arch: "ArchSpec | None" = None):
+    """The BitsPolicy the --bits / --kind-bits / --layer-bits options describe; without --bits, its default is
+    ``arch``'s PE widths (else 8,8,32) and gives way to a quantized model's own widths."""
+    from codesign.capture.precision import BitsPolicy, parse_bits, parse_override, pe_bits
     from codesign.workload import Bits
 
-    default = parse_bits(args.bits) if getattr(args, "bits", None) else Bits()
+    text = getattr(args, "bits", None)
+    base = pe_bits(arch.pe) if arch is not None else Bits()
+    default = parse_bits(text, base) if text else base
     by_kind = dict(parse_override(item, default) for item in getattr(args, "kind_bits", []) or [])
     by_name = dict(parse_override(item, default) for item in getattr(args, "layer_bits", []) or [])
-    return BitsPolicy(default=default, by_kind=by_kind, by_name=by_name)
+    return BitsPolicy(default=default, by_kind=by_kind, by_name=by_name, explicit=bool(text))
 
 
-def workload_from_args(args: argparse.Namespace) -> "Workload":
-    """Load the model named by ``args.model`` and capture it at the requested bit-widths."""
+def bits_line(workload: "Workload", arch: "ArchSpec") -> str:
+    """One line on the widths of the MAC layers when --bits was not given, and where they come from."""
+    from codesign.capture.precision import pe_bits
+
+    counts = Counter(layer.bits for layer in workload.layers if layer.op.has_macs)
+    widths = ", ".join(f"{bits.weight}/{bits.activation}/{bits.accumulator} x{count}"
+                       for bits, count in sorted(counts.items(), key=lambda item: (-item[1], item[0].weight)))
+    pe = pe_bits(arch.pe)
+    return (f"bit-widths W/A/ACC of the MAC layers: {widths or 'none'} (no --bits: the model's own quantization, "
+            f"else {arch.name}'s PE widths {pe.weight}/{pe.activation}/{pe.accumulator})")
+
+
+def workload_from_args(args: argparse.Namespace, arch: "ArchSpec | None" = None) -> "Workload":
+    """Load the model named by ``args.model`` and capture it at the requested bit-widths (``arch``: the accelerator
+    the capture is for, whose PE widths are the default)."""
     from codesign.capture import from_torch
     from codesign.model_ref import load_model
 
-    policy = bits_policy_from_args(args)
+    policy = bits_policy_from_args(args, arch)
     shape = parse_input_shape(getattr(args, "input_shape", None))
     path = getattr(args, "inputs", None)
     inputs = load_inputs(path)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from codesign.cli.cluster_args import add_cluster_arguments, cluster_options
+from codesign.unmapped import add_allow_argument
+
 __all__ = ["register", "run"]
 
 
@@ -19,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fake-quantized at that width (SQNR and top-1 agreement against float32).",
     )
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    add_allow_argument(parser)
     parser.add_argument("--input-shape", metavar="N,C,H,W", default=None, help="shape of the example input")
     parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML spec")
     parser.add_argument("--bits", default="16,8,4,2,1", metavar="B,B,...",
@@ -31,26 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arrays", default=None, metavar="RxC,...", help="array shapes (default: the arch's)")
     parser.add_argument("--board", default=None, metavar="BOARD", help="FPGA board for fit and resources")
     parser.add_argument("--objective", default="latency", metavar="latency|energy|edp")
-    parser.add_argument("--jobs", default="1", metavar="N", help="worker processes (default 1)")
     parser.add_argument("--inputs", default=None, metavar="FILE",
                         help="inputs (optionally with labels) for the accuracy proxy, saved with torch.save")
     parser.add_argument("--no-accuracy", dest="accuracy", action="store_false", help="skip the accuracy proxy")
     parser.add_argument("--json", metavar="FILE", default=None, help="write the points as JSON")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per point as CSV")
+    parser.add_argument("--report", metavar="DIR", default=None,
+                        help="write an HTML report to the folder DIR (index.html, a PNG per figure with the JSON and "
+                        "CSV behind it, the full results); DIR is created, or replaced when it holds a previous "
+                        "codesign report; a folder with other files is refused")
     parser.add_argument("--quiet", action="store_true", help="print nothing (only write the files)")
+    add_cluster_arguments(parser)
     parser.set_defaults(handler=run)
-
-
-def _jobs(text: str) -> int:
-    from codesign.errors import SpecError
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise SpecError(f"--jobs {text!r}: the number of worker processes must be a whole number >= 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,12 +63,17 @@ def run(args: argparse.Namespace) -> int:
     from dataflow.mapper import check_objective
 
     points = parse_bit_points(args.bits)
-    jobs = _jobs(args.jobs)
+    cluster = cluster_options(args)
     objective = check_objective(args.objective)
     arrays = parse_arrays(args.arrays)
     flows = parse_dataflows(args.dataflows)
     check_writable(args.json)
     check_writable(args.csv)
+    if args.report:
+        from codesign.report import check_report_dir, require_matplotlib
+
+        require_matplotlib()
+        check_report_dir(args.report)  # before any slow work
     if args.keep_ends is not None:
         parse_bit_points([args.keep_ends])
     arch = load_arch(args.arch)
@@ -90,17 +91,26 @@ def run(args: argparse.Namespace) -> int:
     progress = _progress(console) if console.is_terminal else None
     try:
         result = sweep(model, inputs, arch, bits=points, layer_bits=layer_bits, dataflows=flows, arrays=arrays,
-                       board=args.board, objective=objective, jobs=jobs, name=name, accuracy=args.accuracy,
+                       board=args.board, objective=objective, **cluster, name=name, accuracy=args.accuracy,
                        accuracy_inputs=args.inputs, keep_ends=args.keep_ends,
                        progress=progress[0] if progress else None,
-                       reestimate_bn=str(args.model).startswith("zoo:"))  # zoo models are random-initialised
+                       reestimate_bn=str(args.model).startswith("zoo:"),  # zoo models are random-initialised
+                       allow_unsupported=args.allow_unsupported)
     finally:
         if progress:
             progress[1].stop()
+    report = None
+    if args.report:  # drawn in memory before any file is written
+        from codesign.report import draw_report
+        from codesign.report.pages import sweep_files, sweep_page
+
+        report = draw_report(sweep_page(result), sweep_files(result))
     if args.json:
         write_text_atomic(args.json, json_text(result))
     if args.csv:
         write_text_atomic(args.csv, csv_text(result))
+    if report is not None:
+        report.write(args.report)
     if not args.quiet:
         print_sweep(result, console)
     return 0
