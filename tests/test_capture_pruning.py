@@ -95,4 +95,4 @@ def test_totals_report_the_whole_model_density():
     dead = len(second.dead_input_channels)
     assert first.weight_density == 8 / 16 and second.weight_density == (16 - 4 * dead) / 16
     assert totals["weight_density"] == (8 + 16 - 4 * dead) / 32
-    assert totals["effective_macs"] == 8 + 16
+    assert totals["effective_macs"] == 8 + 16 - 4 * dead
