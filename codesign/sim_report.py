@@ -209,7 +209,9 @@ def print_totals(runs: Sequence[SimResult], console=None, model: str | None = No
     run = runs[0]
     name = "dataflow comparison" if several else "totals"
     where = f"{model} on {run.arch}" if model else run.arch
-    table = Table(title=f"{where}: {name} (objective: {run.objective})")
+    # The heading is a line of its own: a table title wraps at the table's width, and model paths are long.
+    console.print(f"{where}: {name} (objective: {run.objective})", soft_wrap=True, highlight=False, markup=False)
+    table = Table()
     for column in TOTALS_COLUMNS:
         table.add_column(column, justify="left" if column == "dataflow" else "right", no_wrap=True)
     for item in runs:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from codesign.atomic_write import write_text_atomic
-from codesign.errors import HdlError, OutputError
+from codesign.errors import HdlError
 from hdl.benches.unit_golden import bench_module, softmax_cycles, softmax_period, unit_cases
-from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
+from hdl.cocotb_run import run_cocotb
 from hdl.units import UnitParams, emit_unit
-from hdl.verify import Check, VerifyReport, lint_check, verilator_available
+from hdl.verify import Check, VerifyReport, check_run_options, lint_check, verilator_available, work_folder
 
 __all__ = ["verify_unit", "script_checks", "softmax_checks"]
 
@@ -138,19 +136,9 @@ def verify_unit(
     """
     if not isinstance(params, UnitParams):
         raise HdlError(f"verify_unit needs UnitParams, not {type(params).__name__}")
-    if simulator not in SIMULATORS:
-        raise HdlError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise HdlError(f"seed={seed!r} must be a non-negative integer")
-    ensure_simulator_on_path(simulator)
+    check_run_options(simulator, seed)
     started = time.monotonic()
-    temporary = work_dir is None
-    folder = Path(tempfile.mkdtemp(prefix="codesign-verify-")) if temporary else Path(work_dir)
-    try:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot use {folder} as the work folder: {exc.strerror or exc}") from None
+    with work_folder(work_dir) as folder:
         design = emit_unit(params, folder / "rtl")
         if cases is None:
             cases = unit_cases(params, seed)
@@ -170,6 +158,3 @@ def verify_unit(
         if lint and verilator_available():
             checks.append(lint_check(design.verilog_path, params.top_name))
         return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
-    finally:
-        if temporary:
-            shutil.rmtree(folder, ignore_errors=True)

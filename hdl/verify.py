@@ -11,6 +11,7 @@ plus Verilator's ``-Wall`` lint when Verilator is there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -31,7 +32,7 @@ from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
 from hdl.params import BinaryCoreParams, CoreParams
 
 __all__ = ["BENCH_MODULE", "BINARY_BENCH_MODULE", "Check", "VerifyReport", "verify_core", "lint_check",
-           "verilator_available"]
+           "verilator_available", "check_run_options", "work_folder"]
 
 BENCH_MODULE = "hdl.benches.gemm_core_bench"
 BINARY_BENCH_MODULE = "hdl.benches.binary_core_bench"
@@ -91,6 +92,32 @@ def _case_check(params: CoreParams | BinaryCoreParams, case: Case, result: dict)
     return Check(case.name, bool(exact and on_time), case.predicted_cycles, measured, "; ".join(detail))
 
 
+
+def check_run_options(simulator: str, seed: Any) -> None:
+    """One-line HdlError for an unknown or missing simulator or a bad seed, before any work."""
+    if simulator not in SIMULATORS:
+        raise HdlError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise HdlError(f"seed={seed!r} must be a non-negative integer")
+    ensure_simulator_on_path(simulator)
+
+
+@contextlib.contextmanager
+def work_folder(work_dir: "str | os.PathLike | None"):
+    """The folder a verification run writes to: ``work_dir`` (created), or a temporary one removed after."""
+    temporary = work_dir is None
+    folder = Path(tempfile.mkdtemp(prefix="codesign-verify-")) if temporary else Path(work_dir)
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot use {folder} as the work folder: {exc.strerror or exc}") from None
+        yield folder
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def verify_core(
     params: CoreParams | BinaryCoreParams,
     simulator: str = "icarus",
@@ -121,19 +148,9 @@ def verify_core(
     binary = isinstance(params, BinaryCoreParams)
     if not binary and not isinstance(params, CoreParams):
         raise HdlError(f"verify_core needs CoreParams or BinaryCoreParams, not {type(params).__name__}")
-    if simulator not in SIMULATORS:
-        raise HdlError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise HdlError(f"seed={seed!r} must be a non-negative integer")
-    ensure_simulator_on_path(simulator)
+    check_run_options(simulator, seed)
     started = time.monotonic()
-    temporary = work_dir is None
-    folder = Path(tempfile.mkdtemp(prefix="codesign-verify-")) if temporary else Path(work_dir)
-    try:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot use {folder} as the work folder: {exc.strerror or exc}") from None
+    with work_folder(work_dir) as folder:
         design = (emit_binary_core if binary else emit_core)(params, folder / "rtl")
         if cases is None:
             cases = binary_standard_cases(params, seed) if binary else standard_cases(params, seed)
@@ -159,9 +176,6 @@ def verify_core(
         if lint and verilator_available():
             checks.append(lint_check(design.verilog_path, params.top_name))
         return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
-    finally:
-        if temporary:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def lint_check(verilog_path: str | os.PathLike, top: str) -> Check:
