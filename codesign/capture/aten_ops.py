@@ -179,14 +179,7 @@ def numel(shape: Sequence[int]) -> int:
 
 
 def _pair(value: Any, default: int) -> tuple[int, int]:
-    if value is None:
-        return (default, default)
-    if isinstance(value, int):
-        return (value, value)
-    values = [int(item) for item in value]
-    if len(values) == 1:
-        return (values[0], values[0])
-    return (values[0], values[1])
+    return _sizes(value, 2, default)[:2]  # type: ignore[return-value]
 
 
 def conv_dims(
