@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from codesign.cli import main
-from codesign.compiler.isa import INSTRUCTION_BYTES, decode_program
+from codesign.contract.isa import INSTRUCTION_BYTES, decode_program
 
 HERE = Path(__file__).resolve()
 MODELS = HERE.parent / "test_integer_models.py"

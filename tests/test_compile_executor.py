@@ -10,7 +10,7 @@ import torch
 from codesign.arch_loader import load_arch
 from codesign.compiler.build import compile_model, run_compiled
 from codesign.compiler.executor import ExecutionError
-from codesign.compiler.isa import EncodingError, GatherMode, Instruction, Op, Reg, encode_program
+from codesign.contract.isa import EncodingError, GatherMode, Instruction, Op, Reg, encode_program
 from codesign.integer.reference import quantize_input, run_reference
 from test_integer_models import NETS
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codesign.compiler.isa import (
+from codesign.contract.isa import (
     FORMATS, INSTRUCTION_BYTES, EncodingError, Instruction, Op, decode, decode_program, encode, encode_program,
 )
 

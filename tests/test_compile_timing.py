@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.arch_loader import load_arch
-from codesign.compiler.isa import INSTRUCTION_BYTES, GatherMode, Instruction, Op, Reg
-from codesign.compiler.timing import (
+from codesign.contract.isa import INSTRUCTION_BYTES, GatherMode, Instruction, Op, Reg
+from codesign.contract.system_timing import (
     ACC_LATENCY, OUTPUT_LATENCY, VECTOR_LATENCY, Target, a_cycles, gather_addresses, instruction_cycles,
     packed_cycles, schedule, strided_cycles,
 )

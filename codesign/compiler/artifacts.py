@@ -15,9 +15,9 @@ from pathlib import Path
 
 from codesign.atomic_write import current_umask
 from codesign.compiler.build import Compiled
-from codesign.compiler.isa import INSTRUCTION_BYTES, Op, listing_line
+from codesign.contract.isa import INSTRUCTION_BYTES, Op, listing_line
 from codesign.compiler.program import PARAM_ENTRIES
-from codesign.compiler.timing import ACC_LATENCY, OUTPUT_LATENCY, STAGE_ROWS, VECTOR_LATENCY, WORD_BUFFER_ROWS_FACTOR
+from codesign.contract.system_timing import ACC_LATENCY, OUTPUT_LATENCY, STAGE_ROWS, VECTOR_LATENCY, WORD_BUFFER_ROWS_FACTOR
 from codesign.errors import OutputError
 
 __all__ = ["FILES", "manifest", "listing", "write_artifacts"]

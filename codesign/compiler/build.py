@@ -14,9 +14,9 @@ import numpy as np
 
 from codesign.arch import ArchSpec
 from codesign.compiler.executor import Execution, run_program
-from codesign.compiler.isa import encode_program
+from codesign.contract.isa import encode_program
 from codesign.compiler.program import DEFAULT_ACC_ROWS, Buffer, Program, compile_net
-from codesign.compiler.timing import Schedule, Target, schedule
+from codesign.contract.system_timing import Schedule, Target, schedule
 from codesign.errors import BitWidthError, MappingError
 from codesign.integer.model import QuantizedNet
 from codesign.integer.scheme import QMIN

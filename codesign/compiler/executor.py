@@ -1,5 +1,5 @@
 """The instruction-level executor: runs a binary program on a numpy model of the system, bit-exactly, and times
-it with the same rules the RTL is built to (``codesign.compiler.timing``).
+it with the same rules the RTL is built to (``codesign.contract.system_timing``).
 
 State: DRAM (bytes), the GLB (bytes), four operand staging slots (A0, A1, B0, B1), two output buffers, the
 accumulator (``acc_rows`` rows of ``cols`` lanes, kept to int32 as the hardware's), the output path's parameter
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.compiler.isa import (
+from codesign.contract.isa import (
     INSTRUCTION_BYTES, GatherMode, Instruction, Op, Reg, Unit, decode_program, unit_of,
 )
-from codesign.compiler.timing import (
+from codesign.contract.system_timing import (
     IDLE_LANE, LUT_BYTES, PAD, PARAM_ENTRY_BYTES, STAGE_ROWS, Dispatcher, Target, b_rows, boot_cycles,
     gather_addresses, occupancy,
     instruction_cycles,

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from codesign.compiler.isa import GatherMode, Instruction, Op, Reg
-from codesign.compiler.timing import LUT_BYTES, PARAM_ENTRY_BYTES
+from codesign.contract.isa import GatherMode, Instruction, Op, Reg
+from codesign.contract.system_timing import LUT_BYTES, PARAM_ENTRY_BYTES
 from codesign.errors import CodesignError
 from codesign.integer.model import QStep, QuantizedNet
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.arch import ArchSpec
-from codesign.compiler.isa import GatherMode, Instruction, Op, Reg, Unit, unit_of
+from codesign.contract.isa import GatherMode, Instruction, Op, Reg, Unit, unit_of
 from codesign.contract import memory, tile_timing
 
 __all__ = [
