@@ -15,23 +15,39 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 PEER_VENVS = (BENCH / ".venv-scalesim", BENCH / ".venv-zigzag")
 
-# (script, arguments, needs the peers' virtual environments)
+# (script, arguments, what it needs beyond the project's environment: None, "peers" (their virtual
+# environments) or "zoo" (torchvision and timm, which are not dependencies: `pip install torchvision timm`))
 RUNS = (
-    ("capture_bench.py", [], False),
-    ("hdl_verify_bench.py", [], False),
-    ("hdl_units_bench.py", [], False),
-    ("peer_scalesim.py", [], True),
-    ("peer_zigzag.py", [], True),
-    ("sim_speed.py", [], True),
+    ("capture_bench.py", [], None),
+    ("explore_bench.py", [], None),
+    ("accuracy_bench.py", [], None),
+    ("sweep_bench.py", [], None),
+    ("cluster_bench.py", [], None),
+    ("hdl_verify_bench.py", [], None),
+    ("hdl_units_bench.py", [], None),
+    ("op_coverage.py", [], "zoo"),
+    ("peer_scalesim.py", [], "peers"),
+    ("peer_zigzag.py", [], "peers"),
+    ("sim_speed.py", [], "peers"),
 )
+# Calibrations are not benchmarks: `.venv/bin/python bench/resource_calibrate.py` (synthesis, about 20 min) and
+# `.venv/bin/python -m hdl.fmax --calibrate` (builds to bitstream, about 30 min) regenerate hdl/resource_data/.
+
+
+def _have_zoo() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("torchvision", "timm"))
 
 
 def main() -> int:
-    have_peers = all(venv.is_dir() for venv in PEER_VENVS)
+    have = {"peers": all(venv.is_dir() for venv in PEER_VENVS), "zoo": _have_zoo()}
+    why = {"peers": "run `bash bench/setup_peers.sh` for the peers' environments",
+           "zoo": "needs torchvision and timm: .venv/bin/pip install torchvision timm"}
     failed = []
-    for script, args, needs_peers in RUNS:
-        if needs_peers and not have_peers:
-            print(f"== {script}: skipped (run `bash bench/setup_peers.sh` for the peers' environments)")
+    for script, args, needs in RUNS:
+        if needs and not have[needs]:
+            print(f"== {script}: skipped ({why[needs]})")
             continue
         print(f"== {script} {' '.join(args)}", flush=True)
         start = time.perf_counter()

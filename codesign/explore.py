@@ -389,6 +389,7 @@ class ExploreResult:
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = ()
     options: Mapping = field(default_factory=dict)
+    unmapped: Any = None  # codesign.workload.Unmapped: ops simulated without (with allow_unsupported), else None
 
     @property
     def arrays(self) -> tuple[str, ...]:
@@ -435,6 +436,7 @@ class ExploreResult:
             "layer_winners": [f.to_dict() for f in self.findings],
             "skipped": [s.to_dict() for s in self.skipped],
             "notes": list(self.notes),
+            **({"unmapped": self.unmapped.to_dict()} if self.unmapped is not None else {}),
         }
 
 
@@ -681,15 +683,15 @@ def _load(model: Any, input_shape, example_inputs, name: str | None):
 
 
 def _export(module: Any, inputs: tuple):
-    """The module exported once (``codesign.capture.export.export_model``: eval mode, one-line errors); an
-    exported program as it is."""
+    """The module exported once (``codesign.capture.quantized.export_quantized``: eval mode, one-line errors,
+    Brevitas layers as plain fake quantization); an exported program as it is."""
     import torch
 
     if not isinstance(module, torch.nn.Module):
         return module
-    from codesign.capture.export import export_model
+    from codesign.capture.quantized import export_quantized
 
-    return export_model(module, inputs)
+    return export_quantized(module, inputs)
 
 
 def _reweighted(program: Any, module: Any):
@@ -921,7 +923,7 @@ def _explore(model, arch, *, prune, arrays, dataflows, objective, input_shape, e
     return ExploreResult(
         model=label, arch=base.name, objective=objective, baseline=baseline, energy_unit=first.energy_unit,
         variants=tuple(variants), archs=tuple(archs), runs=tuple(runs), findings=tuple(findings),
-        skipped=tuple(skipped), notes=tuple(notes),
+        skipped=tuple(skipped), notes=tuple(notes), unmapped=unmapped,
         options=_frozen({"fuse": fuse, "onchip_activations": onchip_activations, "fold_views": fold_views,
                          "arrays": [f"{r}x{c}" for r, c in shapes], "dataflows": list(flows),
                          "dataflows_requested": requested is not None}),

@@ -257,14 +257,16 @@ def print_layer_tables(result: "ExploreResult", console=None) -> None:
                       "and its margin over the runner-up")
 
 
-def print_explore(result: "ExploreResult", console=None, *, layers: bool = False) -> None:
+def print_explore(result: "ExploreResult", console=None, *, layers: bool = False, per_layer: bool = True) -> None:
     """The whole report, summary first: totals and winners, notes, what the zeros saved, per-layer winners (the
-    longest layers; with ``layers`` every layer, then the per-layer tables)."""
+    longest layers; with ``layers`` every layer, then the per-layer tables; none without ``per_layer``)."""
     console = _console(console)
     print_summary(result, console)
     for note in result.notes:
         _say(console, f"note: {note}", "yellow")
     print_savings(result, console)
+    if not per_layer:
+        return
     print_layer_winners(result, console, limit=None if layers else DEFAULT_LAYERS)
     if layers:
         print_layer_tables(result, console)

@@ -88,9 +88,8 @@ def _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs
     its shapes smallest first and ends at the first that does not fit, misses the accuracy bound or reaches the
     rate; each wave simulates the next shape of every open line at once."""
     from codesign.capture import from_torch
-    from codesign.sweep import BOARD_FMAX_MHZ, _board_fit, design_at
+    from codesign.sweep import _board_fit, design_at
 
-    clock_cap = BOARD_FMAX_MHZ.get(board)
     ordered = sorted(shapes, key=lambda s: s[0] * s[1])
     lines = [(b, ends, flow) for b, ends in configs for flow in dataflows]
     found: dict[tuple, list[Candidate]] = {line: [] for line in lines}
@@ -98,7 +97,7 @@ def _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs
     workloads: dict[tuple, Any] = {}
     active = list(lines)
     while active:
-        wave = []  # (line, rows, cols, design, usage, cost): the next simulation of each open line
+        wave = []  # (line, rows, cols, design, usage, cost, fmax): the next simulation of each open line
         for line in active:
             b, ends, flow = line
             sqnr = proxies[(b, ends)].sqnr_db
@@ -108,7 +107,7 @@ def _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs
                 sized = replace(base, name=f"{base.name}@{rows}x{cols}", rows=rows, cols=cols,
                                 dataflows=tuple(dict.fromkeys((flow,) + tuple(base.dataflows))))
                 design = design_at(sized, b)
-                fits, usage, _, note = _board_fit(design, board, flow)
+                fits, usage, fmax, note = _board_fit(design, board, flow)
                 cost = _cost(usage)
                 if not fits:
                     why = note or "does not fit: " + ", ".join(
@@ -120,7 +119,7 @@ def _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs
                                                  f"SQNR {sqnr:.1f} dB below {min_sqnr_db:g} dB"))
                     position[line] = len(ordered)
                 else:
-                    wave.append((line, rows, cols, design, usage, cost))
+                    wave.append((line, rows, cols, design, usage, cost, fmax))
                     break
         if not wave:
             break
@@ -128,11 +127,11 @@ def _search(pool, program, inputs, label, base, board, fps, min_sqnr_db, configs
             if (b, ends) not in workloads:
                 workloads[(b, ends)] = pool.share(from_torch(program, inputs, name=label, bits=policies[(b, ends)]))
         cycles = pool.map(_simulate_cycles, [(workloads[line[:2]], design, line[2])
-                                             for line, _, _, design, _, _ in wave])
+                                             for line, _, _, design, _, _, _ in wave])
         active = []
-        for (line, rows, cols, design, usage, cost), count in zip(wave, cycles):
+        for (line, rows, cols, design, usage, cost, fmax), count in zip(wave, cycles):
             b, ends, flow = line
-            clock = min(design.clock_mhz, clock_cap) if clock_cap else design.clock_mhz
+            clock = min(design.clock_mhz, fmax) if fmax else design.clock_mhz
             rate = clock * 1e6 / count if count else math.inf
             why = "" if rate >= fps else f"{rate:.1f} fps, below {fps:g}"
             found[line].append(Candidate(b, ends, flow, rows, cols, rate, proxies[(b, ends)].sqnr_db, True, cost,
@@ -166,6 +165,7 @@ def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps:
     import torch
 
     from codesign.capture.precision import BitsPolicy
+    from codesign.capture.quantized import export_quantized
     from codesign.cluster import DEFAULT_TIMEOUT_S, check_jobs, check_scheduler, one_torch_thread, open_pool
     from codesign.sweep import _with_ends, design_at, join_accuracy, point_bits, start_accuracy
     from hdl.resources import BOARDS
@@ -184,7 +184,7 @@ def fit_design(model: Any, example_inputs: Any, base: ArchSpec, board: str, fps:
     preload = ("torch", "codesign.accuracy", "sim.engine", "codesign.fit")
     with open_pool(jobs, scheduler, timeout_s=scheduler_timeout_s or DEFAULT_TIMEOUT_S, preload=preload) as pool, \
             one_torch_thread():
-        program = torch.export.export(model.eval(), inputs)
+        program = export_quantized(model, inputs)
         policies = {}
         for b, ends in configs:
             policy = BitsPolicy(default=point_bits(b))

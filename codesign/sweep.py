@@ -104,10 +104,12 @@ class SweepResult:
     board: str | None
     points: tuple[SweepPoint, ...]
     notes: tuple[str, ...] = ()
+    unmapped: Any = None  # codesign.workload.Unmapped: ops simulated without (with allow_unsupported), else None
 
     def to_dict(self) -> dict:
         return {"model": self.model, "arch": self.arch, "board": self.board,
-                "points": [point.to_dict() for point in self.points], "notes": list(self.notes)}
+                "points": [point.to_dict() for point in self.points], "notes": list(self.notes),
+                **({"unmapped": self.unmapped.to_dict()} if self.unmapped is not None else {})}
 
 
 def pareto_front(points: Sequence[SweepPoint]) -> set[int]:
@@ -231,7 +233,7 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
     for (b, flow, index), fig in zip(keys, figures):
         variant = designs[(index, b)]
         clock = variant.clock_mhz
-        fits, resources, notes = None, {}, list(fig["notes"]) + left_out
+        fits, resources, notes = None, {}, list(fig["notes"])
         if board is not None:
             fits, resources, fmax, note = fit[(index, b, flow)]
             if fmax:
@@ -250,7 +252,8 @@ def sweep(model: Any, example_inputs: Any, arch: ArchSpec, *, bits: Sequence[int
             notes=tuple(notes)))
     front = pareto_front(out)
     out = [replace(point, pareto=i in front) for i, point in enumerate(out)]
-    return SweepResult(model=label, arch=arch.name, board=board, points=tuple(out))
+    return SweepResult(model=label, arch=arch.name, board=board, points=tuple(out), notes=tuple(left_out),
+                       unmapped=unmapped)
 
 
 def _run_points(pool, model, inputs, label, points, layer_bits, keep_ends, flows, archs, designs, objective,
@@ -262,6 +265,7 @@ def _run_points(pool, model, inputs, label, points, layer_bits, keep_ends, flows
 
     from codesign.capture import from_torch
     from codesign.capture.precision import BitsPolicy
+    from codesign.capture.quantized import export_quantized
     from codesign.unmapped import check_mapped
 
     model.eval()
@@ -272,7 +276,7 @@ def _run_points(pool, model, inputs, label, points, layer_bits, keep_ends, flows
     # not two, which would calibrate and run the float32 reference twice (bench/README.cluster.md).
     if accuracy and not keep_ends:  # the workers start on it while this process exports and captures
         started = start_accuracy(pool, model, inputs, [policies[b] for b in points], leave_free=1, **options)
-    program = torch.export.export(model, inputs)
+    program = export_quantized(model, inputs)
     if keep_ends:
         policies = {b: _with_ends(policy, program, inputs, keep_ends) for b, policy in policies.items()}
         if accuracy:
@@ -317,30 +321,29 @@ def _with_ends(policy, program, inputs, bits: int):
     return replace(policy, by_name={**ends, **dict(policy.by_name)})
 
 
-# Post-route Fmax measured for the 4x4 int8 core (bench/README.hdl.md): the clock a board runs a generated
-# core at, until the resource model predicts Fmax per design; the spec's clock when it is lower.
-BOARD_FMAX_MHZ = {"icebreaker": 32.3, "ulx3s": 73.4}
-
-
 def _board_fit(design: ArchSpec, board: str, dataflow: str | None = None) -> tuple[bool | None, dict, float | None, str]:
     """(fits, resources used/available, Fmax MHz or None, note) of the core ``design`` generates on ``board``:
-    the integer core and, when the design has one, its binary array, both predicted by ``hdl.resources``. The
-    integer core is the one ``codesign fpga`` builds: as many PEs on DSP blocks as the board has blocks for
-    (``hdl.resources.board_dsp_pes``), the rest multiplying in logic."""
+    the integer core and, when the design has one, its binary array, both predicted by ``hdl.resources``, and the
+    post-route clock of the slower of them (``hdl.fmax``: the calibration build of that design, else the model
+    fitted on the builds). The integer core is the one ``codesign fpga`` builds: as many PEs on DSP blocks as the
+    board has blocks for (``hdl.resources.board_dsp_pes``), the rest multiplying in logic."""
+    from hdl import fmax as fmax_model
     from hdl import resources
-    from hdl.params import core_params_from_arch
+    from hdl.params import binary_params_from_arch, core_params_from_arch
 
     flows = [d for d in ("ws", "os") if design.supports(d)]
     flow = dataflow if dataflow in flows else (flows[0] if flows else None)
     try:
-        reports = []
+        reports, clocks = [], []
         if flow:
             params = core_params_from_arch(design, flow)
             if params.multiplier == "dsp":
                 params = replace(params, dsp_pes=resources.board_dsp_pes(params, board))
             reports.append(resources.fit_report(params, board))
+            clocks.append(fmax_model.predict_fmax(params, board).mhz)
         if design.binary_array is not None:
             reports.append(resources.fit_report(design, board, array="binary"))
+            clocks.append(fmax_model.predict_fmax(binary_params_from_arch(design), board).mhz)
     except CodesignError as exc:
         return None, {}, None, f"no resource estimate: {exc}"
     if not reports:
@@ -350,4 +353,4 @@ def _board_fit(design: ArchSpec, board: str, dataflow: str | None = None) -> tup
     names = {"cells": "luts", "dsps": "dsps", "brams": "brams"}
     usage = {names.get(q, q): {"used": round(used[q]), "available": cap} for q, cap in capacity.items()}
     fits = all(used[q] <= cap for q, cap in capacity.items())
-    return fits, usage, BOARD_FMAX_MHZ.get(board), ""
+    return fits, usage, min(clocks) if clocks else None, ""

@@ -87,6 +87,6 @@ def print_sweep(result: "SweepResult", console=None) -> None:
     unit = result.points[0].energy_unit if result.points else "pJ"
     console.print(f"* Pareto front of throughput, energy and SQNR; energy in {unit} per inference; PEs built at "
                   "each point's width (1 bit: an XNOR-popcount array)", soft_wrap=True)
-    notes = sorted({note for point in result.points for note in point.notes})
+    notes = list(result.notes) + sorted({note for point in result.points for note in point.notes} - set(result.notes))
     for note in notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)

@@ -444,7 +444,12 @@ def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[st
         result = vector_result(layer, arch, flow, onchip_input_bytes=plan.onchip_input_bits(layer.name) // 8,
                                output_onchip=output_kept, compulsory_bytes=compulsory)
         results.append(replace(result, onchip_inputs=inputs_kept))
-    return tuple(results)
+    return tuple(replace(result, bits=frozen_table(_bits_of(by_name[result.name]))) for result in results)
+
+
+def _bits_of(layer) -> dict:
+    """The widths a layer ran at (its capture's, after --bits / --layer-bits / the arch's defaults)."""
+    return {"weight": layer.bits.weight, "activation": layer.bits.activation, "accumulator": layer.bits.accumulator}
 
 
 NO_SAVINGS = {"skipped_cycles": 0, "gated_energy_pj": 0.0, "compressed_dram_bytes": 0, "energy_pj": 0.0}

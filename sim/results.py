@@ -60,6 +60,7 @@ class LayerResult:
     output_onchip: bool = False  # the output tensor stayed in the GLB for its consumers
     lane_stall_cycles: int = 0  # the array waiting for its fused output path (part of stall_cycles)
     zero_savings: Mapping = field(default_factory=dict)  # array layers: what zeros saved vs the dense layer
+    bits: Mapping = field(default_factory=dict)  # the layer's weight, activation and accumulator widths
 
     def to_dict(self) -> dict:
         return {
@@ -92,6 +93,7 @@ class LayerResult:
             "onchip_inputs": list(self.onchip_inputs),
             "output_onchip": self.output_onchip,
             "zero_savings": _plain(self.zero_savings),
+            "bits": _plain(self.bits),
         }
 
     def renamed(self, name: str) -> "LayerResult":

@@ -357,3 +357,15 @@ def test_allow_unsupported_simulates_the_rest_and_reports_what_it_left_out(unmap
     unmapped = json.loads(out.read_text())["unmapped"]
     assert unmapped["ops"] == [{"aten": "aten.cumsum.default", "count": 1, "macs": None, "params": 0}]
     assert unmapped["macs_unknown"] == ["aten.cumsum.default"]
+
+
+@pytest.mark.parametrize("command", [["explore"], ["sweep", "--bits", "8", "--no-accuracy"]])
+def test_explore_and_sweep_with_allow_unsupported_carry_the_unmapped_ops_in_their_json(command, unmapped_model,
+                                                                                       tmp_path, capsys):
+    out = tmp_path / "out.json"
+    status = main([command[0], unmapped_model, "--arch", "fpga-4x4", *command[1:], "--allow-unsupported",
+                   "--json", str(out)])
+    assert status == 0
+    document = json.loads(out.read_text())
+    assert document["unmapped"]["ops"] == [{"aten": "aten.cumsum.default", "count": 1, "macs": None, "params": 0}]
+    assert any("aten.cumsum.default x1" in note for note in document["notes"])

@@ -176,6 +176,14 @@ def test_pt2e_layers_are_8_bit_and_quantize_dequantize_ops_are_no_layers(pt2e_wo
     assert not [op for layer in pt2e_workload.layers for op in layer.aten if "quantize" in op]
 
 
+def test_pt2e_weights_kept_as_buffers_count_as_the_models_parameters(pt2e_workload):
+    float_model = Float()
+    assert sum(layer.params for layer in pt2e_workload.layers) == sum(p.numel() for p in float_model.parameters())
+    assert {layer.name: layer.params for layer in pt2e_workload.layers if layer.params} == {
+        "conv": float_model.conv.weight.numel() + float_model.conv.bias.numel(),
+        "fc": float_model.fc.weight.numel() + float_model.fc.bias.numel()}
+
+
 def test_pt2e_weight_width_is_read_from_the_quantizers_range():
     assert widths(capture(pt2e_quantized(weight_bits=4)))["conv"] == (4, 8)
 

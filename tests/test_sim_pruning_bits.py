@@ -116,3 +116,13 @@ def test_every_width_mismatch_is_a_note():
     assert not any("width" in note or "packed" in note for note in _layer("ws", gemm_layer()).notes)
     assert "width mismatch" in simulate(workload(gemm_layer(m=4, k=8, n=4, bits=Bits(weight=16, activation=16))),
                                         ARCH, "os").to_dict()["layers"][0]["notes"][-1]
+
+
+@pytest.mark.parametrize("flow", ["ws", "os", "rs"])
+def test_every_layer_of_the_json_says_the_widths_it_ran_at(flow):
+    layers = [gemm_layer(name="wide", m=4, k=16, n=8),
+              gemm_layer(name="narrow", m=4, k=16, n=8, bits=Bits(weight=4, activation=6, accumulator=24))]
+    result = simulate(workload(*layers), ARCH, flow).to_dict()
+    assert {layer["name"]: layer["bits"] for layer in result["layers"]} == {
+        "wide": {"weight": 8, "activation": 8, "accumulator": 32},
+        "narrow": {"weight": 4, "activation": 6, "accumulator": 24}}

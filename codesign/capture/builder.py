@@ -609,7 +609,14 @@ def _layer(op: _Op, name: str, bits, walker: _Walker, counted_params: set[str]) 
     constants = walker.constants
     params = 0
     for weight in op.weights:
-        for target in sorted(constants.params_read(weight)):
+        read = sorted(constants.params_read(weight))
+        size = aten_ops.numel(_first_shape(weight))
+        if not any(constants.parameter_numel(target) == size for target in read):
+            # a weight stored as a buffer (PT2E's quantized weights): the buffer of the weight's size, not the
+            # scales and zero points beside it
+            read += [target for target in sorted(constants.stored_read(weight))
+                     if constants.parameter_numel(target) == size]
+        for target in read:
             if target not in counted_params:
                 counted_params.add(target)
                 params += constants.parameter_numel(target)

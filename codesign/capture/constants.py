@@ -29,6 +29,7 @@ class ConstantNodes:
         self._constant_targets.update(getattr(signature, "inputs_to_lifted_custom_objs", {}) or {})
         self._members: set[Node] = set()
         self._params_read: dict[Node, frozenset[str]] = {}
+        self._stored_read: dict[Node, frozenset[str]] = {}  # buffers and lifted constants
         self._values: dict[Node, Any] = {}
         self._all_nonzero: dict[Node, bool] = {}
         for node in program.graph_module.graph.nodes:
@@ -36,20 +37,27 @@ class ConstantNodes:
                 if node.name in self._param_targets:
                     self._members.add(node)
                     self._params_read[node] = frozenset({self._param_targets[node.name]})
+                    self._stored_read[node] = frozenset()
                 elif node.name in self._buffer_targets or node.name in self._constant_targets:
                     self._members.add(node)
                     self._params_read[node] = frozenset()
+                    target = self._buffer_targets.get(node.name) or self._constant_targets[node.name]
+                    self._stored_read[node] = frozenset({target})
             elif node.op == "get_attr":
                 self._members.add(node)
                 self._params_read[node] = frozenset()
+                self._stored_read[node] = frozenset()
             elif node.op == "call_function":
                 inputs = node.all_input_nodes
                 if all(item in self._members for item in inputs) and _is_tensor_valued(node):
                     self._members.add(node)
                     read: set[str] = set()
+                    stored: set[str] = set()
                     for item in inputs:
                         read |= self._params_read[item]
+                        stored |= self._stored_read[item]
                     self._params_read[node] = frozenset(read)
+                    self._stored_read[node] = frozenset(stored)
 
     def __contains__(self, node: object) -> bool:
         return node in self._members
@@ -58,8 +66,15 @@ class ConstantNodes:
         """Names (state-dict keys) of the parameters a constant node is computed from."""
         return self._params_read.get(node, frozenset())
 
+    def stored_read(self, node: Node) -> frozenset[str]:
+        """Names of the buffers and lifted constants a constant node is computed from (PT2E keeps a quantized
+        model's weights as buffers, beside their scales and zero points)."""
+        return self._stored_read.get(node, frozenset())
+
     def parameter_numel(self, target: str) -> int:
         value = self._program.state_dict.get(target)
+        if value is None:
+            value = self._program.constants.get(target)
         return int(value.numel()) if isinstance(value, torch.Tensor) else 0
 
     def all_nonzero(self, node: Node) -> bool:

@@ -4,6 +4,7 @@ pruned variants under every dataflow (and array shape) on one accelerator; summa
 from __future__ import annotations
 
 import argparse
+import os
 
 from codesign.cli.cluster_args import add_cluster_arguments, cluster_options
 from codesign.cli.model_args import add_model_arguments
@@ -47,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write an HTML report to the folder DIR (index.html, a PNG per figure with the JSON and "
                         "CSV behind it, the full results); DIR is created, or replaced when it holds a previous "
                         "codesign report; a folder with other files is refused")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the comparison, the winners and what the zeros saved, not the per-layer reasons")
     parser.add_argument("--quiet", action="store_true", help="print nothing (only write the files)")
     add_cluster_arguments(parser)
     parser.set_defaults(handler=run)
@@ -100,5 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         report.write(args.report)
     if not args.quiet:
-        print_explore(result, console, layers=args.layers)
+        print_explore(result, console, layers=args.layers, per_layer=not args.summary)
+        if args.report:
+            console.print(f"report: {os.path.join(args.report, 'index.html')}", markup=False, highlight=False,
+                          soft_wrap=True)
     return 0

@@ -4,6 +4,7 @@ accuracy proxy, with the Pareto front; ``--board`` adds fit and FPGA resources."
 from __future__ import annotations
 
 import argparse
+import os
 
 from codesign.cli.cluster_args import add_cluster_arguments, cluster_options
 from codesign.unmapped import add_allow_argument
@@ -113,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         report.write(args.report)
     if not args.quiet:
         print_sweep(result, console)
+        if args.report:
+            console.print(f"report: {os.path.join(args.report, 'index.html')}", markup=False, highlight=False,
+                          soft_wrap=True)
     return 0
 
 

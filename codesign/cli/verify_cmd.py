@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random test data (default 0)")
     parser.add_argument("--keep", metavar="DIR", default=None,
                         help="keep the Verilog, cases, build and logs in DIR (default: a temporary folder)")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write every check (predicted and measured cycles, pass or fail) to FILE")
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from hdl.units import UnitParams
 
     params = design_params_from_args(args)
+    if args.json:
+        from codesign.atomic_write import check_writable
+
+        check_writable(args.json)  # before the slow part
     if isinstance(params, UnitParams):
         from hdl.unit_verify import verify_unit
 
@@ -60,4 +66,15 @@ def run(args: argparse.Namespace) -> int:
     failed = sum(not check.passed for check in report.checks)
     verdict = "all checks passed" if report.passed else f"{failed} of {len(report.checks)} checks FAILED"
     console.print(f"{verdict} in {report.seconds:.1f} s")
+    if args.json:
+        import json
+
+        from codesign.atomic_write import write_text_atomic
+
+        document = {"top": params.top_name, "simulator": report.simulator, "seed": report.seed,
+                    "passed": report.passed, "seconds": round(report.seconds, 3),
+                    "checks": [{"name": c.name, "predicted_cycles": c.predicted_cycles,
+                                "measured_cycles": c.measured_cycles, "passed": c.passed, "detail": c.detail}
+                               for c in report.checks]}
+        write_text_atomic(args.json, json.dumps(document, indent=2) + "\n")
     return 0 if report.passed else 1
