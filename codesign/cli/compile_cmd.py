@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "add_compile_arguments", "check_compile_options", "check_out_dir", "compile_from_args"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from codesign.cli.model_args import MODEL_HELP
-
     parser = subparsers.add_parser(
         "compile",
         help="compile a model to a program for the generated accelerator (int8, bit-exact executor)",
@@ -19,11 +17,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mappings, tiling and fusion the simulator chose. The executor runs the program on one input and checks "
         "it equals the integer reference bit for bit.",
     )
+    add_compile_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the four files (created)")
+    parser.add_argument("--no-check", dest="check", action="store_false",
+                        help="skip running the program on the executor")
+    parser.set_defaults(handler=run)
+
+
+def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``compile`` and ``run`` share: the model, the accelerator, and how the model is quantized."""
+    from codesign.cli.model_args import MODEL_HELP
+
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("--input-shape", metavar="N,C,H,W", default=None, help="shape of the example input")
     parser.add_argument("--arch", required=True, metavar="PRESET|FILE.yaml", help="accelerator preset or YAML spec")
     parser.add_argument("--dataflow", required=True, metavar="ws|os", help="the GEMM core's dataflow")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the four files (created)")
     parser.add_argument("--bits", default="8", metavar="8", help="weight and activation bits (the system runs 8)")
     parser.add_argument("--calibration", type=int, default=16, metavar="N", help="seeded calibration inputs (16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration and check inputs (0)")
@@ -31,9 +39,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reestimate-bn", action="store_true",
                         help="re-estimate batch-norm statistics on the calibration inputs (random-initialised "
                         "models; on by default for zoo: models)")
-    parser.add_argument("--no-check", dest="check", action="store_false",
-                        help="skip running the program on the executor")
-    parser.set_defaults(handler=run)
+
+
+def check_out_dir(text: str):
+    """The folder ``text`` names, if it can be created or written: else OutputError, before any slow work."""
+    from pathlib import Path
+
+    from codesign.errors import OutputError
+
+    out = Path(text)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {out}: folder {parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"cannot write {out}: it is a file, not a folder")
+    return out
+
+
+def check_compile_options(args: argparse.Namespace):
+    """(arch, bits) of the options, each checked (one-line errors) before the model is loaded."""
+    from codesign.arch_loader import load_arch
+    from codesign.compiler.build import check_system_bits
+    from codesign.errors import MappingError
+
+    bits = _bits(args.bits)
+    arch = load_arch(args.arch)
+    check_system_bits(arch, bits)
+    if args.dataflow not in ("ws", "os"):
+        raise MappingError(f"--dataflow {args.dataflow!r}: the generated system runs ws or os")
+    if args.clipping not in ("mse", "max"):
+        from codesign.accuracy import AccuracyError
+
+        raise AccuracyError(f"--clipping {args.clipping!r} is not mse or max")
+    return arch, bits
+
+
+def compile_from_args(args: argparse.Namespace, arch, bits, command: str = "compile"):
+    """(name, example inputs, Compiled) of the model the options name."""
+    import torch
+
+    from codesign.cli.model_args import parse_input_shape
+    from codesign.compiler.build import compile_model
+    from codesign.model_ref import load_model
+
+    name, model, inputs = load_model(args.model, parse_input_shape(args.input_shape))
+    if not isinstance(model, torch.nn.Module):
+        from codesign.errors import ModelLoadError
+
+        raise ModelLoadError(f"{command} needs the model's module (a factory or zoo name), not an exported program")
+    reestimate = args.reestimate_bn or str(args.model).startswith("zoo:")
+    compiled = compile_model(model, inputs, arch, args.dataflow, calibration=args.calibration, seed=args.seed,
+                             clipping=args.clipping, reestimate_bn=reestimate, bits=bits, name=name)
+    return name, inputs, compiled
 
 
 def _bits(text: str) -> tuple[int, int]:
@@ -52,43 +109,15 @@ def _bits(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from codesign.arch_loader import load_arch
-    from codesign.cli.model_args import parse_input_shape
-    from codesign.compiler.build import check_system_bits
-    from codesign.errors import MappingError, OutputError
-    from codesign.model_ref import load_model
-
-    bits = _bits(args.bits)
-    arch = load_arch(args.arch)
-    check_system_bits(arch, bits)
-    if args.dataflow not in ("ws", "os"):
-        raise MappingError(f"--dataflow {args.dataflow!r}: the generated system runs ws or os")
-    out = Path(args.out)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {parent} does not exist")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"cannot write {out}: it is a file, not a folder")
-    if args.clipping not in ("mse", "max"):
-        from codesign.accuracy import AccuracyError
-
-        raise AccuracyError(f"--clipping {args.clipping!r} is not mse or max")
-    name, model, inputs = load_model(args.model, parse_input_shape(args.input_shape))
     import torch
 
-    if not isinstance(model, torch.nn.Module):
-        from codesign.errors import ModelLoadError
-
-        raise ModelLoadError("compile needs the model's module (a factory or zoo name), not an exported program")
+    arch, bits = check_compile_options(args)
+    out = check_out_dir(args.out)
     from codesign.compiler.artifacts import write_artifacts
-    from codesign.compiler.build import compile_model, run_compiled
+    from codesign.compiler.build import run_compiled
     from codesign.integer.reference import evaluate, quantize_input, run_reference
 
-    reestimate = args.reestimate_bn or str(args.model).startswith("zoo:")
-    compiled = compile_model(model, inputs, arch, args.dataflow, calibration=args.calibration, seed=args.seed,
-                             clipping=args.clipping, reestimate_bn=reestimate, bits=bits, name=name)
+    name, inputs, compiled = compile_from_args(args, arch, bits)
     shape = compiled.net.graph.shapes[compiled.net.input_name]
     generator = torch.Generator().manual_seed(2 * args.seed)
     samples = torch.randn((8 * shape[0], *inputs[0].shape[1:]), generator=generator, dtype=inputs[0].dtype)

@@ -1,0 +1,84 @@
+"""Run a program on the generated system's RTL under cocotb: the DRAM image in, the DRAM image and every dispatch
+cycle out (``hdl/benches/system_bench.py`` does the host's part of docs/isa.md).
+
+``run_system`` writes the system's Verilog (``AcceleratorSystem``) and the case into a work folder, runs the bench
+on Icarus or Verilator and returns what the RTL did: DONE or the error it stopped on, CYCLES, the cycle each
+instruction dispatched in, and the DRAM after the run. It knows nothing of models: ``codesign run`` compiles,
+compares and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from codesign.errors import HdlError
+from hdl.cocotb_run import run_cocotb
+from hdl.emit import to_verilog
+from hdl.system.params import SystemParams
+
+__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "run_system"]
+
+SYSTEM_TOP = "codesign_system"
+
+
+@dataclass(frozen=True)
+class SystemRun:
+    """What one run of the RTL did."""
+
+    done: bool
+    error_code: int
+    error_pc: int
+    timed_out: bool
+    cycles: int  # the CYCLES register: from START to DONE
+    issue: tuple[int, ...]  # per instruction index: the cycle it dispatched in (-1: never)
+    dram: bytes
+    simulator: str
+    seconds: float
+    work_dir: Path
+
+
+def system_verilog(params: SystemParams, *, dram_bytes: int | None = None, name: str = SYSTEM_TOP) -> str:
+    """The Verilog of the system ``params`` builds."""
+    from hdl.system.system import AcceleratorSystem
+
+    return to_verilog(AcceleratorSystem(params, dram_bytes=dram_bytes), name=name)
+
+
+def run_system(params: SystemParams, dram: bytes, program_addr: int, program_count: int, simulator: str,
+               work_dir: str | os.PathLike, *, max_cycles: int, verilog: str | None = None) -> SystemRun:
+    """Boot and run the program at DRAM ``program_addr`` (``program_count`` instructions) of the image ``dram`` on
+    the RTL in ``simulator``; stop after ``max_cycles`` without DONE. ``verilog``: the system's Verilog if already
+    written (else generated). Raises HdlError when the simulator cannot build or run the design."""
+    folder = Path(work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / f"{SYSTEM_TOP}.v"
+    source.write_text(verilog if verilog is not None else system_verilog(params, dram_bytes=len(dram)))
+    (folder / "dram.bin").write_bytes(bytes(dram))
+    case = {"dram": "dram.bin", "dram_out": "dram_out.bin", "result": "result.json", "program_addr": program_addr,
+            "program_count": program_count, "latency_cycles": params.dram_latency_cycles,
+            "data_bytes": params.axi_data_bytes, "max_cycles": int(max_cycles)}
+    (folder / "case.json").write_text(json.dumps(case))
+    for stale in ("result.json", "dram_out.bin"):
+        (folder / stale).unlink(missing_ok=True)
+    started = time.monotonic()
+    from hdl.benches.system_bench import CASE_ENV
+
+    run_cocotb([source], SYSTEM_TOP, "hdl.benches.system_bench", simulator, folder / f"build_{simulator}",
+               {CASE_ENV: str((folder / "case.json").resolve())})
+    seconds = time.monotonic() - started
+    result_file = folder / "result.json"
+    if not result_file.is_file():
+        raise HdlError(f"the {simulator} run of the system wrote no result (see {folder / f'build_{simulator}'})")
+    result = json.loads(result_file.read_text())
+    issue = [-1] * program_count
+    for cycle, pc in result["issue"]:
+        if 0 <= pc < program_count and issue[pc] < 0:
+            issue[pc] = cycle
+    return SystemRun(done=result["done"], error_code=result["error_code"], error_pc=result["error_pc"],
+                     timed_out=result["timed_out"], cycles=result["cycles"], issue=tuple(issue),
+                     dram=(folder / "dram_out.bin").read_bytes(), simulator=simulator, seconds=seconds,
+                     work_dir=folder)
