@@ -1,0 +1,569 @@
+"""The vector unit: VACT, VADD and POOL on the staging side of the GLB (docs/isa.md, "What each instruction does";
+docs/system-rtl.md). It shares the staging unit's dispatch port and GLB ports (the top muxes them: the staging
+unit is idle while it runs; every output of a port is 0 in a cycle the unit does not access that bank, so an OR
+of the two units' ports is such a mux) and keeps its own copy of the table, written through ``lut_write``.
+
+**Slots.** An instruction's GLB accesses fill ``T`` slots, the cycles t .. t+T-1 from its start cycle t (the first
+reads are driven in the start cycle itself, combinationally from ``instr`` and ``regs``): VACT per group of
+``banks`` consecutive words a read cycle and a write slot (T = 2 groups), VADD a read of a, a read of b and a
+write slot (T = 3 groups), POOL per output word (image, pixel, then channel word) the reads of its window's taps
+inside the image packed by the bank rule, then a write slot (T = ``system_timing.pool_cycles``). Results leave
+the pipeline (read data, ``Requantize``, ``OutputTail``: REQUANT_LATENCY + TAIL_LATENCY cycles) in order into a
+short queue, and each slot without reads (and every cycle of the drain after the last slot) writes the queue's
+head. The drain lasts VECTOR_LATENCY cycles, so ``idle`` rises at t + T + VECTOR_LATENCY
+(``system_timing.instruction_cycles``), when every result is in the GLB.
+
+**Faults**, found when the instruction is taken and reported from the next cycle (no GLB write is made):
+error 2 when a source or destination range leaves the GLB (as ``executor.Machine``), or an address or POOL's
+``IN_CP`` is not a whole number of words (the unit moves whole words; the executor has no such case); error 7 for
+``VSHIFT`` outside 1..62 (VACT, VADD, average POOL), in the executor's order (sources, shift, destination).
+
+Values are exact against ``executor.Machine`` while ``x - ZP_IN`` (and VADD's ``b - ZP_IN2``, and an average
+POOL's window sum) fit int32, which every int8 zero point does (``Requantize`` takes at most 32-bit inputs).
+A destination overlapping its source at a higher address is not supported (VACT/VADD write a group about
+three groups behind its read).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign.contract.isa import FORMATS, Op, Reg
+from codesign.contract.system_timing import VECTOR_LATENCY
+from codesign.errors import HdlError
+from hdl.system import ports
+from hdl.system.params import SystemParams
+from hdl.system.tail import REG_BITS, SHIFT_BITS, TAIL_REGS, OutputTail, Requantize, lut_write_signature
+
+__all__ = ["VectorUnit", "PoolWalk", "VECTOR_OPS", "QUEUE_DEPTH", "ERROR_GLB_RANGE", "ERROR_SHIFT"]
+
+VECTOR_OPS = (Op.VACT, Op.VADD, Op.POOL)
+# results waiting for a write slot: each arrives REQUANT_LATENCY + TAIL_LATENCY cycles after its word's last read
+# and is written by the slot that many words later (or in the drain), so at most that many wait
+QUEUE_DEPTH = Requantize.LATENCY + OutputTail.LATENCY
+ERROR_GLB_RANGE = 2  # executor.ERROR_CODES["glb_range"]
+ERROR_SHIFT = 7  # executor.ERROR_CODES["register"]
+GEOMETRY_BITS = 34  # signed window coordinates (oh * STRIDE_H - PAD_H, ...)
+IN_BITS = 32  # Requantize inputs: x - ZP_IN, and the window sums (int32)
+_POOL_REGS = (Reg.BATCH, Reg.IN_H, Reg.IN_W, Reg.IN_CP, Reg.KH, Reg.KW, Reg.STRIDE_H, Reg.STRIDE_W, Reg.PAD_H,
+              Reg.PAD_W, Reg.OUT_H, Reg.OUT_W)
+_TAIL_REG = {"lut_en": Reg.LUT_EN, "zp_pre": Reg.ZP_PRE, "pre_lo": Reg.PRE_LO, "pre_hi": Reg.PRE_HI,
+             "zp_out": Reg.ZP_OUT, "clamp_lo": Reg.CLAMP_LO, "clamp_hi": Reg.CLAMP_HI}
+_USED_REGS = (Reg.ZP_IN, Reg.ZP_IN2, Reg.VMULT1, Reg.VMULT2, Reg.VSHIFT, *_TAIL_REG.values(), *_POOL_REGS)
+
+
+def _field(instr, op: Op, name: str):
+    """Bits of field ``name`` of ``op`` in a 128-bit instruction (codesign.contract.isa.FORMATS)."""
+    for item in FORMATS[op]:
+        if item.name == name:
+            return instr[item.lsb:item.lsb + item.width]
+    raise HdlError(f"{op.name} has no field {name}")
+
+
+def _reg(regs, reg: Reg):
+    """Configuration register ``reg`` (32 bits, unsigned view) of the dispatch port's ``regs``."""
+    return regs[32 * int(reg):32 * int(reg) + 32]
+
+
+class _Now:
+    """Values an instruction captures when it is taken, usable in that same cycle: ``now(name, value)`` returns
+    (``now``, ``held``): ``now`` is ``value`` in the start cycle and ``held`` in every later cycle; ``held``
+    captures ``value`` when taken (a later ``m.d.sync += held.eq(...)`` overrides that, last assignment wins)."""
+
+    def __init__(self, m: Module, take):
+        self.m, self.take = m, take
+
+    def __call__(self, name: str, value, shape=None):
+        shape = shape if shape is not None else value.shape()
+        held = Signal(shape, name=f"{name}_held")
+        now = Signal(shape, name=name)
+        self.m.d.comb += now.eq(Mux(self.take, value, held))
+        with self.m.If(self.take):
+            self.m.d.sync += held.eq(value)
+        return now, held
+
+
+def _min(a, b):
+    return Mux(a < b, a, b)
+
+
+def _max(a, b):
+    return Mux(a > b, a, b)
+
+
+class PoolWalk(wiring.Component):
+    """POOL's read schedule (docs/isa.md, "Timing": POOL): output words in order (image, output row, output column,
+    channel word); per word the taps of its window inside the image, row-major, packed into cycles by the bank
+    rule (a cycle takes the next tap unless its bank is already read in that cycle), then one slot without reads.
+
+    Ports: In ``begin`` (the start cycle; every geometry input is used combinationally in it and must hold its
+    value while the walk runs) and the geometry: ``src`` (word address), ``in_h``, ``in_w``, ``kh``, ``kw``,
+    ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``, ``out_h``, ``out_w``, ``images``, ``cpw`` (words per pixel),
+    ``row_words`` (in_w x cpw) and ``image_words`` (in_h x row_words) modulo the pointer width. Out, for the
+    current cycle: ``active`` (a slot), ``read`` (a read slot; ``en``/``addr`` per bank), ``end`` (the current
+    word's last read), ``gap`` (its slot without reads), ``empty`` (a gap of a word with no tap inside),
+    ``last`` (the final slot).
+    """
+
+    def __init__(self, params: SystemParams):
+        if not isinstance(params, SystemParams):
+            raise HdlError(f"PoolWalk needs SystemParams, not {type(params).__name__}")
+        self.params = params
+        self.banks = params.glb_banks
+        self.bank_bits = (self.banks - 1).bit_length()
+        self.pointer_bits = max(1, (params.glb_words - 1).bit_length()) + 1
+        bank_addr = ports.glb_port_signature(params).members["addr"].shape
+        geometry = {name: In(REG_BITS) for name in (
+            "in_h", "in_w", "kh", "kw", "stride_h", "stride_w", "pad_h", "pad_w", "out_h", "out_w", "images", "cpw")}
+        super().__init__({
+            "begin": In(1),
+            "src": In(self.pointer_bits),
+            **geometry,
+            "row_words": In(self.pointer_bits),
+            "image_words": In(self.pointer_bits),
+            "active": Out(1), "read": Out(1), "end": Out(1), "gap": Out(1), "empty": Out(1), "last": Out(1),
+            "en": Out(self.banks),
+            "addr": Out(bank_addr).array(self.banks),
+        })
+
+    def _window(self, m: Module, ih_s, iw_s, image_base, tag: str):
+        """The window of the output pixel whose top-left tap is (ih_s, iw_s): its taps inside the image are rows
+        ih_lo .. ih_hi-1, columns iw_lo .. iw_hi-1; ``pointer`` is the word of (ih_lo, iw_lo), channel word 0."""
+        g, p = signed(GEOMETRY_BITS), self.pointer_bits
+        out = {name: Signal(g, name=f"{name}_{tag}") for name in ("ih_lo", "ih_hi", "iw_lo", "iw_hi")}
+        pointer = Signal(p, name=f"pointer_{tag}")
+        empty = Signal(name=f"empty_{tag}")
+        m.d.comb += [
+            out["ih_lo"].eq(_max(ih_s, 0)),
+            out["ih_hi"].eq(_min(ih_s + self.kh, self.in_h)),
+            out["iw_lo"].eq(_max(iw_s, 0)),
+            out["iw_hi"].eq(_min(iw_s + self.kw, self.in_w)),
+            empty.eq((out["ih_lo"] >= out["ih_hi"]) | (out["iw_lo"] >= out["iw_hi"])),
+            pointer.eq(image_base + out["ih_lo"][:p] * self.row_words + out["iw_lo"][:p] * self.cpw[:p]),
+        ]
+        return out, pointer, empty
+
+    def elaborate(self, platform):
+        m = Module()
+        g, p, banks = signed(GEOMETRY_BITS), self.pointer_bits, self.banks
+        now = _Now(m, self.begin)
+        held = {}
+
+        def state(name, value, shape):
+            signal, held[name] = now(name, value, shape)
+            return signal
+
+        def hold(name, value):
+            m.d.sync += held[name].eq(value)
+
+        # -- the walk's state as it stands this cycle (its start values in the begin cycle) -----------------
+        ih_s0, iw_s0 = Signal(g), Signal(g)
+        m.d.comb += [ih_s0.eq(-self.pad_h), iw_s0.eq(-self.pad_w)]
+        first, first_pointer, first_empty = self._window(m, ih_s0, iw_s0, self.src, "first")
+        running = state("running", (self.out_h != 0) & (self.out_w != 0), unsigned(1))
+        reading = state("reading", ~first_empty, unsigned(1))
+        n, oh, ow, c = (state(name, Const(0, 32), unsigned(32)) for name in ("n", "oh", "ow", "c"))
+        ih_s = state("ih_s", ih_s0, g)
+        iw_s = state("iw_s", iw_s0, g)
+        image_base = state("image_base", self.src, unsigned(p))
+        bounds = {name: state(name, first[name], g) for name in ("ih_lo", "ih_hi", "iw_lo", "iw_hi")}
+        pixel = state("pixel", first_pointer, unsigned(p))
+        empty = state("word_empty", first_empty, unsigned(1))
+        ih = state("ih", first["ih_lo"], g)
+        iw = state("iw", first["iw_lo"], g)
+        ptr = state("ptr", first_pointer, unsigned(p))
+        row = state("row", first_pointer, unsigned(p))
+        m.d.comb += [self.active.eq(running), self.read.eq(running & reading),
+                     self.gap.eq(running & ~reading), self.empty.eq(running & ~reading & empty)]
+
+        # -- a read cycle: the next taps of the window, row-major, up to one per bank (the bank rule) ---------
+        cand = [(ih, iw, ptr, row)]
+        for k in range(banks):
+            ih_k, iw_k, ptr_k, row_k = cand[-1]
+            along = Signal(name=f"along{k}")
+            m.d.comb += along.eq(iw_k + 1 < bounds["iw_hi"])
+            nxt = (Signal(g, name=f"ih{k + 1}"), Signal(g, name=f"iw{k + 1}"),
+                   Signal(p, name=f"ptr{k + 1}"), Signal(p, name=f"row{k + 1}"))
+            m.d.comb += [
+                nxt[0].eq(Mux(along, ih_k, ih_k + 1)),
+                nxt[1].eq(Mux(along, iw_k + 1, bounds["iw_lo"])),
+                nxt[2].eq(Mux(along, ptr_k + self.cpw[:p], row_k + self.row_words)),
+                nxt[3].eq(Mux(along, row_k, row_k + self.row_words)),
+            ]
+            cand.append(nxt)
+        inside = Signal(banks + 1)
+        taken = Signal(banks)
+        m.d.comb += [inside[k].eq(cand[k][0] < bounds["ih_hi"]) for k in range(banks + 1)]
+        bank_of = [cand[k][2][:self.bank_bits] if self.bank_bits else Const(0, 1) for k in range(banks + 1)]
+        for k in range(banks):
+            clash = Cat(*(bank_of[k] == bank_of[j] for j in range(k))).any() if k else Const(0, 1)
+            before = taken[k - 1] if k else (running & reading)
+            m.d.comb += taken[k].eq(before & inside[k] & ~clash)
+            for b in range(banks):
+                with m.If(taken[k] & (bank_of[k] == b)):
+                    m.d.comb += [self.en[b].eq(1), self.addr[b].eq(cand[k][2][self.bank_bits:])]
+        # where the walk goes on: the first tap not taken (none inside: the word's reads are done)
+        stop = Signal(range(banks + 1))
+        m.d.comb += stop.eq(banks)
+        for k in reversed(range(banks)):
+            with m.If(~taken[k]):
+                m.d.comb += stop.eq(k)
+        more = Signal()
+        m.d.comb += [more.eq(inside.bit_select(stop, 1)), self.end.eq(running & reading & ~more)]
+
+        # -- the next word, in a gap: channel word, then output column, row, image -------------------------
+        last_c = c + 1 >= self.cpw
+        last_ow = ow + 1 >= self.out_w
+        last_oh = oh + 1 >= self.out_h
+        last_n = n + 1 >= self.images
+        m.d.comb += self.last.eq(running & ~reading & last_c & last_ow & last_oh & last_n)
+        n2, oh2, ow2, c2 = (Signal(32, name=f"{name}_next") for name in ("n", "oh", "ow", "c"))
+        ih_s2, iw_s2 = Signal(g, name="ih_s_next"), Signal(g, name="iw_s_next")
+        image_base2 = Signal(p, name="image_base_next")
+        m.d.comb += [n2.eq(n), oh2.eq(oh), ow2.eq(ow), c2.eq(c + 1), ih_s2.eq(ih_s), iw_s2.eq(iw_s),
+                     image_base2.eq(image_base)]
+        with m.If(last_c):
+            m.d.comb += [c2.eq(0), ow2.eq(ow + 1), iw_s2.eq(iw_s + self.stride_w)]
+            with m.If(last_ow):
+                m.d.comb += [ow2.eq(0), iw_s2.eq(iw_s0), oh2.eq(oh + 1), ih_s2.eq(ih_s + self.stride_h)]
+                with m.If(last_oh):
+                    m.d.comb += [oh2.eq(0), ih_s2.eq(ih_s0), n2.eq(n + 1),
+                                 image_base2.eq(image_base + self.image_words)]
+        window, pointer2, empty2 = self._window(m, ih_s2, iw_s2, image_base2, "next")
+        start2 = Signal(p)
+        m.d.comb += start2.eq(Mux(last_c, pointer2, pixel) + c2[:p])
+
+        with m.If(running & reading):
+            for name, i in (("ih", 0), ("iw", 1), ("ptr", 2), ("row", 3)):
+                chosen = cand[0][i]
+                for k in range(1, banks + 1):
+                    chosen = Mux(stop == k, cand[k][i], chosen)
+                hold(name, chosen)
+            with m.If(~more):
+                hold("reading", 0)
+        with m.If(running & ~reading):
+            with m.If(self.last):
+                hold("running", 0)
+            with m.If(last_c):  # a new pixel: its window
+                hold("pixel", pointer2)
+                hold("word_empty", empty2)
+                for name in bounds:
+                    hold(name, window[name])
+            word_empty = Mux(last_c, empty2, empty)
+            for name, value in (("n", n2), ("oh", oh2), ("ow", ow2), ("c", c2), ("ih_s", ih_s2), ("iw_s", iw_s2),
+                                ("image_base", image_base2), ("ptr", start2), ("row", start2),
+                                ("reading", ~word_empty),
+                                ("ih", Mux(last_c, window["ih_lo"], bounds["ih_lo"])),
+                                ("iw", Mux(last_c, window["iw_lo"], bounds["iw_lo"]))):
+                hold(name, value)
+        return m
+
+
+class VectorUnit(wiring.Component):
+    """VACT, VADD and POOL (see module docstring) on ``params.glb_banks`` GLB ports of the staging side.
+
+    Parameters: ``params``, the ``SystemParams`` to build. Ports: ``dispatch`` (``In(ports.dispatch_signature())``;
+    it starts only on VACT, VADD and POOL), ``glb`` (``Out(ports.glb_port_signature(params))`` per bank; every
+    output is 0 in a cycle without an access), ``lut_write`` (the table's words, docs/system-rtl.md). Raises
+    HdlError if the contract's VECTOR_LATENCY is shorter than the pipeline behind the last read.
+    """
+
+    def __init__(self, params: SystemParams):
+        if not isinstance(params, SystemParams):
+            raise HdlError(f"VectorUnit needs SystemParams, not {type(params).__name__}")
+        if VECTOR_LATENCY < Requantize.LATENCY + OutputTail.LATENCY:
+            raise HdlError(f"VECTOR_LATENCY={VECTOR_LATENCY}: the vector pipeline needs "
+                           f"{Requantize.LATENCY + OutputTail.LATENCY} cycles behind its last read")
+        self.params = params
+        self.banks = params.glb_banks
+        self.bank_bits = (self.banks - 1).bit_length()
+        self.word_bytes = params.word_bytes
+        self.lanes = self.banks * self.word_bytes
+        super().__init__({
+            "dispatch": In(ports.dispatch_signature()),
+            "glb": Out(ports.glb_port_signature(params)).array(self.banks),
+            "lut_write": In(lut_write_signature(params.word_bytes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        banks, bb, word, lanes = self.banks, self.bank_bits, self.word_bytes, self.lanes
+        word_bits = p.glb_word_bits
+        m.submodules.walk = walk = PoolWalk(p)
+        pb = walk.pointer_bits
+        instr, regs = self.dispatch.instr, self.dispatch.regs
+        byte_bits = (word - 1).bit_length()
+        cap = p.glb_words + 1  # a size of more words than the GLB holds: saturated here (an error anyway)
+
+        busy = Signal()
+        m.d.comb += [self.dispatch.ready.eq(~busy), self.dispatch.idle.eq(~busy)]
+        opcode = instr[:8]
+        take = Signal()
+        m.d.comb += take.eq(self.dispatch.start & ~busy
+                            & Cat(*(opcode == int(op) for op in VECTOR_OPS)).any())
+        now = _Now(m, take)
+
+        def config(name, value, shape=None):
+            return now(name, value, shape)[0]
+
+        # -- what the instruction captures ---------------------------------------------------------------
+        is_vadd_in, is_pool_in = opcode == int(Op.VADD), opcode == int(Op.POOL)
+        src_in = Mux(is_pool_in, _field(instr, Op.POOL, "src"), _field(instr, Op.VACT, "src"))
+        dst_in = Mux(is_pool_in, _field(instr, Op.POOL, "dst"),
+                     Mux(is_vadd_in, _field(instr, Op.VADD, "dst"), _field(instr, Op.VACT, "dst")))
+        src2_in = _field(instr, Op.VADD, "src2")
+        words_in = Mux(is_vadd_in, _field(instr, Op.VADD, "words"), _field(instr, Op.VACT, "words"))
+        is_vadd = config("is_vadd", is_vadd_in, unsigned(1))
+        is_pool = config("is_pool", is_pool_in, unsigned(1))
+        average = config("average", is_pool_in & _field(instr, Op.POOL, "mode")[0], unsigned(1))
+        src = config("src", src_in[byte_bits:], unsigned(24 - byte_bits))
+        src2 = config("src2", src2_in[byte_bits:], unsigned(24 - byte_bits))
+        reg = {r: config(r.name.lower(), _reg(regs, r)) for r in _USED_REGS}
+
+        # -- POOL's sizes: strides modulo the pointer width, range checks saturated at ``cap`` words --------
+        cp = reg[Reg.IN_CP]
+        cpw = Signal(32)
+        m.d.comb += cpw.eq(Mux(cp[byte_bits:] == 0, 1, cp[byte_bits:]))  # system_timing: max(1, IN_CP // word)
+        row_words, image_words = Signal(pb), Signal(pb)
+        m.d.comb += [row_words.eq(reg[Reg.IN_W][:pb] * cpw[:pb]),
+                     image_words.eq(reg[Reg.IN_H][:pb] * row_words)]
+
+        def sat(value, name):
+            out = Signal(range(cap + 1), name=name)
+            m.d.comb += out.eq(Mux(value > cap, cap, value))
+            return out
+
+        in_row = sat(sat(reg[Reg.IN_W], "in_w_s") * sat(cpw, "cpw_s"), "in_row_s")
+        in_image = sat(sat(reg[Reg.IN_H], "in_h_s") * in_row, "in_image_s")
+        batch_s = sat(reg[Reg.BATCH], "batch_s")
+        in_size = sat(batch_s * in_image, "in_size_s")
+        out_row = sat(sat(reg[Reg.OUT_W], "out_w_s") * sat(cpw, "cpw_s2"), "out_row_s")
+        out_size = sat(batch_s * sat(sat(reg[Reg.OUT_H], "out_h_s") * out_row, "out_image_s"), "out_size_s")
+        no_pool_data = (cp == 0) | (reg[Reg.BATCH] == 0)  # the executor moves no bytes; the timing still walks
+
+        # -- faults, checked in the start cycle (executor order: sources, shift, destination) -----------------
+        def outside(address_bytes, size_words):
+            return (address_bytes[:byte_bits] != 0) | (address_bytes[byte_bits:] + size_words > p.glb_words)
+
+        pool_in_words = Mux(cp == 0, 0, in_size)
+        pool_out_words = Mux(cp == 0, 0, out_size)
+        bad_source = Mux(is_pool_in, outside(src_in, pool_in_words) | (cp[:byte_bits] != 0),
+                         outside(src_in, words_in) | (is_vadd_in & outside(src2_in, words_in)))
+        shift = _reg(regs, Reg.VSHIFT)
+        bad_shift = (~is_pool_in | _field(instr, Op.POOL, "mode")[0]) & ((shift < 1) | (shift > 62))
+        bad_dest = outside(dst_in, Mux(is_pool_in, pool_out_words, words_in))
+        fault = Signal()
+        code = Signal(ports.ERROR_CODE_BITS)
+        with m.If(bad_source):
+            m.d.comb += [fault.eq(1), code.eq(ERROR_GLB_RANGE)]
+        with m.Elif(bad_shift):
+            m.d.comb += [fault.eq(1), code.eq(ERROR_SHIFT)]
+        with m.Elif(bad_dest):
+            m.d.comb += [fault.eq(1), code.eq(ERROR_GLB_RANGE)]
+        with m.If(take & fault & ~self.dispatch.error):
+            m.d.sync += [self.dispatch.error.eq(1), self.dispatch.error_code.eq(code)]
+        run = Signal()
+        m.d.comb += run.eq(take & ~fault)
+
+        # -- the unit's phases: slots, then the drain of VECTOR_LATENCY cycles --------------------------------
+        draining = Signal()
+        drain = Signal(range(VECTOR_LATENCY + 1))
+        in_slots = Signal()  # this cycle is one of the instruction's slots
+        last_slot = Signal()
+        slots_held = Signal()
+
+        # -- VACT / VADD: groups of ``banks`` consecutive words --------------------------------------------------
+        phase, phase_held = now("phase", Const(0, 2), unsigned(2))
+        remaining, remaining_held = now("remaining", words_in, unsigned(25))
+        read_a, read_a_held = now("read_a", src_in[byte_bits:][:pb], unsigned(pb))
+        read_b, read_b_held = now("read_b", src2_in[byte_bits:][:pb], unsigned(pb))
+        vector = in_slots & ~is_pool
+        write_phase = Mux(is_vadd, 2, 1)
+        reads_a = vector & (phase == 0)
+        reads_b = vector & is_vadd & (phase == 1)
+        vector_slot = vector & (phase == write_phase)
+        with m.If(vector):
+            m.d.sync += phase_held.eq(Mux(vector_slot, 0, phase + 1))
+            with m.If(vector_slot):
+                m.d.sync += [remaining_held.eq(remaining - banks), read_a_held.eq(read_a + banks),
+                             read_b_held.eq(read_b + banks)]
+        vector_last = vector_slot & (remaining <= banks)
+
+        def group_ports(base):
+            """Bank b's part of a group of ``banks`` words from word ``base``: (enable, bank address)."""
+            out = []
+            for b in range(banks):
+                j = Signal(max(1, bb), name=f"j{b}")
+                m.d.comb += j.eq((b - base[:bb]) if bb else 0)
+                out.append((j < remaining, (base + j)[bb:]))
+            return out
+
+        # -- POOL -----------------------------------------------------------------------------------------------
+        m.d.comb += [
+            walk.begin.eq(run & is_pool_in),
+            walk.src.eq(src[:pb]),
+            walk.in_h.eq(reg[Reg.IN_H]), walk.in_w.eq(reg[Reg.IN_W]), walk.kh.eq(reg[Reg.KH]),
+            walk.kw.eq(reg[Reg.KW]), walk.stride_h.eq(reg[Reg.STRIDE_H]), walk.stride_w.eq(reg[Reg.STRIDE_W]),
+            walk.pad_h.eq(reg[Reg.PAD_H]), walk.pad_w.eq(reg[Reg.PAD_W]), walk.out_h.eq(reg[Reg.OUT_H]),
+            walk.out_w.eq(reg[Reg.OUT_W]), walk.images.eq(Mux(reg[Reg.BATCH] == 0, 1, reg[Reg.BATCH])),
+            walk.cpw.eq(cpw), walk.row_words.eq(row_words), walk.image_words.eq(image_words),
+        ]
+        pool_slot = in_slots & is_pool & walk.gap
+        m.d.comb += last_slot.eq(Mux(is_pool, in_slots & is_pool & walk.last, vector_last))
+
+        # slot and drain sequencing; busy from the cycle after the start to the end of the drain
+        with m.If(take):
+            m.d.sync += busy.eq(1)
+        with m.If(take & fault):
+            m.d.sync += busy.eq(0)
+        with m.If(run & ~(Mux(is_pool_in, walk.active, 1))):  # a POOL without outputs: no slots, the drain only
+            m.d.sync += [slots_held.eq(0), draining.eq(1), drain.eq(VECTOR_LATENCY - 2)]
+        with m.Elif(run):
+            m.d.sync += slots_held.eq(1)
+        with m.If(in_slots & last_slot):
+            m.d.sync += [slots_held.eq(0), draining.eq(1), drain.eq(VECTOR_LATENCY - 1)]
+        with m.If(draining):
+            m.d.sync += drain.eq(drain - 1)
+            with m.If(drain == 0):
+                m.d.sync += [draining.eq(0), busy.eq(0)]
+        m.d.comb += in_slots.eq(Mux(take, run & Mux(is_pool_in, walk.active, 1), slots_held))
+
+        # -- read ports ------------------------------------------------------------------------------------
+        read_en = Signal(banks)
+        read_addr = [Signal.like(self.glb[b].addr, name=f"read_addr{b}") for b in range(banks)]
+        for b, ((en_a, addr_a), (en_b, addr_b)) in enumerate(zip(group_ports(read_a), group_ports(read_b))):
+            with m.If(reads_a):
+                m.d.comb += [read_en[b].eq(en_a), read_addr[b].eq(addr_a)]
+            with m.Elif(reads_b):
+                m.d.comb += [read_en[b].eq(en_b), read_addr[b].eq(addr_b)]
+            with m.Elif(in_slots & is_pool):
+                m.d.comb += [read_en[b].eq(walk.en[b]), read_addr[b].eq(walk.addr[b])]
+
+        # -- read data: the cycle after ----------------------------------------------------------------------
+        rdata = Cat(*(self.glb[b].rdata for b in range(banks)))
+        got_a, got_b, got_pool, got_end = Signal(), Signal(), Signal(banks), Signal()
+        m.d.sync += [got_a.eq(reads_a), got_b.eq(reads_b), got_pool.eq(Mux(in_slots & is_pool, read_en, 0)),
+                     got_end.eq(in_slots & is_pool & walk.end)]
+
+        def rotated(base):
+            """The group read from word ``base``: word j of the group (bank (base + j) mod banks) in block j."""
+            shift_amount = base[:bb] if bb else Const(0, 1)
+            return Cat(rdata, rdata).bit_select(shift_amount * word_bits, banks * word_bits)
+
+        def lane(value, index):
+            return value[8 * index:8 * index + 8].as_signed()
+
+        held_a = Signal(banks * word_bits)
+        with m.If(got_a & is_vadd):
+            m.d.sync += held_a.eq(rotated(src[:pb]))
+        a_words = Mux(is_vadd, held_a, rotated(src[:pb]))
+        b_words = rotated(src2[:pb])
+        zp_in, zp_in2 = reg[Reg.ZP_IN].as_signed(), reg[Reg.ZP_IN2].as_signed()
+
+        m.submodules.rq = rq = Requantize(lanes, IN_BITS, terms=2)
+        vector_go = Mux(is_vadd, got_b, got_a & ~is_pool)
+        m.d.comb += rq.valid.eq(vector_go)
+        for j in range(lanes):
+            m.d.comb += [
+                rq.x[0][j].eq(lane(a_words, j) - zp_in),
+                rq.x[1][j].eq(Mux(is_vadd, lane(b_words, j) - zp_in2, 0)),
+                rq.mult[0][j].eq(reg[Reg.VMULT1]),
+                rq.mult[1][j].eq(Mux(is_vadd, reg[Reg.VMULT2], 0)),
+                rq.shift[j].eq(reg[Reg.VSHIFT][:SHIFT_BITS]),
+            ]
+
+        # POOL: the window's running sums (of x - ZP_IN) or maxima, per lane of a word
+        pool_go = Signal()
+        m.d.comb += pool_go.eq(got_end | (in_slots & is_pool & walk.empty))
+        zp_taps = sum((Mux(got_pool[b], zp_in, 0) for b in range(banks)), Const(0, signed(IN_BITS)))
+        m.submodules.pool_rq = pool_rq = Requantize(word, IN_BITS)
+        m.d.comb += pool_rq.valid.eq(pool_go & average)
+        best = Signal(word * 8)
+        best_valid = Signal()
+        seen = Signal()
+        any_tap = Signal()
+        m.d.comb += any_tap.eq(seen | got_pool.any())
+        m.d.sync += best_valid.eq(pool_go & is_pool & ~average)
+        with m.If(got_pool.any()):
+            m.d.sync += seen.eq(1)
+        with m.If(pool_go):
+            m.d.sync += seen.eq(0)
+        for j in range(word):
+            total = Signal(signed(IN_BITS), name=f"sum{j}")
+            running_max = Signal(signed(8), name=f"max{j}", init=-128)
+            taps = [Mux(got_pool[b], lane(rdata, b * word + j), 0) for b in range(banks)]
+            window_sum = Signal(signed(IN_BITS), name=f"window_sum{j}")
+            m.d.comb += window_sum.eq(total + sum(taps[1:], taps[0]) - zp_taps)
+            largest = running_max
+            for b in range(banks):
+                largest = Mux(got_pool[b] & (lane(rdata, b * word + j) > largest), lane(rdata, b * word + j), largest)
+            m.d.comb += [pool_rq.x[0][j].eq(window_sum), pool_rq.mult[0][j].eq(reg[Reg.VMULT1]),
+                         pool_rq.shift[j].eq(reg[Reg.VSHIFT][:SHIFT_BITS])]
+            with m.If(pool_go):
+                m.d.sync += [total.eq(0), running_max.eq(-128), best[8 * j:8 * j + 8].eq(Mux(any_tap, largest, 0))]
+            with m.Else():
+                m.d.sync += [total.eq(window_sum), running_max.eq(largest)]
+
+        # -- the output tail (VACT, VADD, average POOL) --------------------------------------------------------
+        m.submodules.tail = tail = OutputTail(lanes, word)
+        m.d.comb += [tail.valid.eq(rq.out_valid | pool_rq.out_valid),
+                     tail.lut_write.en.eq(self.lut_write.en), tail.lut_write.index.eq(self.lut_write.index),
+                     tail.lut_write.data.eq(self.lut_write.data)]
+        for name in TAIL_REGS:
+            m.d.comb += getattr(tail, name).eq(reg[_TAIL_REG[name]].as_signed())
+        for j in range(lanes):
+            pooled = pool_rq.v[j] if j < word else 0
+            m.d.comb += tail.v[j].eq(Mux(is_pool, pooled, rq.v[j]))
+        arrived = Signal()
+        arrival = Signal(lanes * 8)
+        m.d.comb += [arrived.eq(Mux(average | ~is_pool, tail.out_valid, best_valid)),
+                     arrival.eq(Mux(is_pool & ~average, best, Cat(*(tail.y[j] for j in range(lanes)))))]
+
+        # -- the write queue: results wait for a slot without reads ----------------------------------------
+        queue = [Signal(lanes * 8, name=f"queue{i}") for i in range(QUEUE_DEPTH)]
+        head = Signal(range(QUEUE_DEPTH))
+        count = Signal(range(QUEUE_DEPTH + 1))
+        write_slot = Signal()
+        m.d.comb += write_slot.eq(busy & (Mux(is_pool, pool_slot, vector_slot) | draining))
+        writes = Signal()
+        m.d.comb += writes.eq(write_slot & ((count != 0) | arrived))
+        out_word = Mux(count != 0, Array(queue)[head], arrival)
+        push = arrived & ~(writes & (count == 0))
+        pop = writes & (count != 0)
+        tail_index = Signal(range(QUEUE_DEPTH))
+        m.d.comb += tail_index.eq(Mux(head + count >= QUEUE_DEPTH, head + count - QUEUE_DEPTH, head + count))
+        with m.If(push):
+            m.d.sync += Array(queue)[tail_index].eq(arrival)
+        m.d.sync += count.eq(count + push - pop)
+        with m.If(pop):
+            m.d.sync += head.eq(Mux(head == QUEUE_DEPTH - 1, 0, head + 1))
+        with m.If(take):
+            m.d.sync += [head.eq(0), count.eq(0)]
+
+        # destination: VACT/VADD a group of up to ``banks`` words, POOL one word, from word ``written``
+        written, written_held = now("written", dst_in[byte_bits:][:pb], unsigned(pb))
+        left, left_held = now("left", words_in, unsigned(25))
+        with m.If(writes):
+            m.d.sync += [written_held.eq(written + Mux(is_pool, 1, banks)), left_held.eq(left - banks)]
+        store = Signal()
+        m.d.comb += store.eq(writes & ~(is_pool & no_pool_data))
+        rotation = written[:bb] if bb else Const(0, 1)
+        back = Signal(range(banks + 1))
+        m.d.comb += back.eq(banks - rotation)
+        out_rotated = Cat(out_word[:banks * word_bits], out_word[:banks * word_bits]).bit_select(
+            back * word_bits, banks * word_bits)
+        for b in range(banks):
+            j = Signal(max(1, bb), name=f"wj{b}")
+            m.d.comb += j.eq((b - rotation) if bb else 0)
+            port = self.glb[b]
+            with m.If(store & Mux(is_pool, j == 0, j < left)):
+                m.d.comb += [port.en.eq(1), port.addr.eq((written + j)[bb:]), port.we.eq((1 << word) - 1),
+                             port.wdata.eq(out_rotated[b * word_bits:(b + 1) * word_bits])]
+            with m.Elif(store):
+                pass  # a bank beyond the group's last word: no access
+            with m.Else():
+                m.d.comb += [port.en.eq(read_en[b]), port.addr.eq(Mux(read_en[b], read_addr[b], 0))]
+        return m
