@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export XDG_CACHE_HOME := $(CURDIR)/.venv/cache
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test venv rtl-tools bench clean
+.PHONY: demo test test-long venv rtl-tools bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,7 +30,10 @@ demo: venv rtl-tools
 	$(VENV)/bin/codesign demo
 
 test: venv rtl-tools
-	$(PY) -m pytest -n 2 -q --durations=15
+	$(PY) -m pytest -n 2 -q --durations=15 -m "not long"
+
+test-long: venv rtl-tools
+	$(PY) -m pytest -n 2 -q --durations=15 -m long
 
 bench: venv rtl-tools
 	$(PY) bench/run_all.py

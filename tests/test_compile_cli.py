@@ -13,7 +13,7 @@ from codesign.cli import main
 from codesign.contract.isa import INSTRUCTION_BYTES, decode_program
 
 HERE = Path(__file__).resolve()
-MODELS = HERE.parent / "test_integer_models.py"
+MODELS = "codesign.zoo.system_nets"
 
 
 class Softmaxed(nn.Module):

@@ -12,7 +12,7 @@ from codesign.compiler.build import compile_model, run_compiled
 from codesign.compiler.executor import ExecutionError
 from codesign.contract.isa import EncodingError, GatherMode, Instruction, Op, Reg, encode_program
 from codesign.integer.reference import quantize_input, run_reference
-from test_integer_models import NETS
+from codesign.zoo.system_nets import NETS
 
 CASES = [(name, flow) for name in NETS for flow in ("ws", "os")]
 _CACHE: dict = {}

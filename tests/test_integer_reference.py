@@ -9,7 +9,7 @@ import torch
 
 from codesign.integer.reference import build_integer_net, conv_accumulate, evaluate, quantize_input
 from codesign.integer.scheme import dequantize, quantize
-from test_integer_models import NETS
+from codesign.zoo.system_nets import NETS
 
 # Measured on these seeded nets (8 seeded inputs, batch norms re-estimated on the calibration inputs as the
 # accuracy proxy does for random models): resnet 36.2 dB, mobilenet 40.6 dB, lut 42.0 dB.

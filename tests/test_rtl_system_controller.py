@@ -638,7 +638,7 @@ def test_reserved_bit_masks_are_the_formats():
                                            ("lut", "fpga-4x4", "ws"), ("mobilenet", "fpga-8x8", "ws")])
 def test_a_compiled_network_dispatches_on_its_schedule(net, arch, flow):
     from codesign.compiler.build import compile_model
-    from test_integer_models import NETS
+    from codesign.zoo.system_nets import NETS
 
     model, example = NETS[net]()
     result = compile_model(model, example, ARCHS[arch], flow, reestimate_bn=True)

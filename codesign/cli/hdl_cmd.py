@@ -154,8 +154,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_core_arguments(parser, arch_required=False)
     add_unit_arguments(parser)
+    group = parser.add_argument_group("the whole system (--system; docs/isa.md, docs/system-rtl.md)")
+    group.add_argument("--system", action="store_true",
+                       help="the whole accelerator: controller, DMA unit on AXI4, global buffer, staging and vector "
+                       "units, the GEMM core with accumulator and output path (what codesign compile programs)")
+    group.add_argument("--imem-depth", type=int, default=None,
+                       help="--system: instructions the instruction memory holds (default 8192)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write <top>.v and manifest.json into")
     parser.set_defaults(handler=run)
+
+
+def _system(args: argparse.Namespace) -> int:
+    from codesign.arch_loader import load_arch
+    from codesign.errors import HdlError
+    from hdl.system.generate import emit_system
+    from hdl.system.params import DEFAULT_IMEM_DEPTH, system_params_from_arch
+
+    given = [flag for flag, value in (("--unit", args.unit), ("--rows", args.rows), ("--cols", args.cols),
+                                      ("--multiplier", args.multiplier), ("--weight-bits", args.weight_bits),
+                                      ("--activation-bits", args.activation_bits), ("--word-bits", args.word_bits))
+             if value is not None] + (["--unsigned"] if args.unsigned else []) + (
+                 ["--array"] if args.array != "main" else [])
+    if given:
+        raise HdlError(f"{given[0]} does not apply to --system: the system is built from the arch as it is")
+    if not args.arch:
+        raise HdlError("--system needs --arch")
+    depth = DEFAULT_IMEM_DEPTH if args.imem_depth is None else args.imem_depth
+    if isinstance(depth, bool) or not 1 <= depth <= 1 << 16:
+        raise HdlError(f"--imem-depth {depth}: must be 1 .. 65536 instructions")
+    arch = load_arch(args.arch)
+    dataflow = args.dataflow or next((d for d in ("ws", "os") if arch.supports(d)), None)
+    if dataflow not in ("ws", "os") or not arch.supports(dataflow):
+        raise HdlError(f"--dataflow {dataflow}: the system runs the ws or os core of an arch that lists it")
+    params = system_params_from_arch(arch, dataflow, imem_depth=depth)
+    design = emit_system(params, args.out)
+    print(f"wrote {design.verilog_path} (top {design.manifest['top']}: {dataflow} {params.rows}x{params.cols} "
+          f"system, GLB {params.glb_bytes // 1024} KiB in {params.glb_banks} banks, AXI4 "
+          f"{8 * params.axi_data_bytes}-bit memory port, {params.acc_rows}-row accumulator, "
+          f"{params.imem_depth}-instruction memory)")
+    print(f"wrote {design.manifest_path}")
+    return 0
 
 
 def design_params_from_args(args: argparse.Namespace):
@@ -174,6 +212,8 @@ def _describe_unit(params) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.system:
+        return _system(args)
     from hdl.generate import emit_binary_core, emit_core
     from hdl.params import BinaryCoreParams
     from hdl.units import UnitParams, emit_unit

@@ -20,12 +20,12 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from hdl.benches import axi_memory
+from hdl.system.generate import CSR_OFFSETS
 
 __all__ = ["CASE_ENV", "CSR", "system_program"]
 
 CASE_ENV = "CODESIGN_SYSTEM_CASE"
-CSR = {"CTRL": 0x00, "STATUS": 0x04, "ERROR_CODE": 0x08, "ERROR_PC": 0x0C, "CYCLES_LO": 0x10, "CYCLES_HI": 0x14,
-       "PROGRAM_ADDR": 0x18, "PROGRAM_COUNT": 0x1C, "PC": 0x20}
+CSR = CSR_OFFSETS
 
 
 async def _monitor(dut, record: dict) -> None:

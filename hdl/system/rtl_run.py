@@ -18,11 +18,10 @@ from pathlib import Path
 from codesign.errors import HdlError
 from hdl.cocotb_run import run_cocotb
 from hdl.emit import to_verilog
+from hdl.system.generate import SYSTEM_TOP
 from hdl.system.params import SystemParams
 
 __all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "run_system"]
-
-SYSTEM_TOP = "codesign_system"
 
 
 @dataclass(frozen=True)

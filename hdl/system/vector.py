@@ -194,7 +194,8 @@ class PoolWalk(wiring.Component):
             ]
             cand.append(nxt)
         inside = Signal(banks + 1)
-        taken = Signal(banks)
+        # one signal per tap (a priority chain: a single vector would look like a loop to Verilator's UNOPTFLAT)
+        taken = [Signal(name=f"taken_{k}") for k in range(banks)]
         m.d.comb += [inside[k].eq(cand[k][0] < bounds["ih_hi"]) for k in range(banks + 1)]
         bank_of = [cand[k][2][:self.bank_bits] if self.bank_bits else Const(0, 1) for k in range(banks + 1)]
         for k in range(banks):

@@ -1,6 +1,7 @@
-"""The three networks the integer scheme and the compiler are held to, small and seeded, with ragged channel
-counts (not multiples of the 8-wide array): a CIFAR-size ResNet-style net, a MobileNetV2-style inverted residual
-block and a block with table activations (GELU, h-swish). Factories return (module, example inputs)."""
+"""The three networks the integer scheme, the compiler and the generated system are held to, small and seeded,
+with ragged channel counts (not multiples of the 8-wide array): a CIFAR-size ResNet-style net, a MobileNetV2-style
+inverted residual block and a block with table activations (GELU, h-swish). Factories return (module, example
+inputs); as models they are ``codesign.zoo.system_nets:resnet_net``, ``:mobilenet_block`` and ``:lut_block``."""
 
 from __future__ import annotations
 
