@@ -105,3 +105,26 @@ def test_a_wrong_prediction_a_corrupted_weight_and_a_dropped_instruction_each_fa
         assert report["bit_exact"] and not report["cycles_equal"]
     else:
         assert not (report.get("bit_exact") and report.get("cycles_equal"))
+
+
+def test_sim_of_the_generated_system_gives_the_programs_cycles_per_step(tmp_path, capsys):
+    from codesign.arch_loader import load_arch
+    from codesign.compiler.build import compile_model
+    from codesign.zoo.system_nets import lut_block
+
+    out = tmp_path / "system.json"
+    assert main(["sim", f"{NETS}:lut_block", "--arch", "fpga-8x8", "--dataflow", "os", "--machine", "system",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    document = json.loads(out.read_text())
+    compiled = compile_model(*lut_block(), load_arch("fpga-8x8"), "os", name=f"{NETS}:lut_block")
+    assert document["cycles"]["predicted"] == compiled.schedule.total_cycles
+    assert f"{compiled.schedule.total_cycles:,} cycles" in printed and "machine: the generated system" in printed
+    assert sum(row["simulator_cycles"] for row in document["layers"]) <= document["cycles"]["simulator"]
+
+
+def test_sim_of_the_generated_system_refuses_what_the_system_does_not_run(capsys):
+    assert main(["sim", f"{NETS}:lut_block", "--arch", "fpga-8x8", "--dataflow", "rs", "--machine", "system"]) == 2
+    assert main(["sim", f"{NETS}:lut_block", "--arch", "eyeriss", "--dataflow", "ws", "--machine", "system"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--dataflow ws or os" in err[0] and "int8" in err[1]

@@ -45,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-rows", type=_max_rows, default=None, metavar="N",
                         help="layers per table: the N longest, or with --layers the first N")
     parser.add_argument("--quiet", action="store_true", help="print nothing (only write the files)")
+    parser.add_argument("--machine", default="abstract", choices=("abstract", "system"),
+                        help="abstract (default): the accelerator model of the YAML (docs/simulator.md); system: the "
+                        "generated system's cycles per step by the contract its RTL is built to (docs/isa.md; int8, "
+                        "ws or os, the ops codesign compile runs)")
     parser.set_defaults(handler=run)
 
 
@@ -81,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from dataflow.mapper import OBJECTIVES
     from sim.engine import simulate
 
+    if args.machine == "system":
+        from codesign.cli.system_sim import run_system_sim
+
+        return run_system_sim(args)
     dataflow = str(args.dataflow).lower()
     if dataflow != "all":
         registry.get(dataflow)  # an unknown dataflow is one line before any work
@@ -123,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_sim(runs, console, layers=args.layers, max_rows=args.max_rows, model=args.model)
         print_unmapped(unmapped, console)
+        console.print(f"machine: the abstract accelerator model of {arch.name} (docs/simulator.md); --machine "
+                      "system gives the generated system's own cycles (docs/isa.md)", markup=False, highlight=False,
+                      soft_wrap=True)
         if args.report:
             console.print(f"report: {os.path.join(args.report, 'index.html')}", markup=False, highlight=False,
                           soft_wrap=True)
