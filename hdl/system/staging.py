@@ -1,0 +1,745 @@
+"""The staging unit: the execute-side GLB accesses of GATHER, WRITEBACK, LOADP and LOADLUT (docs/isa.md, "What each
+instruction does") and the four staging slots the core unit reads (docs/system-rtl.md).
+
+GATHER is im2col in hardware. From its issue cycle it reads B, ``banks`` consecutive words a cycle, while it
+starts up: four dividers split m0 into (n, oh, ow) and k0 into (r, s, c) (``GATHER_DIVIDE_CYCLES``), two counters
+take their first values (pixel: h = oh SH - PH, w = ow SW - PW and the byte offset of (n, h, w); tap: h = r DH,
+w = s DW, the offset of (r, s, c)), and the lanes' fixed half of every address (WS: the taps k0 + j, OS: the pixels
+m0 + j) is stepped into lane registers ``GATHER_FILL_LANES`` a cycle. Then A, a row at a time, the rows' half (WS:
+pixel m0 + r, OS: tap k0 + r) stepped once per row: a row reads, in lane order, the distinct GLB words its lanes need
+that the word buffer (the last 2 x rows distinct words read) does not hold, packed into cycles by the bank rule,
+and takes max(1, those cycles). WRITEBACK, LOADP and LOADLUT move one output-buffer row, parameter entry or table
+word a cycle, the first read in the issue cycle. Every instruction takes exactly
+``system_timing.instruction_cycles``; the GLB ports (and the output-buffer read) may be driven in the issue cycle.
+
+Assumed of the program (the compiler's): GATHER's ``b_addr`` and the LOADP / LOADLUT ``glb_addr`` are whole words
+(their low bits are ignored); geometry registers below 2^16, IN_ADDR, IN_CP, OUT_ADDR and OUT_CP below 2^24.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from codesign.contract.isa import Op, Reg
+from codesign.contract.system_timing import (
+    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, LUT_BYTES, PARAM_ENTRY_BYTES, WORD_BUFFER_ROWS_FACTOR,
+)
+from codesign.errors import HdlError
+from hdl.system import ports
+from hdl.system.params import SystemParams
+
+__all__ = ["slot_read_signature", "obuf_read_signature", "param_write_signature", "lut_write_signature",
+           "StagingUnit", "GEOMETRY_BITS", "ADDRESS_BITS"]
+
+GEOMETRY_BITS = 16  # sizes, strides, paddings, dilations and CIN_G: their registers' low 16 bits
+ADDRESS_BITS = 32  # GATHER address arithmetic, signed
+_DIVIDEND_BITS = 20  # m0 is 20 bits, k0 16: both split by 20-bit dividers
+_DIVISOR_BITS = _DIVIDEND_BITS + 1  # OUT_H OUT_W and KW CIN_G saturate here (any larger divides alike)
+_PRODUCT_DEPTH = 4  # cycles the registered products of the captured registers take to settle
+_ERR_GLB, _ERR_STAGING, _ERR_PARAMS = 2, 5, 8  # codesign.compiler.executor.ERROR_CODES
+
+# instruction fields (codesign.contract.isa.FORMATS) as (lsb, width)
+_F_SLOT, _F_MODE, _F_COUNT, _F_LANES = (8, 1), (9, 1), (10, 11), (21, 5)
+_F_M0, _F_K0, _F_GROUP, _F_BADDR = (32, 20), (52, 16), (68, 12), (80, 24)
+_F_WB_OBUF, _F_WB_M, _F_WB_N, _F_WB_M0, _F_WB_N0 = (8, 1), (9, 11), (20, 5), (32, 20), (52, 16)
+_F_GLB_ADDR, _F_LP_COUNT = (8, 24), (32, 16)
+
+_IDLE, _DIVIDE, _INIT, _FILL, _ROWS, _DRAIN, _WB, _LP, _LL = range(9)
+
+
+def slot_read_signature(params: SystemParams) -> wiring.Signature:
+    """A staging-slot read port seen from the core unit: ``pair``, ``addr`` (row), ``en``; ``data`` (one GLB word,
+    lane j in byte j) the cycle after."""
+    return wiring.Signature({"pair": Out(1), "addr": Out(range(params.stage_rows)), "en": Out(1),
+                             "data": In(params.glb_word_bits)})
+
+
+def obuf_read_signature(params: SystemParams) -> wiring.Signature:
+    """An output-buffer read port seen from the staging unit: ``buf``, ``addr`` (row), ``en``; ``data`` (``cols``
+    int8 lanes) the cycle after."""
+    return wiring.Signature({"buf": Out(1), "addr": Out(range(params.stage_rows)), "en": Out(1),
+                             "data": In(8 * params.cols)})
+
+
+def param_write_signature(params: SystemParams) -> wiring.Signature:
+    """Parameter-memory writes, one entry a cycle at most (seen from the staging unit)."""
+    return wiring.Signature({"en": Out(1), "index": Out(range(params.param_entries)), "bias": Out(signed(32)),
+                             "mult": Out(signed(32)), "shift": Out(6)})
+
+
+def lut_write_signature(params: SystemParams) -> wiring.Signature:
+    """Table writes, one GLB word (entries ``index * word_bytes ..``, byte 0 first) a cycle at most."""
+    return wiring.Signature({"en": Out(1), "index": Out(range(max(2, params.lut_words))),
+                             "data": Out(params.glb_word_bits)})
+
+
+def _log2(value: int) -> int:
+    return value.bit_length() - 1
+
+
+def _select(values, index):
+    """``values[index]`` for a list of equal-width Values and a Value index (a mux chain)."""
+    out = values[0]
+    for i, v in enumerate(values[1:], start=1):
+        out = Mux(index == i, v, out)
+    return out
+
+
+def _any(terms, width: int):
+    out = Const(0, width)
+    for t in terms:
+        out = out | t
+    return out
+
+
+class _Divider(wiring.Component):
+    """Restoring division of a ``_DIVIDEND_BITS`` dividend, ``bits_per_cycle`` quotient bits a cycle: ``load`` for
+    one cycle, then ``quotient`` / ``remainder`` hold the result ``_DIVIDEND_BITS / bits_per_cycle`` cycles later."""
+
+    def __init__(self, bits_per_cycle: int):
+        self.bits_per_cycle = bits_per_cycle
+        super().__init__({"load": In(1), "dividend": In(_DIVIDEND_BITS), "divisor": In(_DIVISOR_BITS),
+                          "quotient": Out(_DIVIDEND_BITS), "remainder": Out(_DIVISOR_BITS)})
+
+    def elaborate(self, platform):
+        m = Module()
+        rem = Signal(_DIVISOR_BITS + 1)
+        shift = Signal(_DIVIDEND_BITS)  # dividend bits still to bring down, then quotient bits, MSB first
+        r, q = rem, shift
+        for _ in range(self.bits_per_cycle):  # one restoring step each: bring down a bit, subtract if it fits
+            trial = Cat(q[-1], r[:_DIVISOR_BITS])
+            fits = trial >= self.divisor
+            r = Mux(fits, trial - self.divisor, trial)[:_DIVISOR_BITS + 1]
+            q = Cat(fits, q[:-1])
+        with m.If(self.load):
+            m.d.sync += [rem.eq(0), shift.eq(self.dividend)]
+        with m.Else():
+            m.d.sync += [rem.eq(r), shift.eq(q)]
+        m.d.comb += [self.quotient.eq(shift), self.remainder.eq(rem)]
+        return m
+
+
+class _Build:
+    """What the unit's parts share while it is elaborated: the module, the sizes, the instruction being taken, the
+    state register, the sticky error and the GLB requests of the cycle (OR-ed per bank; one part is active)."""
+
+    def __init__(self, unit: "StagingUnit", m: Module):
+        p = unit.params
+        self.m, self.p, self.unit = m, p, unit
+        self.wb, self.banks = p.word_bytes, p.glb_banks
+        self.lwb, self.lb = _log2(self.wb), _log2(self.banks)
+        self.gwb = max(1, (p.glb_words - 1).bit_length())  # bits of a GLB word address
+        d = unit.dispatch
+        self.instr, self.regs = d.instr, d.regs
+        self.state = Signal(range(9))
+        self.error, self.error_code = Signal(), Signal(ports.ERROR_CODE_BITS)
+        m.d.comb += [d.idle.eq(self.state == _IDLE), d.ready.eq(self.state == _IDLE), d.error.eq(self.error),
+                     d.error_code.eq(self.error_code)]
+        self.take = Signal()
+        m.d.comb += self.take.eq(d.start & (self.state == _IDLE))
+        self.opcode = self.instr[:8]
+        self.rdata = [unit.glb[b].rdata for b in range(self.banks)]
+        self._terms = [([], [], [], []) for _ in range(self.banks)]
+
+    def field(self, spec):
+        return self.instr[spec[0]:spec[0] + spec[1]]
+
+    def reg(self, r: Reg, width: int):
+        return self.regs[32 * int(r):32 * int(r) + width]
+
+    def starts(self, op: Op):
+        return self.take & (self.opcode == int(op))
+
+    def fault(self, code: int) -> None:
+        """Raise ``error`` with ``code`` from the next cycle on (the first fault is kept until reset)."""
+        with self.m.If(~self.error):
+            self.m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
+
+    def request(self, bank: int, en, addr, we=None, wdata=None) -> None:
+        """An access to ``bank`` (a Python int) at ``addr`` within it when ``en``; a write with ``we``, ``wdata``."""
+        ens, addrs, wes, datas = self._terms[bank]
+        ens.append(en)
+        addrs.append(Mux(en, addr, 0))
+        if we is not None:
+            wes.append(Mux(en, we, 0))
+            datas.append(Mux(en, wdata, 0))
+
+    def read_word(self, en, word) -> None:
+        """A read of GLB word ``word`` (a Value) on its bank when ``en``."""
+        for b in range(self.banks):
+            self.request(b, en & (word[:self.lb] == b), word[self.lb:])
+
+    def drive_glb(self) -> None:
+        for b, (ens, addrs, wes, datas) in enumerate(self._terms):
+            port = self.unit.glb[b]
+            self.m.d.comb += [port.en.eq(_any(ens, 1)), port.addr.eq(_any(addrs, len(port.addr))),
+                              port.we.eq(_any(wes, self.wb)), port.wdata.eq(_any(datas, 8 * self.wb))]
+
+
+class StagingUnit(wiring.Component):
+    """GATHER, WRITEBACK, LOADP and LOADLUT on the staging side of the GLB, and the staging slots (module docstring).
+
+    Parameters: ``params``, the ``SystemParams`` to build. Raises HdlError when the word buffer cannot take a
+    cycle's reads (2 x rows < banks), a parameter entry spans more words than there are banks, or the GLB has one
+    bank (a written row may span two words).
+
+    Ports: ``dispatch`` (``ports.dispatch_signature``; any other opcode is ignored), ``glb`` (one
+    ``ports.glb_port_signature`` per bank), ``a_read`` / ``b_read`` (``slot_read_signature``, from the core unit),
+    ``obuf_read`` (``obuf_read_signature``), ``param_write``, ``lut_write``.
+    """
+
+    def __init__(self, params: SystemParams):
+        if not isinstance(params, SystemParams):
+            raise HdlError(f"StagingUnit needs SystemParams, not {type(params).__name__}")
+        if params.glb_banks < 2:
+            raise HdlError("the staging unit needs at least 2 GLB banks (a written row may span two words)")
+        if WORD_BUFFER_ROWS_FACTOR * params.rows < params.glb_banks:
+            raise HdlError(f"a word buffer of {WORD_BUFFER_ROWS_FACTOR * params.rows} words cannot take the reads of "
+                           f"{params.glb_banks} banks in a cycle")
+        if params.param_words > params.glb_banks:
+            raise HdlError(f"a {PARAM_ENTRY_BYTES}-byte parameter entry spans {params.param_words} words, more than "
+                           f"the {params.glb_banks} banks read in a cycle")
+        if _DIVIDEND_BITS % GATHER_DIVIDE_CYCLES or GATHER_DIVIDE_CYCLES < _PRODUCT_DEPTH:
+            raise HdlError(f"GATHER_DIVIDE_CYCLES={GATHER_DIVIDE_CYCLES} must divide {_DIVIDEND_BITS} and leave the "
+                           f"{_PRODUCT_DEPTH} cycles the start-up products take")
+        self.params = params
+        super().__init__({
+            "dispatch": In(ports.dispatch_signature()),
+            "glb": Out(ports.glb_port_signature(params)).array(params.glb_banks),
+            "a_read": In(slot_read_signature(params)),
+            "b_read": In(slot_read_signature(params)),
+            "obuf_read": Out(obuf_read_signature(params)),
+            "param_write": Out(param_write_signature(params)),
+            "lut_write": Out(lut_write_signature(params)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        x = _Build(self, m)
+        self._gather(x)
+        self._writeback(x)
+        self._loads(x)
+        x.drive_glb()
+        return m
+
+    # ---- GATHER ----------------------------------------------------------------------------------------------
+    def _gather(self, x: _Build) -> None:
+        """GATHER: B from the issue cycle, the start-up beside it, then the rows of A (module docstring)."""
+        m, p, wb = x.m, x.p, x.wb
+        go = x.starts(Op.GATHER)
+        c = self._gather_capture(x)
+        a_wr, b_wr = self._slots(x)
+        b_busy = self._gather_b(x, c, go, b_wr)
+        s = self._gather_startup(x, c, go)
+        rows = self._gather_rows(x, c, s, b_busy, a_wr)
+
+        # issue -> DIVIDE (GATHER_DIVIDE_CYCLES) -> INIT -> FILL -> ROWS (once B is read) -> DRAIN
+        state, phase = x.state, s.phase
+        fill_cycles = -(-wb // GATHER_FILL_LANES)
+        with m.If(go):
+            m.d.sync += [state.eq(_DIVIDE), phase.eq(0)]
+        with m.If(state == _DIVIDE):
+            with m.If((c.count > p.stage_rows) | (c.k_rows > p.stage_rows) | (c.lanes > wb)):
+                x.fault(_ERR_STAGING)
+                m.d.sync += [state.eq(_IDLE), b_busy.eq(0)]
+            with m.Else():
+                with m.If((phase == 0) & ((Cat(Const(0, x.lwb), c.bword) + c.k_rows * wb) > p.glb_bytes)):
+                    x.fault(_ERR_GLB)
+                m.d.sync += phase.eq(phase + 1)
+                with m.If(phase == GATHER_DIVIDE_CYCLES - 1):
+                    m.d.sync += [state.eq(_INIT), phase.eq(0)]
+        with m.If(state == _INIT):
+            m.d.sync += state.eq(_FILL)
+        with m.If(state == _FILL):
+            m.d.sync += phase.eq(phase + 1)
+            with m.If(phase == fill_cycles - 1):
+                m.d.sync += [state.eq(_ROWS), phase.eq(0), rows.sub.eq(0), rows.row.eq(0), rows.written.eq(0)]
+        with m.If(rows.last_cycle):
+            m.d.sync += rows.row.eq(rows.row + 1)
+            with m.If(rows.row == c.count - 1):
+                m.d.sync += state.eq(_DRAIN)
+        with m.If(state == _DRAIN):  # the last row's reads land and it is written
+            m.d.sync += state.eq(_IDLE)
+
+    def _gather_capture(self, x: _Build) -> SimpleNamespace:
+        """The fields and registers a GATHER uses, captured on its issue edge."""
+        m, G = x.m, GEOMETRY_BITS
+        c = SimpleNamespace(reg={})
+        for r in (Reg.IN_H, Reg.IN_W, Reg.KW, Reg.STRIDE_H, Reg.STRIDE_W, Reg.PAD_H, Reg.PAD_W, Reg.DIL_H,
+                  Reg.DIL_W, Reg.OUT_H, Reg.OUT_W, Reg.CIN_G):
+            c.reg[r] = Signal(G, name=f"cap_{r.name.lower()}")
+        for r in (Reg.IN_ADDR, Reg.IN_CP):
+            c.reg[r] = Signal(24, name=f"cap_{r.name.lower()}")
+        c.zp_in, c.slot, c.os = Signal(8), Signal(), Signal()
+        c.count, c.lanes, c.group = Signal(11), Signal(5), Signal(12)
+        c.bword = Signal(24 - x.lwb)  # b_addr in words
+        with m.If(x.take):
+            m.d.sync += [sig.eq(x.reg(r, len(sig))) for r, sig in c.reg.items()]
+            m.d.sync += [c.zp_in.eq(x.reg(Reg.ZP_IN, 8)), c.slot.eq(x.field(_F_SLOT)), c.os.eq(x.field(_F_MODE)),
+                         c.count.eq(x.field(_F_COUNT)), c.lanes.eq(x.field(_F_LANES)),
+                         c.group.eq(x.field(_F_GROUP)), c.bword.eq(x.field(_F_BADDR)[x.lwb:])]
+        c.k_rows = Mux(c.os, c.count, c.lanes)  # rows of B (system_timing.b_rows)
+        return c
+
+    def _slots(self, x: _Build):
+        """The staging slots and the core unit's read ports: A (pair p at rows p STAGE_ROWS ..) in one memory; B
+        interleaved over ``banks`` memories by row mod banks, so a cycle's ``banks`` words of B land at once."""
+        m, p, wb, banks, lb = x.m, x.p, x.wb, x.banks, x.lb
+        half = -(-p.stage_rows // banks)
+        a_mem = m.submodules.a_slots = Memory(shape=unsigned(8 * wb), depth=2 * p.stage_rows, init=[])
+        a_wr, a_rd = a_mem.write_port(), a_mem.read_port()
+        ra = self.a_read
+        m.d.comb += [a_rd.addr.eq(ra.pair * p.stage_rows + ra.addr), a_rd.en.eq(ra.en), ra.data.eq(a_rd.data)]
+        b_wr, b_rd = [], []
+        for u in range(banks):
+            mem = m.submodules[f"b_slots{u}"] = Memory(shape=unsigned(8 * wb), depth=2 * half, init=[])
+            b_wr.append(mem.write_port())
+            b_rd.append(mem.read_port())
+        rb = self.b_read
+        b_sel = Signal(lb)
+        with m.If(rb.en):
+            m.d.sync += b_sel.eq(rb.addr[:lb])
+        for u in range(banks):
+            m.d.comb += [b_rd[u].addr.eq(rb.pair * half + (rb.addr >> lb)), b_rd[u].en.eq(rb.en)]
+        m.d.comb += rb.data.eq(_select([b_rd[u].data for u in range(banks)], b_sel))
+        return a_wr, (b_wr, half)
+
+    def _gather_b(self, x: _Build, c, go, b_wr) -> Signal:
+        """B from the issue cycle on: cycle i reads rows i banks .. i banks + banks - 1 (bank b's word is row
+        (b - b_addr) mod banks of them), written the cycle after into the memory of that row at row // banks = i.
+        Returns ``busy``: B reads in this cycle after the issue cycle."""
+        m, banks, lb = x.m, x.banks, x.lb
+        b_wr, half = b_wr
+        k_in = Mux(x.field(_F_MODE), x.field(_F_COUNT), x.field(_F_LANES))
+        cycles = Signal(12)
+        m.d.comb += cycles.eq((c.k_rows + banks - 1) >> lb)
+        busy, i = Signal(), Signal(12)
+        landing = [Signal(name=f"b_landing{b}") for b in range(banks)]
+        landing_row = Signal(12)
+        group = Mux(go, 0, i)
+        bword = Mux(go, x.field(_F_BADDR)[x.lwb:], c.bword)
+        k_now = Mux(go, k_in, c.k_rows)
+        for b in range(banks):
+            u = Signal(lb, name=f"b_row{b}")
+            m.d.comb += u.eq(b - bword[:lb])
+            q = Cat(u, group)
+            rd = (go | busy) & (q < k_now)
+            x.request(b, rd, (bword + q)[lb:])
+            m.d.sync += landing[b].eq(rd)
+        m.d.sync += landing_row.eq(group)
+        for u in range(banks):
+            src = Signal(lb, name=f"b_bank{u}")
+            m.d.comb += src.eq(u + c.bword[:lb])
+            m.d.comb += [b_wr[u].addr.eq(c.slot * half + landing_row), b_wr[u].data.eq(_select(x.rdata, src)),
+                         b_wr[u].en.eq(_select(landing, src))]
+        with m.If(go):
+            m.d.sync += [busy.eq(k_in > banks), i.eq(1)]
+        with m.Elif(busy):
+            m.d.sync += i.eq(i + 1)
+            with m.If(i == cycles - 1):
+                m.d.sync += busy.eq(0)
+        return busy
+
+    def _gather_startup(self, x: _Build, c, go) -> SimpleNamespace:
+        """Dividers, products of the captured registers, the pixel and tap counters, the lanes' fixed half."""
+        m, A, G, L = x.m, ADDRESS_BITS, GEOMETRY_BITS, x.wb
+        cap = c.reg
+
+        def effective(value, zero):  # the executor's max(1, ...)
+            return Mux(zero, 1, value)
+
+        ow_e, oh_e, cin_e, kw_e = (Signal(G, name=n) for n in ("ow_e", "oh_e", "cin_e", "kw_e"))
+        flat = (cap[Reg.OUT_H] == 0) | (cap[Reg.OUT_W] == 0)  # max(1, OUT_H OUT_W) = 1: pixel = n
+        m.d.comb += [ow_e.eq(effective(cap[Reg.OUT_W], flat)), oh_e.eq(effective(cap[Reg.OUT_H], flat)),
+                     cin_e.eq(effective(cap[Reg.CIN_G], cap[Reg.CIN_G] == 0)),
+                     kw_e.eq(effective(cap[Reg.KW], cap[Reg.KW] == 0))]
+        cp = cap[Reg.IN_CP]
+
+        def product(name, expr):
+            """Registered every cycle from the captured registers: settled ``_PRODUCT_DEPTH`` cycles after issue."""
+            s = Signal(signed(A), name=name)
+            m.d.sync += s.eq(expr)
+            return s
+
+        rowp = product("rowp", cap[Reg.IN_W] * cp)  # bytes per image row
+        img = product("img", cap[Reg.IN_H] * rowp)  # bytes per image
+        d_w = product("d_w", cap[Reg.STRIDE_W] * cp)  # to the next output column
+        shp = product("shp", cap[Reg.STRIDE_H] * rowp)  # to the next output row
+        owrap = product("owrap", (ow_e - 1) * d_w)
+        ohwrap = product("ohwrap", (oh_e - 1) * shp)
+        d_h = product("d_h", shp - owrap)  # last column -> next output row
+        d_n = product("d_n", img - ohwrap - owrap)  # last pixel -> next image
+        phw = product("phw", cap[Reg.PAD_H] * rowp + cap[Reg.PAD_W] * cp)
+        ohshp = product("ohshp", oh_e * shp)
+        img_x = product("img_x", img - ohshp)  # n (img - OH shp) + (m0 // OW) shp = n img + oh shp
+        ohsh = product("ohsh", oh_e * cap[Reg.STRIDE_H])
+        dwp = product("dwp", cap[Reg.DIL_W] * cp)  # to the next tap column
+        dhp = product("dhp", cap[Reg.DIL_H] * rowp)  # to the next tap row
+        kwrap = product("kwrap", (kw_e - 1) * dwp)
+        e_s = product("e_s", dwp - (cin_e - 1))  # last channel -> next tap column
+        e_r = product("e_r", dhp - kwrap - (cin_e - 1))  # last channel of a tap row -> next tap row
+        kwdwp = product("kwdwp", kw_e * dwp)
+        tap_y = product("tap_y", dhp - kwdwp)  # r (dhp - KW dwp) + (k0 // CIN_G) dwp = r dhp + s dwp
+        kwdw = product("kwdw", kw_e * cap[Reg.DIL_W])
+        gc = product("gc", c.group * cap[Reg.CIN_G])
+
+        # m0 // OW (= n OH + oh), m0 % OW (= ow), m0 // (OH OW) (= n); k0 // CIN_G (= r KW + s), k0 % CIN_G (= c),
+        # k0 // (KW CIN_G) (= r): four dividers side by side, loaded on the issue edge from the registers then
+        limit = (1 << _DIVISOR_BITS) - 1
+
+        def saturated(value):
+            return Mux(value > limit, limit, value)
+
+        flat_in = (x.reg(Reg.OUT_H, G) == 0) | (x.reg(Reg.OUT_W, G) == 0)
+        oh_in, ow_in = effective(x.reg(Reg.OUT_H, G), flat_in), effective(x.reg(Reg.OUT_W, G), flat_in)
+        cin_in = effective(x.reg(Reg.CIN_G, G), x.reg(Reg.CIN_G, G) == 0)
+        kw_in = effective(x.reg(Reg.KW, G), x.reg(Reg.KW, G) == 0)
+        div = {}
+        for name, dividend, divisor in (("pixel_row", x.field(_F_M0), ow_in),
+                                        ("pixel_image", x.field(_F_M0), saturated(oh_in * ow_in)),
+                                        ("tap", x.field(_F_K0), cin_in),
+                                        ("tap_row", x.field(_F_K0), saturated(kw_in * cin_in))):
+            unit = m.submodules[f"{name}_divider"] = _Divider(_DIVIDEND_BITS // GATHER_DIVIDE_CYCLES)
+            held = Signal(_DIVISOR_BITS, name=f"{name}_divisor")
+            with m.If(go):
+                m.d.sync += held.eq(divisor)
+            m.d.comb += [unit.load.eq(go), unit.dividend.eq(dividend), unit.divisor.eq(held)]
+            div[name] = unit
+
+        # the counters (ow, oh, h, w, offset) and (c, s, h, w, offset); a step is combinational, so FILL chains
+        # GATHER_FILL_LANES of them
+        def pixel_step(state, tag):
+            ow, oh, h, w, off = state
+            wrap_w, wrap_h = ow == ow_e - 1, oh == oh_e - 1
+            out = _counter(tag, "ow", "oh")
+            m.d.comb += [
+                out[0].eq(Mux(wrap_w, 0, ow + 1)),
+                out[1].eq(Mux(wrap_w, Mux(wrap_h, 0, oh + 1), oh)),
+                out[2].eq(Mux(wrap_w, Mux(wrap_h, -cap[Reg.PAD_H], h + cap[Reg.STRIDE_H]), h)),
+                out[3].eq(Mux(wrap_w, -cap[Reg.PAD_W], w + cap[Reg.STRIDE_W])),
+                out[4].eq(off + Mux(wrap_w, Mux(wrap_h, d_n, d_h), d_w)),
+            ]
+            return out
+
+        def tap_step(state, tag):
+            ch, s, h, w, off = state
+            wrap_c, wrap_s = ch == cin_e - 1, s == kw_e - 1
+            out = _counter(tag, "c", "s")
+            m.d.comb += [
+                out[0].eq(Mux(wrap_c, 0, ch + 1)),
+                out[1].eq(Mux(wrap_c, Mux(wrap_s, 0, s + 1), s)),
+                out[2].eq(Mux(wrap_c & wrap_s, h + cap[Reg.DIL_H], h)),
+                out[3].eq(Mux(wrap_c, Mux(wrap_s, 0, w + cap[Reg.DIL_W]), w)),
+                out[4].eq(off + Mux(wrap_c, Mux(wrap_s, e_r, e_s), 1)),
+            ]
+            return out
+
+        pix, tap = _counter("p", "ow", "oh"), _counter("t", "c", "s")
+        pix_chain, tap_chain = [pix], [tap]
+        for i in range(1, GATHER_FILL_LANES + 1):
+            pix_chain.append(pixel_step(pix_chain[-1], f"p{i}"))
+            tap_chain.append(tap_step(tap_chain[-1], f"t{i}"))
+
+        with m.If(x.state == _INIT):
+            q1, ow0 = div["pixel_row"].quotient, div["pixel_row"].remainder[:G]
+            n0 = div["pixel_image"].quotient
+            tap0, c0 = div["tap"].quotient, div["tap"].remainder[:G]
+            r0 = div["tap_row"].quotient
+            m.d.sync += [
+                pix[0].eq(ow0), pix[1].eq(q1 - n0 * oh_e),
+                pix[2].eq(q1 * cap[Reg.STRIDE_H] - n0 * ohsh - cap[Reg.PAD_H]),
+                pix[3].eq(ow0 * cap[Reg.STRIDE_W] - cap[Reg.PAD_W]),
+                pix[4].eq(cap[Reg.IN_ADDR] + n0 * img_x + q1 * shp + ow0 * d_w - phw),
+                tap[0].eq(c0), tap[1].eq(tap0 - r0 * kw_e), tap[2].eq(r0 * cap[Reg.DIL_H]),
+                tap[3].eq(tap0 * cap[Reg.DIL_W] - r0 * kwdw),
+                tap[4].eq(r0 * tap_y + tap0 * dwp + gc + c0),
+            ]
+
+        # the lanes' fixed half (WS: taps, OS: pixels), GATHER_FILL_LANES lanes a cycle; the rows' half
+        s = SimpleNamespace(phase=Signal(range(max(GATHER_DIVIDE_CYCLES, L) + 1)))
+        s.lane = [[Signal(signed(A), name=f"lane{j}_{n}") for n in ("h", "w", "off")] for j in range(L)]
+        s.row = [Mux(c.os, tap[i], pix[i]) for i in (2, 3, 4)]
+        with m.If(x.state == _FILL):
+            for j in range(L):
+                with m.If(s.phase == j // GATHER_FILL_LANES):
+                    k = j % GATHER_FILL_LANES
+                    m.d.sync += [lane.eq(Mux(c.os, pix_chain[k][i], tap_chain[k][i]))
+                                 for lane, i in zip(s.lane[j], (2, 3, 4))]
+            with m.If(c.os):
+                m.d.sync += [a.eq(b) for a, b in zip(pix, pix_chain[-1])]
+            with m.Else():
+                m.d.sync += [a.eq(b) for a, b in zip(tap, tap_chain[-1])]
+        s.step_rows = Signal()  # the rows' counter to the next row
+        with m.If(s.step_rows):
+            with m.If(c.os):
+                m.d.sync += [a.eq(b) for a, b in zip(tap, tap_chain[1])]
+            with m.Else():
+                m.d.sync += [a.eq(b) for a, b in zip(pix, pix_chain[1])]
+        return s
+
+    def _gather_rows(self, x: _Build, c, s, b_busy, a_wr) -> SimpleNamespace:
+        """The rows of A: each row's reads decided in its first cycle (combinationally: the lanes' words, the
+        duplicates, the word buffer's hits, the bank rule's cycles), issued over max(1, its cycles), written to
+        the A slot the cycle after its last."""
+        m, p, wb, banks, lb, lwb, gwb = x.m, x.p, x.wb, x.banks, x.lb, x.lwb, x.gwb
+        A, L, held_words = ADDRESS_BITS, x.wb, WORD_BUFFER_ROWS_FACTOR * p.rows
+        rdata = x.rdata
+        r = SimpleNamespace(sub=Signal(range(L + 1)), row=Signal(range(p.stage_rows + 1)),
+                            written=Signal(range(p.stage_rows + 1)), last_cycle=Signal())
+        in_rows = Signal()
+        m.d.comb += in_rows.eq((x.state == _ROWS) & ~b_busy)
+        first = in_rows & (r.sub == 0)
+
+        # each lane's address: the rows' half plus its own
+        word, byte, need, inside, on = [], [], [], [], []
+        for j in range(L):
+            ih, iw, addr = (Signal(signed(A + 1), name=f"{n}{j}") for n in ("ih", "iw", "addr"))
+            m.d.comb += [a.eq(row + lane) for a, row, lane in zip((ih, iw, addr), s.row, s.lane[j])]
+            on_j, in_j, need_j = (Signal(name=f"{n}{j}") for n in ("on", "inside", "need"))
+            in_glb = (addr >= 0) & (addr < p.glb_bytes)
+            m.d.comb += [
+                on_j.eq(c.lanes > j),
+                in_j.eq((ih >= 0) & (ih < c.reg[Reg.IN_H]) & (iw >= 0) & (iw < c.reg[Reg.IN_W])),
+                need_j.eq(on_j & in_j & in_glb),
+            ]
+            with m.If(first & on_j & in_j & ~in_glb):
+                x.fault(_ERR_GLB)
+            w_j = Signal(gwb, name=f"word{j}")
+            m.d.comb += w_j.eq(addr[lwb:lwb + gwb])
+            word.append(w_j)
+            byte.append(addr[:lwb])
+            need.append(need_j)
+            inside.append(in_j)
+            on.append(on_j)
+
+        # the word buffer: the last held_words distinct words read, circular (each read appends), with their data
+        tags = [Signal(gwb, name=f"held_tag{e}") for e in range(held_words)]
+        valid = [Signal(name=f"held{e}") for e in range(held_words)]
+        data = [Signal(8 * wb, name=f"held_data{e}") for e in range(held_words)]
+        head = Signal(range(held_words))
+        landing = [Signal(name=f"landing{b}") for b in range(banks)]  # A reads issued last cycle, per bank
+        landing_tag = [Signal(gwb, name=f"landing_tag{b}") for b in range(banks)]
+        landing_slot = [Signal(range(held_words), name=f"landing_slot{b}") for b in range(banks)]
+        data_next = []
+        for e in range(held_words):  # a word lands the cycle after its read; a hit that cycle sees it
+            value = data[e]
+            for b in range(banks):
+                value = Mux(landing[b] & (landing_slot[b] == e), rdata[b], value)
+            dn = Signal(8 * wb, name=f"held_next{e}")
+            m.d.comb += dn.eq(value)
+            m.d.sync += data[e].eq(dn)
+            data_next.append(dn)
+
+        fresh_c, hit_c, hit_byte_c, cyc_c = [], [], [], []
+        used, cyc = Const(0, banks), Const(0, range(L + 1))
+        for j in range(L):
+            dup = _any([need[i] & (word[i] == word[j]) for i in range(j)], 1)
+            hits = [valid[e] & (tags[e] == word[j]) for e in range(held_words)]
+            hit, fresh = Signal(name=f"hit{j}"), Signal(name=f"fresh{j}")
+            m.d.comb += [hit.eq(Cat(*hits).any()), fresh.eq(need[j] & ~dup & ~hit)]
+            # the bank rule (words_per_cycle = 1): a new cycle when this read's bank has served this one already
+            onehot = Signal(banks, name=f"bank{j}")
+            m.d.comb += onehot.eq(1 << word[j][:lb])
+            clash = fresh & (used & onehot).any()
+            cyc_j, used_j = Signal(range(L + 1), name=f"cycle{j}"), Signal(banks, name=f"used{j}")
+            m.d.comb += [cyc_j.eq(cyc + clash), used_j.eq(Mux(fresh, Mux(clash, onehot, used | onehot), used))]
+            used, cyc = used_j, cyc_j
+            hit_byte = Signal(8, name=f"hit_byte{j}")
+            m.d.comb += hit_byte.eq(_any([Mux(hits[e], data_next[e], 0) for e in range(held_words)], 8 * wb)
+                                    .word_select(byte[j], 8))
+            fresh_c.append(fresh)
+            hit_c.append(hit)
+            hit_byte_c.append(hit_byte)
+            cyc_c.append(cyc_j)
+        cycles_c = Signal(range(L + 2))  # max(1, the row's read cycles)
+        m.d.comb += cycles_c.eq(cyc + 1)
+
+        # the decision, kept for the row's later cycles (the word buffer changes under it)
+        fresh_r = [Signal(name=f"fresh_r{j}") for j in range(L)]
+        cyc_r = [Signal(range(L + 1), name=f"cycle_r{j}") for j in range(L)]
+        wait_r = [Signal(name=f"wait_r{j}") for j in range(L)]  # the lane's word is read in this row
+        word_r = [Signal(gwb, name=f"word_r{j}") for j in range(L)]
+        byte_r = [Signal(max(1, lwb), name=f"byte_r{j}") for j in range(L)]
+        value = [Signal(8, name=f"lane_value{j}") for j in range(L)]
+        cycles_r = Signal(range(L + 2))
+        fresh_e = [Mux(r.sub == 0, fresh_c[j], fresh_r[j]) for j in range(L)]
+        cyc_e = [Mux(r.sub == 0, cyc_c[j], cyc_r[j]) for j in range(L)]
+        m.d.comb += r.last_cycle.eq(in_rows & (r.sub == Mux(r.sub == 0, cycles_c, cycles_r) - 1))
+        m.d.comb += s.step_rows.eq(r.last_cycle)
+        with m.If(in_rows):
+            m.d.sync += r.sub.eq(Mux(r.last_cycle, 0, r.sub + 1))
+
+        # this cycle's reads, in lane order, each appended to the word buffer
+        rank = Const(0, range(L + 1))
+        issued = []
+        for j in range(L):
+            issue = Signal(name=f"issue{j}")
+            m.d.comb += issue.eq(in_rows & fresh_e[j] & (cyc_e[j] == r.sub))
+            slot = Signal(range(2 * held_words), name=f"slot{j}")
+            m.d.comb += slot.eq(head + rank)
+            slot = Mux(slot >= held_words, slot - held_words, slot)
+            x.read_word(issue, word[j])
+            with m.If(issue):
+                for e in range(held_words):
+                    with m.If(slot == e):
+                        m.d.sync += [tags[e].eq(word[j]), valid[e].eq(1)]
+                for b in range(banks):
+                    with m.If(word[j][:lb] == b):
+                        m.d.sync += [landing_tag[b].eq(word[j]), landing_slot[b].eq(slot)]
+            issued.append(issue)
+            rank = rank + issue
+        new_head = Signal(range(2 * held_words))
+        m.d.comb += new_head.eq(head + rank)
+        m.d.sync += head.eq(Mux(new_head >= held_words, new_head - held_words, new_head))
+        for b in range(banks):
+            m.d.sync += landing[b].eq(_any([issued[j] & (word[j][:lb] == b) for j in range(L)], 1))
+        with m.If(x.take):  # empty when a GATHER starts
+            m.d.sync += [head.eq(0), *[v.eq(0) for v in valid]]
+
+        # lane values: idle lanes 0, padding ZP_IN, hits in the first cycle, reads the cycle they land
+        lands, landed = [], []
+        for j in range(L):
+            here = [wait_r[j] & (word_r[j][:lb] == b) & landing[b] & (landing_tag[b] == word_r[j])
+                    for b in range(banks)]
+            lands_j, byte_j = Signal(name=f"lands{j}"), Signal(8, name=f"landed_byte{j}")
+            m.d.comb += [lands_j.eq(_any(here, 1)),
+                         byte_j.eq(_any([Mux(h, rdata[b], 0) for b, h in enumerate(here)], 8 * wb)
+                                   .word_select(byte_r[j], 8))]
+            lands.append(lands_j)
+            landed.append(byte_j)
+        with m.If(first):
+            m.d.sync += cycles_r.eq(cycles_c)
+            for j in range(L):
+                m.d.sync += [fresh_r[j].eq(fresh_c[j]), cyc_r[j].eq(cyc_c[j]), wait_r[j].eq(need[j] & ~hit_c[j]),
+                             word_r[j].eq(word[j]), byte_r[j].eq(byte[j]),
+                             value[j].eq(Mux(~on[j], 0, Mux(~inside[j], c.zp_in, Mux(hit_c[j], hit_byte_c[j], 0))))]
+        with m.Elif(in_rows):
+            for j in range(L):
+                with m.If(lands[j]):
+                    m.d.sync += value[j].eq(landed[j])
+
+        # a row is written the cycle after its last read cycle, the reads landing then merged in
+        pending = Signal()
+        m.d.sync += pending.eq(r.last_cycle)
+        m.d.comb += [a_wr.addr.eq(c.slot * p.stage_rows + r.written), a_wr.en.eq(pending),
+                     a_wr.data.eq(Cat(*[Mux(lands[j], landed[j], value[j]) for j in range(L)]))]
+        with m.If(pending):
+            m.d.sync += r.written.eq(r.written + 1)
+        return r
+
+    # ---- WRITEBACK -------------------------------------------------------------------------------------------
+    def _writeback(self, x: _Build) -> None:
+        """Row i read from the output buffer in cycle t + i, written to the GLB the cycle after at
+        ``OUT_ADDR + (m0 + i) OUT_CP + n0`` with byte enables (a row may span two words, in two banks)."""
+        m, p, wb, banks, lb, lwb = x.m, x.p, x.wb, x.banks, x.lb, x.lwb
+        ob = self.obuf_read
+        go = x.starts(Op.WRITEBACK)
+        rows, lanes, buf = Signal(11), Signal(5), Signal()
+        read, written = Signal(11), Signal(11)
+        pitch = Signal(24)
+        addr = Signal(48)  # byte address of the row written this cycle
+        with m.If(go):
+            m.d.sync += [rows.eq(x.field(_F_WB_M)), lanes.eq(x.field(_F_WB_N)), buf.eq(x.field(_F_WB_OBUF)),
+                         read.eq(1), written.eq(0), pitch.eq(x.reg(Reg.OUT_CP, 24)),
+                         addr.eq(x.reg(Reg.OUT_ADDR, 24) + x.field(_F_WB_M0) * x.reg(Reg.OUT_CP, 24)
+                                 + x.field(_F_WB_N0)),
+                         x.state.eq(_WB)]
+        active = x.state == _WB
+        reading = active & (read < rows)
+        m.d.comb += [ob.en.eq(go | reading), ob.buf.eq(Mux(go, x.field(_F_WB_OBUF), buf)),
+                     ob.addr.eq(Mux(go, 0, read))]
+        with m.If(reading):
+            m.d.sync += read.eq(read + 1)
+        inside = addr + lanes <= p.glb_bytes
+        with m.If(active):
+            m.d.sync += [written.eq(written + 1), addr.eq(addr + pitch)]
+            with m.If(written == rows - 1):
+                m.d.sync += x.state.eq(_IDLE)
+            with m.If(~inside):
+                x.fault(_ERR_GLB)
+        offset = addr[:lwb]
+        mask = Signal(p.cols)
+        m.d.comb += mask.eq((Const(1, p.cols + 1) << lanes) - 1)
+        wide, wide_we = Signal(16 * wb), Signal(2 * wb)
+        m.d.comb += [wide.eq(ob.data << (offset * 8)), wide_we.eq(mask << offset)]
+        word = addr[lwb:]
+        high = word + 1
+        for b in range(banks):
+            lo = active & inside & (word[:lb] == b)
+            hi = active & inside & (high[:lb] == b) & wide_we[wb:].any()
+            x.request(b, lo | hi, Mux(lo, word[lb:], high[lb:]), Mux(lo, wide_we[:wb], wide_we[wb:]),
+                      Mux(lo, wide[:8 * wb], wide[8 * wb:]))
+
+    # ---- LOADP, LOADLUT --------------------------------------------------------------------------------------
+    def _loads(self, x: _Build) -> None:
+        """LOADP: entry e's words read in cycle t + e, written to the parameter memory the cycle after. LOADLUT:
+        table word i read in cycle t + i, written the cycle after."""
+        m, p, wb, lb, lwb = x.m, x.p, x.wb, x.lb, x.lwb
+        pw = p.param_words
+        per_word = max(1, wb // PARAM_ENTRY_BYTES)  # entries in one GLB word (words wider than an entry)
+        go_p, go_l = x.starts(Op.LOADP), x.starts(Op.LOADLUT)
+        base, count = Signal(24 - lwb), Signal(17)
+        item, got = Signal(17), Signal(17)  # the next item to read; the item landing this cycle
+        start_word = x.field(_F_GLB_ADDR)[lwb:]
+        # a fault found at issue (the executor's checks, in its order) stops the instruction there
+        too_many = x.field(_F_LP_COUNT) > p.param_entries
+        p_outside = x.field(_F_GLB_ADDR) + x.field(_F_LP_COUNT) * PARAM_ENTRY_BYTES > p.glb_bytes
+        l_outside = x.field(_F_GLB_ADDR) + LUT_BYTES > p.glb_bytes
+        with m.If(go_p):
+            m.d.sync += [base.eq(start_word), count.eq(x.field(_F_LP_COUNT)), item.eq(1), got.eq(0),
+                         x.state.eq(Mux(too_many | p_outside, _IDLE, _LP))]
+            with m.If(too_many):
+                x.fault(_ERR_PARAMS)
+            with m.Elif(p_outside):
+                x.fault(_ERR_GLB)
+        with m.If(go_l):
+            m.d.sync += [base.eq(start_word), count.eq(p.lut_words), item.eq(1), got.eq(0),
+                         x.state.eq(Mux(l_outside, _IDLE, _LL))]
+            with m.If(l_outside):
+                x.fault(_ERR_GLB)
+        in_p, in_l = x.state == _LP, x.state == _LL
+        more = item < count
+
+        # reads: the issue cycle's from the instruction, then an item a cycle
+        def entry_word(first, e):
+            return first + (e * pw if wb <= PARAM_ENTRY_BYTES else e // per_word)
+
+        words = pw if wb <= PARAM_ENTRY_BYTES else 1
+        entry = [Signal(24 - lwb, name=f"entry_word{q}") for q in range(words)]
+        m.d.comb += [w.eq(Mux(go_p, entry_word(start_word, 0), entry_word(base, item)) + q)
+                     for q, w in enumerate(entry)]
+        for w in entry:
+            x.read_word(go_p | (in_p & more), w)
+        table = Signal(24 - lwb)
+        m.d.comb += table.eq(Mux(go_l, start_word, base + item))
+        x.read_word(go_l | (in_l & more), table)
+        with m.If((in_p | in_l) & more):
+            m.d.sync += item.eq(item + 1)
+
+        # landing: word q of an entry from bank (its first word + q) mod banks
+        bank = Signal(lb)
+        m.d.sync += bank.eq(Mux(go_p | in_p, entry[0][:lb], table[:lb]))
+        if wb <= PARAM_ENTRY_BYTES:
+            raw = Cat(*[_select(x.rdata, (bank + q)[:lb]) for q in range(pw)])
+        else:
+            raw = _select(x.rdata, bank).word_select(got[:_log2(per_word)], 8 * PARAM_ENTRY_BYTES)
+        pwr, lw = self.param_write, self.lut_write
+        m.d.comb += [pwr.en.eq(in_p), pwr.index.eq(got), pwr.bias.eq(raw[0:32]), pwr.mult.eq(raw[32:64]),
+                     pwr.shift.eq(raw[64:70])]
+        m.d.comb += [lw.en.eq(in_l), lw.index.eq(got), lw.data.eq(_select(x.rdata, bank))]
+        with m.If(in_p | in_l):
+            m.d.sync += got.eq(got + 1)
+            with m.If(got == count - 1):
+                m.d.sync += x.state.eq(_IDLE)
+
+
+def _counter(tag: str, first: str, second: str) -> list:
+    """The five registers of a pixel (ow, oh, ...) or tap (c, s, ...) counter: two indices, h, w, byte offset."""
+    return [Signal(GEOMETRY_BITS, name=f"{tag}_{first}"), Signal(GEOMETRY_BITS, name=f"{tag}_{second}"),
+            Signal(signed(ADDRESS_BITS), name=f"{tag}_h"), Signal(signed(ADDRESS_BITS), name=f"{tag}_w"),
+            Signal(signed(ADDRESS_BITS), name=f"{tag}_off")]
