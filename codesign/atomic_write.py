@@ -24,6 +24,17 @@ def check_writable(path: str | os.PathLike | None) -> Path | None:
     return target
 
 
+def check_folder(path: str | os.PathLike) -> Path:
+    """The folder ``path`` names, if it exists or its parent does (so it can be created): else OutputError."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {target}: folder {parent} does not exist")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a file, not a folder")
+    return target
+
+
 def current_umask() -> int:
     """The process's file-creation mask (read by setting it and putting it back)."""
     mask = os.umask(0o022)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["register", "run", "add_compile_arguments", "check_compile_options", "check_out_dir", "compile_from_args"]
+__all__ = ["register", "run", "add_compile_arguments", "check_compile_options", "compile_from_args"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,21 +39,6 @@ def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reestimate-bn", action="store_true",
                         help="re-estimate batch-norm statistics on the calibration inputs (random-initialised "
                         "models; on by default for zoo: models)")
-
-
-def check_out_dir(text: str):
-    """The folder ``text`` names, if it can be created or written: else OutputError, before any slow work."""
-    from pathlib import Path
-
-    from codesign.errors import OutputError
-
-    out = Path(text)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {parent} does not exist")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"cannot write {out}: it is a file, not a folder")
-    return out
 
 
 def check_compile_options(args: argparse.Namespace):
@@ -111,8 +96,10 @@ def _bits(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from codesign.atomic_write import check_folder
+
     arch, bits = check_compile_options(args)
-    out = check_out_dir(args.out)
+    out = check_folder(args.out)
     from codesign.compiler.artifacts import write_artifacts
     from codesign.compiler.build import run_compiled
     from codesign.integer.reference import evaluate, quantize_input, run_reference

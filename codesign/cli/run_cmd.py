@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from codesign.atomic_write import check_writable, write_text_atomic
-    from codesign.cli.compile_cmd import check_compile_options, check_out_dir, compile_from_args
+    from codesign.atomic_write import check_folder, check_writable, write_text_atomic
+    from codesign.cli.compile_cmd import check_compile_options, compile_from_args
     from codesign.compiler.build import dram_image, read_output
     from codesign.integer.reference import quantize_input, run_reference
     from codesign.integer.scheme import dequantize
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_simulator_on_path(args.simulator)
     if args.json:
         check_writable(args.json)
-    out = check_out_dir(args.out) if args.out else None
+    out = check_folder(args.out) if args.out else None
     name, inputs, compiled = compile_from_args(args, arch, bits, command="run")
     count = len(compiled.program.instructions)
     # the default instruction memory (one system, and one simulator build, for every program that fits it)

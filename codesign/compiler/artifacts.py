@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from codesign.atomic_write import current_umask
+from codesign.atomic_write import check_folder, current_umask
 from codesign.compiler.build import Compiled
 from codesign.contract.isa import INSTRUCTION_BYTES, Op, listing_line
 from codesign.compiler.program import PARAM_ENTRIES
@@ -93,12 +93,8 @@ def listing(compiled: Compiled) -> str:
 def write_artifacts(compiled: Compiled, out_dir: str | os.PathLike, sqnr_db: float | None = None,
                     model: str = "") -> Path:
     """Write the four files into ``out_dir`` (created if missing; its parent must exist)."""
-    target = Path(out_dir)
+    target = check_folder(out_dir)
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {target}: folder {parent} does not exist")
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a file, not a folder")
     contents = {
         "program.bin": compiled.binary,
         "program.lst": listing(compiled).encode(),
