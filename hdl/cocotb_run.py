@@ -90,6 +90,7 @@ def run_cocotb(
     icarus_generation: str | None = None,
     always: bool = True,
     verilator_opt: str | None = None,
+    verilator_args: Sequence[str] = (),
 ) -> tuple[int, int, Path]:
     """Build ``verilog_files`` for ``simulator`` and run the cocotb tests in ``test_module``.
 
@@ -99,7 +100,8 @@ def run_cocotb(
     ``sim.log`` in ``build_dir``. ``icarus_generation`` (one of ``ICARUS_GENERATIONS``) adds
     ``-g<generation>`` to the Icarus build; None keeps the runner's default (-g2012). ``always`` False reuses a
     build in ``build_dir`` that is newer than its sources; ``verilator_opt`` (e.g. "-O0") is the C++ optimisation
-    of a Verilator build (its default -Os takes many minutes on a whole system).
+    of a Verilator build (its default -Os takes many minutes on a whole system), the slow (initialisation) code
+    always at -O0; ``verilator_args`` more Verilator options.
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -117,7 +119,7 @@ def run_cocotb(
         raise HdlError(f"icarus_generation={icarus_generation!r} needs the icarus simulator and one of "
                        f"{', '.join(ICARUS_GENERATIONS)}")
     if simulator == "verilator":
-        build_args = waiver_args(VERILATOR_BUILD_WAIVERS)
+        build_args = waiver_args(VERILATOR_BUILD_WAIVERS) + list(verilator_args)
     else:
         build_args = [] if icarus_generation is None else [f"-g{icarus_generation}"]
     saved_makeflags = os.environ.get("MAKEFLAGS")
@@ -127,7 +129,7 @@ def run_cocotb(
         # compile; a command-line variable in MAKEFLAGS overrides the makefile's assignment.
         flags = [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]
         if verilator_opt:
-            flags += [f"OPT_FAST={verilator_opt}", f"OPT_SLOW={verilator_opt}", f"OPT_GLOBAL={verilator_opt}"]
+            flags += [f"OPT_FAST={verilator_opt}", "OPT_SLOW=-O0", f"OPT_GLOBAL={verilator_opt}"]
         os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
     try:
         runner.build(

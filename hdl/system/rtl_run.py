@@ -25,6 +25,8 @@ from hdl.system.params import SystemParams
 __all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "run_system", "build_cache_dir"]
 
 VERILATOR_OPT = "-O1"  # the system's C++ at -Os takes over ten minutes to compile; -O1 a fraction, and runs fast
+# The memories' initial values make functions of hundreds of thousands of statements; split them for the compiler.
+VERILATOR_ARGS = ("--output-split-cfuncs", "2000", "--output-split", "20000")
 
 
 def build_cache_dir() -> Path:
@@ -88,7 +90,8 @@ def run_system(params: SystemParams, dram: bytes, program_addr: int, program_cou
     with open(build / f".lock_{simulator}", "w") as lock:  # one run at a time per build (results share its folder)
         fcntl.flock(lock, fcntl.LOCK_EX)
         run_cocotb([source], SYSTEM_TOP, "hdl.benches.system_bench", simulator, build / f"build_{simulator}",
-                   {CASE_ENV: str((folder / "case.json").resolve())}, always=False, verilator_opt=VERILATOR_OPT)
+                   {CASE_ENV: str((folder / "case.json").resolve())}, always=False, verilator_opt=VERILATOR_OPT,
+                   verilator_args=VERILATOR_ARGS)
     seconds = time.monotonic() - started
     result_file = folder / "result.json"
     if not result_file.is_file():
