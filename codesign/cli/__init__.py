@@ -16,7 +16,7 @@ from codesign.errors import CodesignError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = ("graph", "arch", "sim", "explore", "sweep", "fit", "hdl", "verify", "fpga", "demo", "compile", "run")
+COMMAND_MODULES = ("graph", "arch", "sim", "explore", "sweep", "fit", "hdl", "verify", "fpga", "demo", "compile", "run", "board_run")
 
 
 def build_parser() -> argparse.ArgumentParser:
