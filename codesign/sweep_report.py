@@ -47,7 +47,7 @@ def _sqnr(value: float | None) -> str:
 
 def point_columns(result: "SweepResult") -> list[str]:
     """The columns of the sweep table (with a board: fit and resource shares)."""
-    columns = ["bits", "dataflow", "array", "inf/s", "latency ms", "energy/inf", "DRAM B", "GLB B", "util",
+    columns = ["bits", "dataflow", "array", "MHz", "inf/s", "latency ms", "energy/inf", "DRAM B", "GLB B", "util",
                "SQNR dB", "top-1 agree"]
     return columns + (["fits", "LUT", "DSP", "BRAM"] if result.board else [])
 
@@ -56,7 +56,8 @@ def point_cells(result: "SweepResult", point) -> list[str]:
     """One point as the cells of ``point_columns``; the Pareto front starred."""
     star = " *" if point.pareto else ""
     agree = "" if point.top1_agreement is None else f"{point.top1_agreement:.2f}"
-    row = [str(point.bits), point.dataflow.upper(), point.array, f"{point.inferences_per_s:.1f}{star}",
+    row = [str(point.bits), point.dataflow.upper(), point.array, f"{point.clock_mhz:.1f}",
+           f"{point.inferences_per_s:.1f}{star}",
            f"{point.latency_ms:.3f}", _si(point.energy_per_inference), _si(point.dram_bytes),
            _si(point.glb_bytes), f"{point.utilization:.1%}", _sqnr(point.sqnr_db), agree]
     if result.board:
@@ -85,8 +86,10 @@ def print_sweep(result: "SweepResult", console=None) -> None:
         table.add_row(*point_cells(result, point))
     console.print(table)
     unit = result.points[0].energy_unit if result.points else "pJ"
+    clock = ("; MHz: the post-route clock the design reaches on the board (hdl.fmax: its build, else the model), "
+             "at most the spec's" if result.board else "; MHz: the spec's clock")
     console.print(f"* Pareto front of throughput, energy and SQNR; energy in {unit} per inference; PEs built at "
-                  "each point's width (1 bit: an XNOR-popcount array)", soft_wrap=True)
+                  f"each point's width (1 bit: an XNOR-popcount array){clock}", soft_wrap=True)
     notes = list(result.notes) + sorted({note for point in result.points for note in point.notes} - set(result.notes))
     for note in notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
