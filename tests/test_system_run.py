@@ -101,7 +101,7 @@ def test_a_wrong_prediction_a_corrupted_weight_and_a_dropped_instruction_each_fa
             return image
 
         monkeypatch.setattr(build, "dram_image", tampered)
-    status, report = _run(tmp_path, "lut_block", "ws", "icarus")
+    status, report = _run(tmp_path, "lut_block", "ws", "verilator")
     assert status == 1
     if tamper == "prediction":
         assert report["bit_exact"] and not report["cycles_equal"]
