@@ -611,9 +611,10 @@ def _layer(op: _Op, name: str, bits, walker: _Walker, counted_params: set[str]) 
     for weight in op.weights:
         read = sorted(constants.params_read(weight))
         size = aten_ops.numel(_first_shape(weight))
-        if not any(constants.parameter_numel(target) == size for target in read):
-            # a weight stored as a buffer (PT2E's quantized weights): the buffer of the weight's size, not the
-            # scales and zero points beside it
+        if not read and getattr(weight, "op", None) == "call_function":
+            # a weight computed from buffers alone (PT2E dequantizes its int8 weights, kept as buffers): the
+            # buffer of the weight's size, not the scales and zero points beside it; a buffer read as it is (batch
+            # norm's running statistics) is state, not a parameter
             read += [target for target in sorted(constants.stored_read(weight))
                      if constants.parameter_numel(target) == size]
         for target in read:
