@@ -26,7 +26,8 @@ from hdl.yowasp_cache import prepare as prepare_caches
 
 __all__ = [
     "BOARDS", "BOARD_DSP_BLOCKS", "TOOLS", "LFSR_TAPS", "BoardBuild", "LfsrHarness", "tool_environment",
-    "parse_nextpnr_log", "harness_verilog", "build_design", "build_binary_array", "build_gemm_core",
+    "parse_nextpnr_log", "harness_verilog", "build_design", "board_platform", "build_top", "build_binary_array",
+    "build_gemm_core",
     "build_binary_core",
 ]
 
@@ -170,19 +171,32 @@ def build_design(design, board: str, build_dir: str | os.PathLike, *, name: str 
     """Build ``design`` (a wiring.Component) inside ``LfsrHarness`` for ``board`` to a bitstream."""
     if board not in BOARDS:
         raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
-    module_name, class_name, family, lc_name, dsp_name, bram_name = BOARDS[board]
-    import importlib
-
     if not isinstance(design, wiring.Component):
         raise HdlError(f"an FPGA build needs a wiring.Component, not {type(design).__name__}")
-    platform = getattr(importlib.import_module(module_name), class_name)()
+    return build_top(LfsrHarness(design), board_platform(board), board, build_dir, name=name, label=label,
+                     **toolchain_options)
+
+
+def board_platform(board: str):
+    """The amaranth-boards platform of ``board``."""
+    import importlib
+
+    module_name, class_name = BOARDS[board][:2]
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def build_top(top, platform, board: str, build_dir: str | os.PathLike, *, name: str = "top",
+              label: str | None = None, **toolchain_options) -> BoardBuild:
+    """Build the top-level elaboratable ``top`` (it requests its own pins) on ``platform`` to a bitstream with the
+    YoWASP tools, and read utilisation and the post-route Fmax from nextpnr's log."""
+    family, lc_name, dsp_name, bram_name = BOARDS[board][2:]
     folder = Path(build_dir)
     if folder.exists() and not folder.is_dir():
         raise HdlError(f"build folder {folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     env = tool_environment(folder)
     started = time.monotonic()
-    plan = platform.prepare(LfsrHarness(design), name=name, **toolchain_options)
+    plan = platform.prepare(top, name=name, **toolchain_options)
     family_tools = ("YOSYS", f"NEXTPNR_{family.upper()}", "ICEPACK" if family == "ice40" else "ECPPACK")
     prepare_caches({TOOLS[variable]: env[variable] for variable in family_tools}, env)
     try:

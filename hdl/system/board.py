@@ -12,19 +12,15 @@ makes the bitstream and reports utilisation and Fmax (nextpnr's log, as ``hdl.fp
 
 from __future__ import annotations
 
-import importlib
 import os
-import subprocess
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from amaranth.hdl import Elaboratable, Fragment, Module
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.errors import HdlError
-from hdl.fpga import BOARDS as FPGA_BOARDS, TOOLS, BoardBuild, parse_nextpnr_log, tool_environment
+from hdl.fpga import BOARDS as FPGA_BOARDS, BoardBuild, board_platform, build_top
 from hdl.system.onchip_memory import READ_LATENCY, OnChipMemory, board_arch, memory_bytes_for
 from hdl.system.params import SystemParams
 from hdl.system.uart_bridge import UartBridge, baud_divisor
@@ -217,41 +213,11 @@ def build_board(params: SystemParams, memory_bytes: int, board: str, build_dir: 
                 baud: float = DEFAULT_BAUD, name: str = "top") -> BoardBuild:
     """``BoardSystem`` on ``board`` to a bitstream (fit checked first); utilisation and post-route Fmax from
     nextpnr's log."""
-    from hdl.yowasp_cache import prepare as prepare_caches
-
     check_board_fit(params, memory_bytes, board, synthesis=True)
     if board == "icebreaker":
         raise HdlError("the iCEBreaker build maps the on-chip memory to SPRAM, which this generator does not "
                        "instantiate yet; build for the ulx3s")
-    module_name, class_name, family, lc_name, dsp_name, bram_name = FPGA_BOARDS[board]
-    platform = getattr(importlib.import_module(module_name), class_name)()
+    platform = board_platform(board)
     system = BoardSystem(params, memory_bytes, platform.default_clk_frequency, baud)
-    folder = Path(build_dir)
-    if folder.exists() and not folder.is_dir():
-        raise HdlError(f"build folder {folder} exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    env = tool_environment(folder)
-    started = time.monotonic()
-    plan = platform.prepare(BoardTop(system), name=name)
-    family_tools = ("YOSYS", f"NEXTPNR_{family.upper()}", "ICEPACK" if family == "ice40" else "ECPPACK")
-    prepare_caches({TOOLS[variable]: env[variable] for variable in family_tools}, env)
-    label = f"board system {params.dataflow} {params.rows}x{params.cols}"
-    try:
-        plan.execute_local(str(folder), env=env)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        log = folder / f"{name}.tim"
-        tail = log.read_text(errors="replace").strip().splitlines()[-2:] if log.is_file() else []
-        raise HdlError(f"{board} build of the {label} failed ({exc}): {' | '.join(tail)}") from None
-    seconds = time.monotonic() - started
-    utilisation, fmax, clock = parse_nextpnr_log((folder / f"{name}.tim").read_text(errors="replace"))
-    bitstream = folder / (f"{name}.bin" if family == "ice40" else f"{name}.bit")
-    if not bitstream.is_file():
-        raise HdlError(f"{board} build of the {label} wrote no bitstream {bitstream.name}")
-    zero = (0, 0)
-    return BoardBuild(
-        board=board, design=label,
-        logic_cells=utilisation.get(lc_name, zero)[0], logic_cells_available=utilisation.get(lc_name, zero)[1],
-        dsp=utilisation.get(dsp_name, zero)[0], dsp_available=utilisation.get(dsp_name, zero)[1],
-        bram=utilisation.get(bram_name, zero)[0], bram_available=utilisation.get(bram_name, zero)[1],
-        fmax_mhz=fmax, clock_mhz=clock, bitstream=bitstream, build_dir=folder, seconds=seconds,
-        utilisation=utilisation)
+    label = f"the board system {params.dataflow} {params.rows}x{params.cols}"
+    return build_top(BoardTop(system), platform, board, build_dir, name=name, label=label)
