@@ -9,7 +9,7 @@ log of the PE count and in the operand width, fitted by non-negative least squar
     1000 / Fmax_MHz = a + b * log2(rows * cols) + c * max(weight_bits, activation_bits)
 
 (binarized cores: the word width in place of the operand width). Larger arrays are slower: the backpressure
-and lane-mask logic fans out across the array (issue notes in bench/README.hdl.md). Held-out builds measure
+and lane-mask logic fans out across the array (the critical paths in bench/README.hdl.md). Held-out builds measure
 the model's error; the data ships in ``hdl/resource_data/fmax.json``.
 
     .venv/bin/python -m hdl.fmax --calibrate [--jobs 1] [--refit]
