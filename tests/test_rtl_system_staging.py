@@ -78,8 +78,7 @@ class Bench:
                 if obuf_read is not None:
                     rows = obufs[obuf_read[0]]
                     row = rows[obuf_read[1]] if obuf_read[1] < len(rows) else np.zeros(self.params.cols)
-                    ctx.set(dut.obuf_read.data, int.from_bytes(np.asarray(row, np.int64).astype(np.int8).tobytes(),
-                                                               "little"))
+                    ctx.set(dut.obuf_read.data, [int(v) for v in np.asarray(row, np.int64).astype(np.int8)])
                 idle, ready = ctx.get(dut.dispatch.idle), ctx.get(dut.dispatch.ready)
                 idle_seen.append((idle, ready))
                 if not queue and idle and all(t < cycle for t in out.issue):

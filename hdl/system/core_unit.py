@@ -31,10 +31,10 @@ from codesign.errors import HdlError
 from hdl.core import GemmCore
 from hdl.system import ports
 from hdl.system.params import SystemParams
-from hdl.system.tail import (REG_BITS, REQUANT_LATENCY, SHIFT_BITS, TAIL_LATENCY, TAIL_REGS, OutputTail,
-                             Requantize, lut_write_signature)
+from hdl.system.ports import lut_write_signature, obuf_read_signature, param_write_signature, slot_read_signature
+from hdl.system.tail import REG_BITS, REQUANT_LATENCY, SHIFT_BITS, TAIL_LATENCY, TAIL_REGS, OutputTail, Requantize
 
-__all__ = ["CoreUnit", "slot_read_signature", "obuf_read_signature", "param_write_signature", "COMMAND_DELAY",
+__all__ = ["CoreUnit", "COMMAND_DELAY",
            "ERROR_TILE", "ERROR_ACC_ROWS", "ERROR_PARAMS"]
 
 COMMAND_DELAY = 1  # the core's command goes out the cycle after the start (OS: beat 0 goes with it)
@@ -42,39 +42,6 @@ ACC_BITS = 32
 ERROR_TILE, ERROR_ACC_ROWS, ERROR_PARAMS = 4, 5, 8  # executor.ERROR_CODES: tile, staging, params
 _TAIL_REG = {"lut_en": Reg.LUT_EN, "zp_pre": Reg.ZP_PRE, "pre_lo": Reg.PRE_LO, "pre_hi": Reg.PRE_HI,
              "zp_out": Reg.ZP_OUT, "clamp_lo": Reg.CLAMP_LO, "clamp_hi": Reg.CLAMP_HI}
-
-
-def slot_read_signature(params: SystemParams) -> wiring.Signature:
-    """A staging slot read seen from the reader (the core unit): ``pair``, ``addr`` (row), ``en``; ``data`` one
-    GLB word (lane j in byte j) the cycle after ``en``."""
-    return wiring.Signature({
-        "pair": Out(1),
-        "addr": Out(range(params.stage_rows)),
-        "en": Out(1),
-        "data": In(params.glb_word_bits),
-    })
-
-
-def obuf_read_signature(params: SystemParams) -> wiring.Signature:
-    """An output-buffer read seen from the reader (the staging unit): ``buf``, ``addr`` (row), ``en``; ``data``
-    (``cols`` int8 lanes) the cycle after ``en``."""
-    return wiring.Signature({
-        "buf": Out(1),
-        "addr": Out(range(params.stage_rows)),
-        "en": Out(1),
-        "data": In(data.ArrayLayout(signed(8), params.cols)),
-    })
-
-
-def param_write_signature(params: SystemParams) -> wiring.Signature:
-    """Parameter-memory writes seen from the writer (LOADP): one entry (bias, M, S) a cycle at most."""
-    return wiring.Signature({
-        "en": Out(1),
-        "index": Out(range(params.param_entries)),
-        "bias": Out(signed(ACC_BITS)),
-        "mult": Out(signed(REG_BITS)),
-        "shift": Out(unsigned(SHIFT_BITS)),
-    })
 
 
 _PARAM_LAYOUT = data.StructLayout({"bias": signed(ACC_BITS), "mult": signed(REG_BITS), "shift": unsigned(SHIFT_BITS)})

@@ -29,17 +29,19 @@ vector ops).
 
 from __future__ import annotations
 
-from amaranth.hdl import unsigned
-from amaranth.lib import wiring
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.system.params import N_CONFIG_REGS, SystemParams
 
-__all__ = ["INSTRUCTION_BITS", "REGS_BITS", "dispatch_signature", "glb_port_signature", "ERROR_CODE_BITS"]
+__all__ = ["INSTRUCTION_BITS", "REGS_BITS", "dispatch_signature", "glb_port_signature", "ERROR_CODE_BITS",
+           "SHIFT_BITS", "slot_read_signature", "obuf_read_signature", "param_write_signature", "lut_write_signature"]
 
 INSTRUCTION_BITS = 128
 REGS_BITS = 32 * N_CONFIG_REGS
 ERROR_CODE_BITS = 4
+SHIFT_BITS = 6  # a parameter entry's shift: 0..63 (docs/isa.md: 1..62 legal)
 
 
 def dispatch_signature() -> wiring.Signature:
@@ -64,3 +66,29 @@ def glb_port_signature(params: SystemParams) -> wiring.Signature:
         "wdata": Out(params.glb_word_bits),
         "rdata": In(params.glb_word_bits),
     })
+
+
+def slot_read_signature(params: SystemParams) -> wiring.Signature:
+    """A staging-slot read seen from the reader (the core unit): ``pair``, ``addr`` (row), ``en``; ``data`` one GLB
+    word (lane j in byte j) the cycle after ``en``."""
+    return wiring.Signature({"pair": Out(1), "addr": Out(range(params.stage_rows)), "en": Out(1),
+                             "data": In(params.glb_word_bits)})
+
+
+def obuf_read_signature(params: SystemParams) -> wiring.Signature:
+    """An output-buffer read seen from the reader (the staging unit): ``buf``, ``addr`` (row), ``en``; ``data``
+    (``cols`` int8 lanes) the cycle after ``en``."""
+    return wiring.Signature({"buf": Out(1), "addr": Out(range(params.stage_rows)), "en": Out(1),
+                             "data": In(data.ArrayLayout(signed(8), params.cols))})
+
+
+def param_write_signature(params: SystemParams) -> wiring.Signature:
+    """Parameter-memory writes seen from the writer (LOADP): one entry (bias, multiplier, shift) a cycle at most."""
+    return wiring.Signature({"en": Out(1), "index": Out(range(params.param_entries)), "bias": Out(signed(32)),
+                             "mult": Out(signed(32)), "shift": Out(unsigned(SHIFT_BITS))})
+
+
+def lut_write_signature(word_bytes: int) -> wiring.Signature:
+    """Table writes seen from the writer: ``en``, ``index`` (word of the 256-byte table), ``data`` (one GLB word,
+    table entry ``index * word_bytes + b`` in byte b)."""
+    return wiring.Signature({"en": Out(1), "index": Out(range(max(2, 256 // word_bytes))), "data": Out(8 * word_bytes)})

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -31,10 +31,10 @@ from codesign.contract.system_timing import (
 )
 from codesign.errors import HdlError
 from hdl.system import ports
+from hdl.system.ports import lut_write_signature, obuf_read_signature, param_write_signature, slot_read_signature
 from hdl.system.params import SystemParams
 
-__all__ = ["slot_read_signature", "obuf_read_signature", "param_write_signature", "lut_write_signature",
-           "StagingUnit", "GEOMETRY_BITS", "ADDRESS_BITS"]
+__all__ = ["StagingUnit", "GEOMETRY_BITS", "ADDRESS_BITS"]
 
 GEOMETRY_BITS = 16  # sizes, strides, paddings, dilations and CIN_G: their registers' low 16 bits
 ADDRESS_BITS = 32  # GATHER address arithmetic, signed
@@ -50,32 +50,6 @@ _F_WB_OBUF, _F_WB_M, _F_WB_N, _F_WB_M0, _F_WB_N0 = (8, 1), (9, 11), (20, 5), (32
 _F_GLB_ADDR, _F_LP_COUNT = (8, 24), (32, 16)
 
 _IDLE, _DIVIDE, _INIT, _FILL, _ROWS, _DRAIN, _WB, _LP, _LL = range(9)
-
-
-def slot_read_signature(params: SystemParams) -> wiring.Signature:
-    """A staging-slot read port seen from the core unit: ``pair``, ``addr`` (row), ``en``; ``data`` (one GLB word,
-    lane j in byte j) the cycle after."""
-    return wiring.Signature({"pair": Out(1), "addr": Out(range(params.stage_rows)), "en": Out(1),
-                             "data": In(params.glb_word_bits)})
-
-
-def obuf_read_signature(params: SystemParams) -> wiring.Signature:
-    """An output-buffer read port seen from the staging unit: ``buf``, ``addr`` (row), ``en``; ``data`` (``cols``
-    int8 lanes) the cycle after."""
-    return wiring.Signature({"buf": Out(1), "addr": Out(range(params.stage_rows)), "en": Out(1),
-                             "data": In(8 * params.cols)})
-
-
-def param_write_signature(params: SystemParams) -> wiring.Signature:
-    """Parameter-memory writes, one entry a cycle at most (seen from the staging unit)."""
-    return wiring.Signature({"en": Out(1), "index": Out(range(params.param_entries)), "bias": Out(signed(32)),
-                             "mult": Out(signed(32)), "shift": Out(6)})
-
-
-def lut_write_signature(params: SystemParams) -> wiring.Signature:
-    """Table writes, one GLB word (entries ``index * word_bytes ..``, byte 0 first) a cycle at most."""
-    return wiring.Signature({"en": Out(1), "index": Out(range(max(2, params.lut_words))),
-                             "data": Out(params.glb_word_bits)})
 
 
 def _log2(value: int) -> int:
@@ -215,7 +189,7 @@ class StagingUnit(wiring.Component):
             "b_read": In(slot_read_signature(params)),
             "obuf_read": Out(obuf_read_signature(params)),
             "param_write": Out(param_write_signature(params)),
-            "lut_write": Out(lut_write_signature(params)),
+            "lut_write": Out(lut_write_signature(params.word_bytes)),
         })
 
     def elaborate(self, platform):
@@ -666,7 +640,7 @@ class StagingUnit(wiring.Component):
         mask = Signal(p.cols)
         m.d.comb += mask.eq((Const(1, p.cols + 1) << lanes) - 1)
         wide, wide_we = Signal(16 * wb), Signal(2 * wb)
-        m.d.comb += [wide.eq(ob.data << (offset * 8)), wide_we.eq(mask << offset)]
+        m.d.comb += [wide.eq(Value.cast(ob.data) << (offset * 8)), wide_we.eq(mask << offset)]
         word = addr[lwb:]
         high = word + 1
         for b in range(banks):

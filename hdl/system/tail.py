@@ -15,13 +15,12 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.contract.system_timing import LUT_BYTES
 from codesign.errors import HdlError
+from hdl.system.ports import SHIFT_BITS, lut_write_signature
 
-__all__ = ["REQUANT_LATENCY", "TAIL_LATENCY", "SHIFT_BITS", "REG_BITS", "Requantize", "OutputTail",
-           "lut_write_signature", "TAIL_REGS"]
+__all__ = ["REQUANT_LATENCY", "TAIL_LATENCY", "SHIFT_BITS", "REG_BITS", "Requantize", "OutputTail", "TAIL_REGS"]
 
 REQUANT_LATENCY = 2  # products; sum, rounding and shift
 TAIL_LATENCY = 2  # zero point, clamps and table read; table value or offset value, final clamps
-SHIFT_BITS = 6  # shifts 0..63 (isa.md: 1..62 legal)
 REG_BITS = 32  # a configuration register
 V_BITS = 64  # rq's int64
 TAIL_REGS = ("lut_en", "zp_pre", "pre_lo", "pre_hi", "zp_out", "clamp_lo", "clamp_hi")
@@ -42,16 +41,6 @@ def _clip(value, low, high):
     """``np.clip(value, low, high)``: ``minimum(maximum(value, low), high)`` (``high`` wins if low > high)."""
     raised = Mux(value < low, low, value)
     return Mux(raised > high, high, raised)
-
-
-def lut_write_signature(word_bytes: int) -> wiring.Signature:
-    """Table writes seen from the writer: ``en``, ``index`` (word of the 256-byte table), ``data`` (one GLB word,
-    table entry ``index * word_bytes + b`` in byte b)."""
-    return wiring.Signature({
-        "en": Out(1),
-        "index": Out(range(LUT_BYTES // word_bytes)),
-        "data": Out(8 * word_bytes),
-    })
 
 
 class Requantize(wiring.Component):

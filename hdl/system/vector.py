@@ -35,7 +35,8 @@ from codesign.contract.system_timing import VECTOR_LATENCY
 from codesign.errors import HdlError
 from hdl.system import ports
 from hdl.system.params import SystemParams
-from hdl.system.tail import REG_BITS, SHIFT_BITS, TAIL_REGS, OutputTail, Requantize, lut_write_signature
+from hdl.system.ports import lut_write_signature
+from hdl.system.tail import REG_BITS, SHIFT_BITS, TAIL_REGS, OutputTail, Requantize
 
 __all__ = ["VectorUnit", "PoolWalk", "VECTOR_OPS", "QUEUE_DEPTH", "ERROR_GLB_RANGE", "ERROR_SHIFT"]
 
