@@ -117,8 +117,12 @@ def memory_blocks(depth: int, width: int, family: str) -> int:
     return min(-(-width // bits) * -(-depth // words) for bits, words in BLOCK_SHAPES[family])
 
 
-def _system_memories(params: SystemParams) -> list[tuple[str, int, int, int]]:
-    """(name, depth, width, write ports) of every memory of the system (its elaborated design)."""
+def _system_memories(params: SystemParams) -> list[tuple[str, int, int, bool]]:
+    """(name, depth, width, in flip-flops) of every memory of the system (its elaborated design). Yosys maps a
+    memory to block RAM when it has one write port, or two with every read port transparent for a write port of
+    the other side (a true dual-port RAM whose cross-port collisions are bypassed, as the GLB's banks are); with
+    more write ports, or two and a read port that must return the old word beside the other port's write, it
+    builds the memory from flip-flops (docs/board.md, "Building")."""
     from amaranth.hdl import Shape
     from amaranth.hdl._mem import MemoryInstance
 
@@ -129,7 +133,9 @@ def _system_memories(params: SystemParams) -> list[tuple[str, int, int, int]]:
     def walk(fragment, path):
         if isinstance(fragment, MemoryInstance):
             data = fragment._data
-            found.append((path, data.depth, Shape.cast(data.shape).width, len(fragment._write_ports)))
+            writes = len(fragment._write_ports)
+            flipflops = writes > 2 or (writes == 2 and not all(port._transparent_for for port in fragment._read_ports))
+            found.append((path, data.depth, Shape.cast(data.shape).width, flipflops))
         for sub, name, _src in fragment.subfragments:
             walk(sub, f"{path}/{name}")
 
@@ -171,10 +177,10 @@ def board_fit(params: SystemParams, memory_bytes: int, board: str) -> BoardFit:
         raise HdlError(f"unknown board {board!r}; choose one of {', '.join(FPGA_BOARDS)}")
     family = FPGA_BOARDS[board][2]
     memories = _system_memories(params)
-    system = sum(memory_blocks(depth, width, family) for _n, depth, width, writes in memories
-                 if depth > DISTRIBUTED_DEPTH)  # the two-write-port ones too: what they take as block RAM
+    system = sum(memory_blocks(depth, width, family) for _n, depth, width, _ffs in memories
+                 if depth > DISTRIBUTED_DEPTH)  # the flip-flop ones too: what they would take as block RAM
     flipflops = tuple((name.strip("/").replace("/", "."), depth * width)
-                      for name, depth, width, writes in memories if writes > 1)
+                      for name, depth, width, in_ffs in memories if in_ffs)
     spram = SPRAM_BYTES[board]
     if memory_bytes <= spram:
         on_chip = 0
@@ -189,15 +195,14 @@ def board_fit(params: SystemParams, memory_bytes: int, board: str) -> BoardFit:
 
 def check_board_fit(params: SystemParams, memory_bytes: int, board: str, *, synthesis: bool = False) -> BoardFit:
     """``board_fit``, raising HdlError (one line) when the design does not fit. ``synthesis``: also refuse what
-    Yosys would build from flip-flops beyond the board's: a memory with two write ports (Amaranth's read ports
-    return the old word on a collision with any write port, which a true dual-port block RAM does not promise)."""
+    Yosys would build from flip-flops beyond the board's (``_system_memories``)."""
     fit = board_fit(params, memory_bytes, board)
     part = {"ulx3s": "ULX3S (ECP5-85F)", "icebreaker": "iCEBreaker (iCE40 UP5K)"}[board]
     flipflop_bits = sum(bits for _name, bits in fit.flipflop_memories)
     if synthesis and flipflop_bits > fit.flipflops_available:
         names = ", ".join(name for name, _bits in fit.flipflop_memories)
-        raise HdlError(f"does not fit the {part}: {names} have two write ports, which synthesis builds from "
-                       f"{flipflop_bits} flip-flops ({fit.flipflops_available} available)")
+        raise HdlError(f"does not fit the {part}: {names} have write ports no block RAM has, which synthesis "
+                       f"builds from {flipflop_bits} flip-flops ({fit.flipflops_available} available)")
     if fit.blocks > fit.blocks_available:
         where = (f"the {memory_bytes}-byte on-chip memory {fit.memory_blocks} more" if fit.memory_blocks else
                  f"the {memory_bytes}-byte on-chip memory in SPRAM")

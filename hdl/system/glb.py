@@ -5,14 +5,15 @@ Word w of the GLB is at address ``w // banks`` of bank ``w % banks``. Each side 
 (``ports.glb_port_signature``): with ``en`` high and ``we`` all low a read, whose word is on ``rdata`` in the next
 cycle and stays there until that side reads the bank again; with ``en`` high and any ``we`` bit set a write of the
 bytes whose ``we`` bit is set (byte i = ``wdata`` bits [8i, 8i+8)), visible to a read in the next cycle. Each bank
-is an ``amaranth.lib.memory.Memory`` with one read and one byte-granular write port per side (a true dual-port
-block RAM).
+is an ``amaranth.lib.memory.Memory`` with one read and one byte-granular write port per side, which Yosys maps to
+true dual-port block RAM (64 DP16KD for fpga-8x8's 4 x 4096 x 64 bits, docs/board.md "Building").
 
 Both sides on the same word in one cycle (the compiler's hazard rule, docs/isa.md "Hazards", forbids it, so no
-program does it): a read on one side and a write on the other returns the word as it was before that cycle (the
-read ports are not transparent: read-before-write, what Amaranth's simulator and Yosys' memory model do; a vendor
-block RAM may leave a cross-port collision undefined); two writes of the same byte in one cycle leave that byte
-undefined (the simulator keeps one of them).
+program does it): a read on one side beside a write on the other returns the word as written in that cycle (each
+side's read port is transparent for the other side's write port: a block RAM leaves a cross-port collision
+undefined, so Yosys builds this rule from a bypass around it, about 150 flip-flops and 230 LUTs a bank, where
+read-before-write across ports cannot be mapped to block RAM at all); two writes of the same byte in one cycle
+leave that byte undefined (the simulator keeps one of them).
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ class GlobalBuffer(wiring.Component):
         for bank in range(p.glb_banks):
             memory = Memory(data=self.bank_data[bank])
             m.submodules[f"bank{bank}"] = memory
+            writes = {side: memory.write_port(granularity=8) for side in SIDES}
             for side in SIDES:
                 port = getattr(self, side)[bank]
-                read = memory.read_port()  # not transparent: read-before-write across the two sides
-                write = memory.write_port(granularity=8)
+                # Transparent for the other side's write: what lets Yosys use true dual-port block RAM (above).
+                read = memory.read_port(transparent_for=[writes[other] for other in SIDES if other != side])
+                write = writes[side]
                 m.d.comb += [
                     read.addr.eq(port.addr),
                     read.en.eq(port.en & ~port.we.any()),
