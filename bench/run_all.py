@@ -25,6 +25,7 @@ RUNS = (
     ("cluster_bench.py", [], None),
     ("hdl_verify_bench.py", [], None),
     ("hdl_units_bench.py", [], None),
+    ("eyeriss_fidelity.py", [], None),
     ("system_run_bench.py", [], None),
     ("op_coverage.py", [], "zoo"),
     ("peer_scalesim.py", [], "peers"),

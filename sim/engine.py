@@ -421,8 +421,8 @@ def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[st
             chain = chains.get(layer.name, ())
             path = _chain_path(tuple(by_name[n] for n in chain), arch) if chain else None
             alone = runs[layer.name]
-            run = cache.run(alone.problem, alone.mapping, input_onchip=bool(inputs_kept), output_onchip=output_kept,
-                            output_path=path)
+            run = cache.run(_written_problem(layer, chain, by_name, alone, cache), alone.mapping,
+                            input_onchip=bool(inputs_kept), output_onchip=output_kept, output_path=path)
             counts = {}
             if residency is not None:
                 counts = dict(input_counts=not plan.sources.get(layer.name), output_counts=network_output)
@@ -445,6 +445,20 @@ def _result_phase(workload: Workload, runs: dict[str, LayerRun], chains: dict[st
                                output_onchip=output_kept, compulsory_bytes=compulsory)
         results.append(replace(result, onchip_inputs=inputs_kept))
     return tuple(replace(result, bits=frozen_table(_bits_of(by_name[result.name]))) for result in results)
+
+
+def _written_problem(layer: Layer, chain: tuple[str, ...], by_name: dict[str, Layer], alone: LayerRun,
+                     cache: _Runs) -> Problem:
+    """The problem a MAC layer runs as with ``chain`` in its output path: what it writes is the chain's last
+    output, so a compressed output is stored at that tensor's measured density (a fused ReLU's zeros), not the
+    pre-activation one's (docs/simulator.md, "Fusion"). ``alone.problem`` when nothing fused changes it."""
+    if not chain or not alone.problem.stored:
+        return alone.problem
+    tail = by_name[chain[-1]]
+    density = float(getattr(tail, "output_density", 1.0))
+    if density == float(getattr(layer, "output_density", 1.0)):
+        return alone.problem
+    return problem_of(replace(layer, output_density=density), cache.arch_for(alone.mapping))
 
 
 def _bits_of(layer) -> dict:
