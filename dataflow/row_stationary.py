@@ -12,10 +12,14 @@ Sets replicate over the array: (rows // r) * (cols // e) sets run concurrently (
 Sec. V-B onto 12 x 14). Per GLB block of rows_b output rows, cb channels and kb filters:
 
     units  = ceil(rows_b/e) * ceil(kb/p) * ceil(cb/q) * ceil(R/rows) * ceil(S/S')
-    passes = ceil(units / sets)
-    pass   = ceil(ceil(p/pack) * q * S' * Q * d) + r    (d = weight density when zero-skipping, else 1;
-                                                         r cycles for the psums to climb the set)
-    cycles = passes * pass * wide_operand_passes
+    passes = ceil(units / sets) * wide_operand_passes
+    cycles = passes * interval + (p' - 1)                 (the passes back to back, the last one drained)
+
+with the pass timing of the generated RS array (``codesign.contract.rs_timing``, docs/rs-array.md), p' =
+ceil(p/pack) filter lanes and nz = ceil(p'*q*S'*d) the busiest PE's nonzero weights (d = weight density when
+zero-skipping, else nz = p'*q*S'):
+
+    interval = p'*q*S' + Q * max(nz, p', q) + 1         (filter fill, Q columns, back to idle)
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from codesign.arch import ArchSpec
+from codesign.contract import rs_timing
 from codesign.errors import MappingError
 from dataflow import registry, search
 from dataflow.blocking import DRAM_ORDERS, BlockSchedule
@@ -34,7 +39,7 @@ from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
 from dataflow.mapping import GEMM_DIMS, Mapping, Problem, check_fits, glb_bits_needed
 
 __all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "skips_zero_weights", "RowStationary", "MODEL", "set_shape", "check_filter_row_fits", "segment_taps",
-           "rf_choices", "pass_cycles", "block_cycles"]
+           "rf_choices", "pass_cycles", "passes_cycles", "block_cycles"]
 
 SPATIAL_ROWS = "R (filter rows)"
 SPATIAL_COLS = "P (output rows, E)"
@@ -97,11 +102,26 @@ def _powers_up_to(limit: int) -> list[int]:
     return values
 
 
+def _pass_shape(problem: Problem, arch: ArchSpec, p: int, q: int) -> tuple[int, int, int, int, int | None]:
+    """(p', q, S', Q, nonzeros) of one pass as ``codesign.contract.rs_timing`` takes it: p' = ceil(p/pack)
+    filter lanes; nonzeros the busiest PE's when zero weights are skipped (None: dense)."""
+    lanes, taps = -(-p // problem.pack), segment_taps(problem, arch)
+    nonzeros = None
+    if skips_zero_weights(problem):
+        nonzeros = rs_timing.estimated_nonzeros(lanes, q, taps, problem.weight_density)
+    return lanes, q, taps, problem.conv.q, nonzeros
+
+
 def pass_cycles(problem: Problem, arch: ArchSpec, p: int, q: int) -> int:
-    r = set_shape(problem, arch)[0]
-    density = problem.weight_density if skips_zero_weights(problem) else 1.0
-    work = math.ceil(-(-p // problem.pack) * q * segment_taps(problem, arch) * problem.conv.q * density)
-    return max(1, work) + r
+    """Edges from one pass's command to the next's, back to back (``rs_timing.issue_interval``)."""
+    return rs_timing.issue_interval(*_pass_shape(problem, arch, p, q))
+
+
+def passes_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, passes):
+    """Cycles of ``passes`` identical passes back to back, the last one drained (0 for none)."""
+    lanes = _pass_shape(problem, arch, p, q)[0]
+    passes = np.asarray(passes)
+    return np.where(passes > 0, passes * pass_cycles(problem, arch, p, q) + rs_timing.last_pass_correction(lanes), 0)
 
 
 def block_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, rows_b, cb, kb) -> np.ndarray:
@@ -110,7 +130,7 @@ def block_cycles(problem: Problem, arch: ArchSpec, p: int, q: int, rows_b, cb, k
     s_folds = -(-problem.conv.s // segment_taps(problem, arch))
     units = -(-np.asarray(rows_b) // e) * -(-np.asarray(kb) // p) * -(-np.asarray(cb) // q) * r_folds * s_folds
     passes = -(-units // sets)
-    return passes * pass_cycles(problem, arch, p, q) * problem.passes
+    return passes_cycles(problem, arch, p, q, passes * problem.passes)
 
 
 def _fold_sizes(total: int, chunk: int) -> list[int]:
@@ -284,12 +304,18 @@ def _reference_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int
                         words["input"] += a
                         words["output"] += c * (2 if reads_psum else 1)
                         bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
-    # Every pass lasts the PE's configured loop: ceil(p/pack) filters x q channels x S taps x Q outputs
-    # (times the weight density when zero weights are skipped), then r cycles of psum accumulation.
-    density = problem.weight_density if skips_zero_weights(problem) else 1.0
-    pe_cycles = max(1, math.ceil(math.ceil(p / problem.pack) * q * seg * conv.q * density))
-    passes = math.ceil(units / sets)
-    return ReferenceBlock(compute=passes * (pe_cycles + r) * problem.passes, glb_bits=bits, macs=macs, glb_words=words)
+    # Every pass lasts the PE's configured loop (codesign.contract.rs_timing): the filter fill, Q columns of
+    # the busiest PE's MACs (ceil(p/pack) filters x q channels x S' taps, its nonzero ones when zero weights
+    # are skipped; at least p' psums drained and q inputs staged), back to back; the last pass drains.
+    lanes = math.ceil(p / problem.pack)
+    nonzeros = None
+    if skips_zero_weights(problem):
+        nonzeros = rs_timing.estimated_nonzeros(lanes, q, seg, problem.weight_density)
+    passes = math.ceil(units / sets) * problem.passes
+    # equal passes back to back: sequence_cycles of n of them is n intervals plus the last one's drain
+    compute = 0 if passes == 0 else (passes * rs_timing.issue_interval(lanes, q, seg, conv.q, nonzeros)
+                                     + rs_timing.last_pass_correction(lanes))
+    return ReferenceBlock(compute=compute, glb_bits=bits, macs=macs, glb_words=words)
 
 
 MODEL = registry.register(RowStationary())

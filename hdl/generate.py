@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from codesign.contract import binary_timing, tile_timing
+from codesign.contract import binary_timing, rs_timing, tile_timing
 from hdl.binary_core import BinaryGemmCore, binary_command_layout
 from hdl.core import GemmCore, command_layout
 from hdl.emit import EmittedDesign, emit, prepare_out_dir
 from hdl.params import BinaryCoreParams, CoreParams
 
 __all__ = ["OUT_OF_RANGE", "GEMM_TILE_ORDER", "core_manifest_extra", "binary_manifest_extra", "emit_core",
-           "emit_binary_core"]
+           "emit_binary_core", "rs_manifest_extra", "emit_rs_array"]
 
 
 # What the core does with a command field outside 1..max (docs/core-protocol.md, "Out-of-range sizes").
@@ -113,3 +113,43 @@ def emit_core(params: CoreParams, out_dir: str | os.PathLike) -> EmittedDesign:
     core = GemmCore(params)
     return emit(core, params.top_name, out_dir, params.as_dict(), kind="gemm_core",
                 extra=core_manifest_extra(params, core))
+
+
+def rs_manifest_extra(params) -> dict[str, Any]:
+    """Lane layout, command fields, stream order and the pass timing of the row-stationary array
+    (docs/rs-array.md); ``cycles`` is ``codesign.contract.rs_timing.as_manifest()``."""
+    from hdl.rs_array import command_layout
+
+    maxima = (params.max_p, params.max_q, params.max_taps, params.max_out_cols)
+    r, e = params.set_rows, params.set_cols
+    return {
+        "dataflow": "rs",
+        "protocol": "docs/rs-array.md",
+        "cmd_fields": _fields(command_layout(params), maxima),
+        "cmd_out_of_range": OUT_OF_RANGE,
+        "pass_limits": {"p*q*taps": params.weight_rf_words, "q*taps": params.activation_rf_words,
+                        "p": params.psum_rf_words, "out_cols": params.max_out_cols},
+        "sets": {"count": params.sets, "rows": r, "cols": e, "numbering": "row-major over the array"},
+        "lanes": {
+            "filters": {"count": params.sets * r, "bits": params.weight_bits, "signed": params.weight_signed,
+                        "carries": "lane set*r + i: the filter word of set row i; beats f, c, s (s innermost)"},
+            "inputs": {"count": params.sets * params.diagonals, "bits": params.activation_bits,
+                       "signed": params.activation_signed,
+                       "carries": "lane set*(r+e-1) + d: input row d; the prime (c, s), then per output column "
+                                  "x = 1..Q-1 one beat per channel (input x + taps - 1)"},
+            "psums": {"count": params.sets * e, "bits": params.psum_bits, "signed": params.signed,
+                      "carries": "lane set*e + j: output row j; per output column x, one beat per filter"},
+            "order": "lane 0 in the least significant bits",
+        },
+        "cycles": rs_timing.as_manifest(),
+    }
+
+
+def emit_rs_array(params, out_dir: str | os.PathLike) -> EmittedDesign:
+    """Write the row-stationary array of ``params`` (an ``hdl.rs_pe.RsParams``) as ``<top>.v`` and
+    ``manifest.json`` into ``out_dir``. Raises as ``emit_core``."""
+    from hdl.rs_array import RsArray
+
+    prepare_out_dir(out_dir)
+    array = RsArray(params)
+    return emit(array, params.top_name, out_dir, params.as_dict(), kind="rs_array", extra=rs_manifest_extra(params))

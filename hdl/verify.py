@@ -31,11 +31,13 @@ from hdl.benches.golden import Case, assemble_gemm, standard_cases
 from hdl.cocotb_run import SIMULATORS, ensure_simulator_on_path, run_cocotb
 from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["BENCH_MODULE", "BINARY_BENCH_MODULE", "Check", "VerifyReport", "verify_core", "lint_check",
-           "verilator_available", "check_run_options", "work_folder"]
+__all__ = ["BENCH_MODULE", "BINARY_BENCH_MODULE", "RS_BENCH_MODULE", "Check", "VerifyReport", "verify_core",
+           "verify_rs_array", "rs_case_check", "lint_check", "verilator_available", "check_run_options",
+           "work_folder"]
 
 BENCH_MODULE = "hdl.benches.gemm_core_bench"
 BINARY_BENCH_MODULE = "hdl.benches.binary_core_bench"
+RS_BENCH_MODULE = "hdl.benches.rs_core_bench"
 
 
 @dataclass(frozen=True)
@@ -144,10 +146,14 @@ def verify_core(
     OutputError when ``work_dir`` cannot be created or written.
     """
     from hdl.generate import emit_binary_core, emit_core
+    from hdl.rs_pe import RsParams
 
+    if isinstance(params, RsParams):
+        return verify_rs_array(params, simulator, seed, work_dir, cases=cases, lint=lint,
+                               icarus_generation=icarus_generation)
     binary = isinstance(params, BinaryCoreParams)
     if not binary and not isinstance(params, CoreParams):
-        raise HdlError(f"verify_core needs CoreParams or BinaryCoreParams, not {type(params).__name__}")
+        raise HdlError(f"verify_core needs CoreParams, BinaryCoreParams or RsParams, not {type(params).__name__}")
     check_run_options(simulator, seed)
     started = time.monotonic()
     with work_folder(work_dir) as folder:
@@ -169,6 +175,83 @@ def verify_core(
         if out_path.is_file():
             measured = json.loads(out_path.read_text())["results"]
             checks += [_case_check(params, case, result) for case, result in zip(cases, measured)]
+            if len(measured) != len(cases):
+                checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
+        checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,
+                            detail=f"{tests} test(s), {failed} failed"))
+        if lint and verilator_available():
+            checks.append(lint_check(design.verilog_path, params.top_name))
+        return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
+
+
+def rs_case_check(params, case, result: dict) -> Check:
+    """One RS case's line: psums exact (a tiled convolution also assembled and compared with numpy's), and
+    timed cases on the cycles ``codesign.contract.rs_timing`` predicts (stalled ones: no sooner)."""
+    from hdl.benches.rs_core_bench import case_problems
+    from hdl.benches.rs_golden import assemble, conv2d
+
+    finished = len(result["last_psum_edges"]) == len(case.passes)
+    problems = case_problems(case, result)
+    detail = [f"{len(case.passes)} pass{'es' if len(case.passes) > 1 else ''}"
+              + (" back to back" if case.back_to_back else "")]
+    measured = None
+    if finished:
+        if case.back_to_back:
+            measured = result["last_psum_edges"][-1] - result["command_edges"][0]
+        else:
+            measured = sum(b - a for a, b in zip(result["command_edges"], result["last_psum_edges"]))
+    exact = finished and not result["mismatches"]
+    detail.append("bit-exact" if exact else ("did not finish" if not finished else
+                                             f"{len(result['mismatches'])} wrong, first: {result['mismatches'][0]}"))
+    if exact and case.conv is not None:
+        x, w = np.asarray(case.conv["x"], dtype=object), np.asarray(case.conv["w"], dtype=object)
+        want = conv2d(x, w)
+        got = assemble(case.passes, [np.asarray(v, dtype=object) for v in result["psums"]], want.shape)
+        if np.array_equal(got, want):
+            detail.append("assembled conv = numpy conv")
+        else:
+            exact = False
+            problems.append(f"{case.name}: assembled conv differs from numpy conv")
+            detail.append("assembled conv differs from numpy conv")
+    if case.timed:
+        on_time = finished and not any("predicted" in text for text in problems)
+        if finished and not on_time:
+            detail.append(next(text for text in problems if "predicted" in text).split(": ", 1)[1])
+    else:
+        on_time = measured is not None and measured >= case.predicted_cycles
+        detail.append("stalled: cycles >= prediction")
+    return Check(case.name, bool(exact and on_time), case.predicted_cycles, measured, "; ".join(detail))
+
+
+def verify_rs_array(params, simulator: str = "icarus", seed: int = 0, work_dir: str | os.PathLike | None = None,
+                    *, cases: list | None = None, lint: bool = True,
+                    icarus_generation: str | None = None) -> VerifyReport:
+    """As ``verify_core`` for the row-stationary array of ``params`` (an ``hdl.rs_pe.RsParams``): the cases
+    of ``hdl.benches.rs_cases.rs_standard_cases`` (or ``cases``) on ``hdl.benches.rs_core_bench``."""
+    from hdl.benches.rs_cases import rs_standard_cases
+    from hdl.generate import emit_rs_array
+
+    check_run_options(simulator, seed)
+    started = time.monotonic()
+    with work_folder(work_dir) as folder:
+        design = emit_rs_array(params, folder / "rtl")
+        if cases is None:
+            cases = rs_standard_cases(params, seed)
+        spec = {"params": dataclasses.asdict(params), "cases": [c.to_json() for c in cases], "seed": seed}
+        cases_path = write_text_atomic(folder / "cases.json", json.dumps(spec))
+        out_path = folder / "measured.json"
+        if out_path.exists():
+            out_path.unlink()
+        tests, failed, _ = run_cocotb(
+            [design.verilog_path], params.top_name, RS_BENCH_MODULE, simulator, folder / f"build_{simulator}",
+            {"CODESIGN_BENCH_CASES": str(cases_path.resolve()), "CODESIGN_BENCH_OUT": str(out_path.resolve())},
+            seed=seed, icarus_generation=icarus_generation,
+            verilator_opt="-O1",  # every PE's scratchpads make a large model; -Os compiles it for many minutes
+        )
+        checks: list[Check] = []
+        if out_path.is_file():
+            measured = json.loads(out_path.read_text())["results"]
+            checks += [rs_case_check(params, case, result) for case, result in zip(cases, measured)]
             if len(measured) != len(cases):
                 checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
         checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,

@@ -15,7 +15,8 @@ UNIT_OPTIONS = {
     "recip_in_bits": "--recip-in-bits", "recip_bits": "--recip-bits",
 }
 _CORE_ONLY = (("arch", "--arch"), ("dataflow", "--dataflow"), ("multiplier", "--multiplier"),
-              ("weight_bits", "--weight-bits"), ("activation_bits", "--activation-bits"))
+              ("weight_bits", "--weight-bits"), ("activation_bits", "--activation-bits"),
+              ("set_rows", "--set-rows"), ("set_cols", "--set-cols"))
 
 
 def add_core_arguments(parser: argparse.ArgumentParser, *, arch_required: bool = True) -> None:
@@ -24,9 +25,13 @@ def add_core_arguments(parser: argparse.ArgumentParser, *, arch_required: bool =
     parser.add_argument("--arch", required=arch_required, metavar="PRESET|FILE.yaml",
                         help="accelerator preset (see `codesign arch list`) or YAML spec"
                         + ("" if arch_required else " (required unless --unit)"))
-    parser.add_argument("--dataflow", default=None, metavar="ws|os",
-                        help="dataflow of the generated array (default: the arch's first); "
-                        "rs (row stationary) has no RTL generator yet")
+    parser.add_argument("--dataflow", default=None, metavar="ws|os|rs",
+                        help="dataflow of the generated array (default: the arch's first); rs builds the "
+                        "row-stationary array of docs/rs-array.md (hdl and verify only)")
+    parser.add_argument("--set-rows", type=int, default=None,
+                        help="--dataflow rs: filter rows r of a PE set (default: the array's rows)")
+    parser.add_argument("--set-cols", type=int, default=None,
+                        help="--dataflow rs: output rows e of a PE set (default: the array's columns)")
     parser.add_argument("--multiplier", default=None, metavar="dsp|logic",
                         help="PE multiplier: dsp (the * operator, mapped to DSP blocks) or logic (shift-and-add); "
                         "default: the arch's pe.multiplier")
@@ -100,7 +105,7 @@ def unit_params_from_args(args: argparse.Namespace):
 
 
 _INTEGER_ONLY = (("dataflow", "--dataflow"), ("multiplier", "--multiplier"), ("weight_bits", "--weight-bits"),
-                 ("activation_bits", "--activation-bits"))
+                 ("activation_bits", "--activation-bits"), ("set_rows", "--set-rows"), ("set_cols", "--set-cols"))
 
 
 def _binary_params_from_args(args: argparse.Namespace, arch):
@@ -108,7 +113,7 @@ def _binary_params_from_args(args: argparse.Namespace, arch):
     from hdl.params import binary_params_from_arch
 
     for attr, flag in _INTEGER_ONLY:
-        value = getattr(args, attr)
+        value = getattr(args, attr, None)
         if value is not None and not (attr == "dataflow" and value == "xnor"):
             raise HdlError(f"{flag} applies to the integer GEMM core, not to --array binary")
     if args.unsigned:
@@ -116,9 +121,18 @@ def _binary_params_from_args(args: argparse.Namespace, arch):
     return binary_params_from_arch(arch, rows=args.rows, cols=args.cols, word_bits=args.word_bits)
 
 
-def core_params_from_args(args: argparse.Namespace):
-    """The CoreParams (``--array binary``: BinaryCoreParams) the options describe (typed errors for every
-    bad value)."""
+def _rs_params(args: argparse.Namespace, arch):
+    """The ``hdl.rs_pe.RsParams`` of ``arch`` (already carrying the option overrides) for --dataflow rs."""
+    from hdl.rs_pe import rs_params_from_arch
+
+    return rs_params_from_arch(arch, set_rows=getattr(args, "set_rows", None), set_cols=getattr(args, "set_cols", None),
+                               multiplier=args.multiplier,
+                               signed=False if args.unsigned else None)
+
+
+def core_params_from_args(args: argparse.Namespace, *, allow_rs: bool = False):
+    """The CoreParams (``--array binary``: BinaryCoreParams; ``--dataflow rs`` with ``allow_rs``: the
+    row-stationary array's RsParams) the options describe (typed errors for every bad value)."""
     import dataclasses
 
     from codesign.arch_loader import load_arch
@@ -140,10 +154,39 @@ def core_params_from_args(args: argparse.Namespace):
     arch_changes = {k: v for k, v in (("rows", args.rows), ("cols", args.cols)) if v is not None}
     if pe_changes:
         arch_changes["pe"] = dataclasses.replace(arch.pe, **pe_changes)
+    dataflow = args.dataflow
+    if dataflow is None and arch.dataflows:
+        dataflow = getattr(arch.dataflows[0], "value", arch.dataflows[0])
+    if dataflow == "rs":
+        if not allow_rs:
+            raise HdlError("dataflow 'rs' (row stationary) has no RTL generator for this command yet: "
+                           "`codesign hdl` / `codesign verify --dataflow rs` build and check the RS array; "
+                           "use --dataflow ws or os")
+        _check_rs_overrides(arch_changes, pe_changes, arch.name)
+        if arch_changes:
+            arch = dataclasses.replace(arch, **arch_changes)
+        return _rs_params(args, arch)
+    for attr, flag in (("set_rows", "--set-rows"), ("set_cols", "--set-cols")):
+        if getattr(args, attr, None) is not None:
+            raise HdlError(f"{flag} applies to --dataflow rs")
     if arch_changes:
         arch = dataclasses.replace(arch, **arch_changes)
     return core_params_from_arch(arch, args.dataflow, multiplier=args.multiplier,
                                  signed=False if args.unsigned else None)
+
+
+def _check_rs_overrides(arch_changes: dict, pe_changes: dict, name: str) -> None:
+    """One-line HdlError for an override the arch spec would refuse with a less direct message."""
+    from codesign.errors import HdlError
+    from hdl.rs_pe import MAX_ARRAY_SIDE, RsWidthError
+
+    for label in ("rows", "cols"):
+        value = arch_changes.get(label)
+        if value is not None and not 1 <= value <= MAX_ARRAY_SIDE:
+            raise HdlError(f"RS array {label}={value} must be an integer in 1..{MAX_ARRAY_SIDE}")
+    for label, value in pe_changes.items():
+        if not 2 <= value <= 16:
+            raise RsWidthError(f"RS array {label}={value} is outside the 2..16 bits the generator builds")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -198,7 +241,9 @@ def _system(args: argparse.Namespace) -> int:
 
 def design_params_from_args(args: argparse.Namespace):
     """``--unit``: the UnitParams; otherwise the core's CoreParams or BinaryCoreParams."""
-    return unit_params_from_args(args) if getattr(args, "unit", None) is not None else core_params_from_args(args)
+    if getattr(args, "unit", None) is not None:
+        return unit_params_from_args(args)
+    return core_params_from_args(args, allow_rs=True)
 
 
 def _describe_unit(params) -> str:
@@ -233,6 +278,20 @@ def run(args: argparse.Namespace) -> int:
               f"tiles up to m={params.rows} k={params.max_k} ({params.max_words} words) n={params.cols}; "
               f"cycles: tile {design.manifest['cycles']['tile']}, "
               f"issue interval {design.manifest['cycles']['issue_interval']})")
+        print(f"wrote {design.manifest_path}")
+        return 0
+    from hdl.rs_pe import RsParams
+
+    if isinstance(params, RsParams):
+        from hdl.generate import emit_rs_array
+
+        design = emit_rs_array(params, args.out)
+        print(f"wrote {design.verilog_path} (top {params.top_name}: rs {params.rows}x{params.cols}, "
+              f"{params.sets} set{'s' if params.sets > 1 else ''} of {params.set_rows}x{params.set_cols} PEs, "
+              f"{'int' if params.weight_signed else 'uint'}{params.weight_bits} weights x "
+              f"{'int' if params.activation_signed else 'uint'}{params.activation_bits} activations, "
+              f"scratchpads {params.weight_rf_words}/{params.activation_rf_words}/{params.psum_rf_words} words, "
+              f"{params.psum_bits}-bit psums; cycles: pass {design.manifest['cycles']['pass']})")
         print(f"wrote {design.manifest_path}")
         return 0
     design = emit_core(params, args.out)
