@@ -130,3 +130,64 @@ def test_sim_of_the_generated_system_refuses_what_the_system_does_not_run(capsys
     assert main(["sim", f"{NETS}:lut_block", "--arch", "eyeriss", "--dataflow", "ws", "--machine", "system"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--dataflow ws or os" in err[0] and "int8" in err[1]
+
+
+# -- run_system on the simulation top: the memory, the trace and the host in RTL -----------------------------
+def _copy_case(source: int, nbytes: int, dest: int):
+    """A LOAD of ``nbytes`` from DRAM ``source`` (random bytes), a STORE of them to ``dest``, END; its image."""
+    import numpy as np
+
+    from codesign.contract.isa import Instruction, Op, Unit, encode_program
+
+    instructions = [Instruction(Op.LOAD, {"glb_addr": 0, "bytes": nbytes, "dram_addr": source}),
+                    Instruction(Op.SYNC, {"mask": 1 << Unit.DMA}),
+                    Instruction(Op.STORE, {"glb_addr": 0, "bytes": nbytes, "dram_addr": dest}),
+                    Instruction(Op.SYNC, {"mask": 1 << Unit.DMA}),
+                    Instruction(Op.END, {})]
+    binary = encode_program(instructions)
+    program_addr = 16384
+    image = np.zeros(program_addr + len(binary), dtype=np.uint8)
+    if source + nbytes <= program_addr:
+        image[source:source + nbytes] = np.random.default_rng(nbytes).integers(0, 256, nbytes, dtype=np.uint8)
+    image[program_addr:] = np.frombuffer(binary, dtype=np.uint8)
+    return instructions, binary, image, program_addr
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_run_system_gives_the_executors_dram_and_the_schedules_dispatch_cycles_and_dram_errors(tmp_path):
+    """One build of the simulation top (its memory larger than either image): a copy of 4.5 KiB across a 4 KiB
+    boundary at the spec's 20-cycle latency, bit-exact with every dispatch cycle as predicted; then a LOAD
+    running past the end of its image stops with error 3 where the executor does."""
+    require_simulator("icarus")
+    from codesign.arch_loader import load_arch
+    from codesign.compiler.executor import ExecutionError, run_program
+    from codesign.contract.system_timing import Target, schedule
+    from hdl.system.params import system_params_from_arch
+    from hdl.system.rtl_run import run_system, sim_top_verilog
+    from hdl.system.sim_top import sim_memory_bytes
+
+    arch = load_arch("fpga-8x8")
+    target = Target(arch, "ws")
+    params = system_params_from_arch(arch, "ws", imem_depth=256)
+    assert params.dram_latency_cycles == 20
+    verilog = sim_top_verilog(params, sim_memory_bytes(1 << 16))
+    instructions, binary, image, program_addr = _copy_case(8, 4096 + 512, 8192)
+    execution = run_program(binary, target, image, params.acc_rows)
+    predicted = schedule(instructions, target, len(binary))
+    run = run_system(params, image.tobytes(), program_addr, len(instructions), "icarus", tmp_path / "copy",
+                     max_cycles=2 * predicted.total_cycles, verilog=verilog)
+    assert run.done and not run.timed_out and run.error_code == 0
+    assert run.cycles == predicted.total_cycles == execution.cycles
+    assert run.issue == tuple(predicted.issue)
+    assert run.dram == execution.dram.tobytes() and run.dram[8192:8192 + 64] == image[8:8 + 64].tobytes()
+
+    # the image ends with the program (16 KiB + 80 bytes): a LOAD from inside it running 48 bytes past its end
+    instructions, binary, image, program_addr = _copy_case(16384 + 16, 128, 0)
+    with pytest.raises(ExecutionError) as error:
+        run_program(binary, target, image, params.acc_rows)
+    run = run_system(params, image.tobytes(), program_addr, len(instructions), "icarus", tmp_path / "past",
+                     max_cycles=10_000, verilog=verilog)
+    assert not run.done and run.error_code == error.value.code == 3 and run.error_pc == error.value.index == 0
+    # the LOAD dispatched when predicted; dispatch stopped before the STORE
+    assert run.issue[0] == schedule(instructions, target, len(binary)).issue[0] and run.issue[2:] == (-1, -1, -1)

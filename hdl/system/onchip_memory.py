@@ -3,17 +3,27 @@ for the host link (docs/board.md, "On-chip memory").
 
 The AXI4 side has the signature of the DMA unit's ``axi`` port (``hdl.system.dma.axi4_signature``, seen from the
 slave) and keeps the timing docs/system-rtl.md ("The AXI4 memory port and its model") asks of a memory, with
-L = ``READ_LATENCY`` = 3: an AR handshaken in cycle a has its first R beat in a + 3 at the earliest, then one beat
-a cycle, and a burst starts at the earliest in the cycle after the previous burst's last beat. So an arch whose
-``dram.latency_cycles`` is 3 (``board_arch``) predicts the system's cycles on the board exactly. Why 3: the AR
-enters a 4-entry queue (cycle a), the burst engine takes it from the queue (a + 1), presents the first word's
-address to the block RAM (a + 2), whose registered output is the R beat (a + 3). The queue holds 4 bursts: an AR
-that finds it full waits, but since every queued burst is at least one beat long its data are still not later
-than the previous burst's end (docs/board.md gives the argument), so a DMA transfer streams without a gap.
+L = ``latency`` (default ``READ_LATENCY`` = 3, the least it can be): an AR handshaken in cycle a has its first R
+beat in a + L at the earliest, then one beat a cycle, and a burst starts at the earliest in the cycle after the
+previous burst's last beat; the timing of ``hdl.benches.axi_memory.AxiMemory`` with the same latency. So an arch
+whose ``dram.latency_cycles`` is 3 (``board_arch``) predicts the system's cycles on the board exactly, and the
+simulation top (``hdl.system.sim_top``) builds it with the arch's own latency. Why 3: the AR enters the queue
+(cycle a), the burst engine takes it from the queue (a + 1), presents the first word's address to the block RAM
+(a + 2), whose registered output is the R beat (a + 3). A longer latency holds the burst in the queue L - 3 cycles
+more: a token per AR runs down a shift register of L - 3 flip-flops beside the queue, and the engine takes only
+bursts whose token has come out. The queue holds L + 1 bursts (4 at L = 3): an AR that finds it full waits, but
+since every queued burst is at least one beat long its data are still not later than the previous burst's end
+(the head starts in cycle s, so the L + 1 queued bursts end in s + L + 1 at the earliest, while the waiting AR,
+taken in s + 1, could start in s + L + 1; docs/board.md gives the argument at L = 3), so a DMA transfer streams
+without a gap.
 
 Writes: AW into a second 4-entry queue; W beats are accepted every cycle a burst is open or queued (``wready``),
 each written (``wstrb`` bytes) in the cycle it is accepted; B one cycle after the burst's last beat. Accesses
 beyond the memory answer DECERR (reads 0, writes dropped).
+
+With ``limit_port``, an input ``limit`` (in bus words) bounds the memory instead of its size: a word at or beyond
+it answers DECERR as if the memory ended there, so one build of a large memory serves images of any size (the
+simulation top's ``dram_words``).
 
 The host port (``host``: ``addr`` byte address, ``en``, ``we``, ``wdata`` one byte; ``rdata`` the byte the
 cycle after a read), for the UART bridge's loads and reads, shares the block RAM's one write and one read port
@@ -38,7 +48,7 @@ __all__ = ["OnChipMemory", "READ_LATENCY", "QUEUE_DEPTH", "AXI_RESP_DECERR", "ho
            "memory_bytes_for", "board_arch"]
 
 READ_LATENCY = 3  # AR handshake to first R beat, in cycles (module docstring)
-QUEUE_DEPTH = 4  # bursts the AR and AW queues hold
+QUEUE_DEPTH = 4  # bursts the AW queue holds, and the AR queue at READ_LATENCY (L + 1 at latency L)
 AXI_RESP_DECERR = 0b11
 ALIGN_BYTES = 8  # DMA addresses and sizes are multiples of 8 bytes (docs/isa.md)
 
@@ -64,22 +74,32 @@ def board_arch(arch):
 
 class OnChipMemory(wiring.Component):
     """``size_bytes`` of block RAM behind an AXI4 slave port (``axi``) and a host byte port (``host``); see the
-    module docstring. ``params`` gives the bus width (``axi_data_bytes``: the memory's word)."""
+    module docstring. ``params`` gives the bus width (``axi_data_bytes``: the memory's word); ``latency`` the
+    cycles from an AR to its first R beat (>= ``READ_LATENCY``); ``limit_port`` adds the ``limit`` input."""
 
-    def __init__(self, params: SystemParams, size_bytes: int):
+    def __init__(self, params: SystemParams, size_bytes: int, *, latency: int = READ_LATENCY,
+                 limit_port: bool = False):
         if not isinstance(params, SystemParams):
             raise HdlError(f"OnChipMemory needs SystemParams, not {type(params).__name__}")
         if not isinstance(size_bytes, int) or size_bytes <= 0 or size_bytes % ALIGN_BYTES:
             raise HdlError(f"OnChipMemory size_bytes={size_bytes!r}: a positive multiple of {ALIGN_BYTES} bytes")
         if size_bytes > 1 << DRAM_ADDRESS_BITS:
             raise HdlError(f"OnChipMemory size_bytes={size_bytes}: beyond the 32-bit address space")
-        self.params, self.size_bytes = params, size_bytes
+        if not isinstance(latency, int) or isinstance(latency, bool) or latency < READ_LATENCY:
+            raise HdlError(f"OnChipMemory latency={latency!r}: an integer of at least {READ_LATENCY} cycles "
+                           f"(queue, burst engine, registered block RAM)")
+        self.params, self.size_bytes, self.latency = params, size_bytes, latency
         self.data_bytes = params.axi_data_bytes
         self.depth = size_bytes // self.data_bytes
-        super().__init__({
+        self.ar_queue_depth = QUEUE_DEPTH + latency - READ_LATENCY
+        ports = {
             "axi": In(axi4_signature(self.data_bytes)),
             "host": In(host_port_signature(size_bytes)),
-        })
+        }
+        if limit_port:
+            ports["limit"] = In(range(self.depth + 1), init=self.depth)
+        self.limit_port = limit_port
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -113,7 +133,7 @@ class OnChipMemory(wiring.Component):
 
         # -- the burst queues: (word address, beats - 1, inside the memory) ------------------------------------
         entry = DRAM_ADDRESS_BITS - shift + 8
-        m.submodules.ar_queue = ar_q = SyncFIFO(width=entry, depth=QUEUE_DEPTH)
+        m.submodules.ar_queue = ar_q = SyncFIFO(width=entry, depth=self.ar_queue_depth)
         m.submodules.aw_queue = aw_q = SyncFIFO(width=entry, depth=QUEUE_DEPTH)
         m.d.comb += [
             axi.arready.eq(ar_q.w_rdy), ar_q.w_en.eq(axi.arvalid),
@@ -136,7 +156,8 @@ class OnChipMemory(wiring.Component):
         m.d.comb += [axi.wready.eq((w_open | aw_q.r_rdy) & (b_pending < b_limit) & ~host_write),
                      w_fire.eq(axi.wvalid & axi.wready)]
         m.d.comb += aw_q.r_en.eq(w_fire & ~w_open)
-        w_inside = beat_addr < depth
+        limit = self.limit if self.limit_port else depth
+        w_inside = beat_addr < limit
         bad_burst = Signal()  # a beat of the open burst fell outside the memory
         with m.If(w_fire):
             m.d.sync += [w_addr.eq(beat_addr + 1), w_left.eq(beat_left - 1), w_open.eq(beat_left != 0)]
@@ -167,13 +188,21 @@ class OnChipMemory(wiring.Component):
         stalled = rvalid & ~axi.rready
         issue = r_open & ~stalled & ~host_read  # read the word of the next beat this cycle
         last_issue = issue & (r_left == 0)
-        m.d.comb += ar_q.r_en.eq(~r_open | last_issue)
-        with m.If(ar_q.r_rdy & (~r_open | last_issue)):
+        # ripening: token[i] is high in a + 1 + i for an AR handshaken in a; the head may be taken from a + L - 2
+        # (then its first word is read in a + L - 1 and its beat is on R in a + L)
+        tokens = Signal(self.latency - READ_LATENCY + 1)
+        m.d.sync += tokens.eq(Cat(axi.arvalid & axi.arready, tokens[:-1]))
+        ripe = Signal(range(self.ar_queue_depth + 1))  # queued bursts whose token has come out, not yet taken
+        arrived = tokens[-1]
+        take = ar_q.r_rdy & ((ripe != 0) | arrived) & (~r_open | last_issue)
+        m.d.sync += ripe.eq(ripe + arrived - take)
+        m.d.comb += ar_q.r_en.eq(take)
+        with m.If(take):
             m.d.sync += [r_open.eq(1), r_addr.eq(ar_q.r_data[:addr_width]), r_left.eq(ar_q.r_data[addr_width:])]
         with m.Elif(issue):
             m.d.sync += [r_addr.eq(r_addr + 1), r_left.eq(r_left - 1), r_open.eq(~last_issue)]
         with m.If(issue):
-            m.d.sync += [rvalid.eq(1), rlast.eq(r_left == 0), rbad.eq(r_addr >= depth)]
+            m.d.sync += [rvalid.eq(1), rlast.eq(r_left == 0), rbad.eq(r_addr >= limit)]
         with m.Elif(axi.rready):
             m.d.sync += rvalid.eq(0)
 

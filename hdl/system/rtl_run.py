@@ -1,10 +1,12 @@
 """Run a program on the generated system's RTL under cocotb: the DRAM image in, the DRAM image and every dispatch
 cycle out (``hdl/benches/system_bench.py`` does the host's part of docs/isa.md).
 
-``run_system`` writes the system's Verilog (``AcceleratorSystem``) and the case into a work folder, runs the bench
-on Icarus or Verilator and returns what the RTL did: DONE or the error it stopped on, CYCLES, the cycle each
-instruction dispatched in, and the DRAM after the run. It knows nothing of models: ``codesign run`` compiles,
-compares and reports.
+``run_system`` writes the Verilog of the simulation top (``hdl.system.sim_top.SimulationTop``: the system, its
+DRAM at the spec's latency and the issue trace, all in RTL, so the simulator runs without Python in every cycle)
+and the case into a work folder, runs the bench on Icarus or Verilator and returns what the RTL did: DONE or the
+error it stopped on, CYCLES, the cycle each instruction dispatched in, and the DRAM after the run. The image is
+not in the Verilog (the bench writes it into the memory), so one build serves every image up to the memory's size
+(``sim_memory_bytes``). It knows nothing of models: ``codesign run`` compiles, compares and reports.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hdl.emit import to_verilog
 from hdl.system.generate import SYSTEM_TOP
 from hdl.system.params import SystemParams
 
-__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "run_system", "build_cache_dir"]
+__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "sim_top_verilog", "run_system", "build_cache_dir"]
 
 VERILATOR_OPT = "-O1"  # the system's C++ at -Os takes over ten minutes to compile; -O1 a fraction, and runs fast
 # The memories' initial values make functions of hundreds of thousands of statements; split them for the compiler.
@@ -59,14 +61,24 @@ def system_verilog(params: SystemParams, *, dram_bytes: int | None = None, name:
     return to_verilog(AcceleratorSystem(params, dram_bytes=dram_bytes), name=name)
 
 
+def sim_top_verilog(params: SystemParams, memory_bytes: int, *, name: str = SYSTEM_TOP) -> str:
+    """The Verilog of the simulation top of the system ``params`` builds, with a DRAM of ``memory_bytes``."""
+    from hdl.system.sim_top import SimulationTop
+
+    return to_verilog(SimulationTop(params, memory_bytes), name=name)
+
+
 def run_system(params: SystemParams, dram: bytes, program_addr: int, program_count: int, simulator: str,
                work_dir: str | os.PathLike, *, max_cycles: int, verilog: str | None = None) -> SystemRun:
     """Boot and run the program at DRAM ``program_addr`` (``program_count`` instructions) of the image ``dram`` on
-    the RTL in ``simulator``; stop after ``max_cycles`` without DONE. ``verilog``: the system's Verilog if already
-    written (else generated). Raises HdlError when the simulator cannot build or run the design."""
+    the RTL in ``simulator``; stop after ``max_cycles`` without DONE (counted from the START write). ``verilog``:
+    the simulation top's Verilog (``sim_top_verilog``, with a memory that holds the image) if already written, else
+    generated. Raises HdlError when the simulator cannot build or run the design."""
+    from hdl.system.sim_top import sim_memory_bytes
+
     folder = Path(work_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    text = verilog if verilog is not None else system_verilog(params)
+    text = verilog if verilog is not None else sim_top_verilog(params, sim_memory_bytes(len(dram)))
     (folder / f"{SYSTEM_TOP}.v").write_text(text)
     build = build_cache_dir() / hashlib.sha256(text.encode()).hexdigest()[:20]
     build.mkdir(parents=True, exist_ok=True)
@@ -77,8 +89,7 @@ def run_system(params: SystemParams, dram: bytes, program_addr: int, program_cou
         tmp.replace(source)
     (folder / "dram.bin").write_bytes(bytes(dram))
     case = {"dram": "dram.bin", "dram_out": "dram_out.bin", "result": "result.json", "program_addr": program_addr,
-            "program_count": program_count, "latency_cycles": params.dram_latency_cycles,
-            "data_bytes": params.axi_data_bytes, "max_cycles": int(max_cycles)}
+            "program_count": program_count, "data_bytes": params.axi_data_bytes, "max_cycles": int(max_cycles)}
     (folder / "case.json").write_text(json.dumps(case))
     for stale in ("result.json", "dram_out.bin"):
         (folder / stale).unlink(missing_ok=True)
