@@ -98,7 +98,7 @@ def test_dma_and_the_staging_unit_overlap_and_sync_waits_for_both():
     timing = schedule(program, Target(ARCH, "ws"), len(program) * INSTRUCTION_BYTES)
     boot = timing.boot_cycles
     load = ARCH.dram.latency_cycles + 400
-    assert timing.cycles[1] == 2 * 100 + VECTOR_LATENCY
+    assert timing.cycles[1] == 400 + VECTOR_LATENCY  # one word a cycle through the vector unit's multipliers
     assert boot == ARCH.dram.latency_cycles + math.ceil(len(program) * INSTRUCTION_BYTES / 2)
     assert timing.issue == (boot, boot + 1, boot + load, boot + load + 1)
     assert timing.total_cycles == boot + load + 2
@@ -108,7 +108,7 @@ def test_an_action_waits_for_its_unit_and_holds_the_instructions_behind_it():
     program = [_vact(100), _vact(20), Instruction(Op.LOAD, {"bytes": 8}), Instruction(Op.END)]
     timing = schedule(program, Target(ARCH, "ws"), 64)
     boot = timing.boot_cycles
-    first, second = 50 + VECTOR_LATENCY, 10 + VECTOR_LATENCY
+    first, second = 100 + VECTOR_LATENCY, 20 + VECTOR_LATENCY
     assert timing.issue[:3] == (boot, boot + first, boot + first + 1)
     assert timing.total_cycles == max(boot + first + second, boot + first + 1 + ARCH.dram.latency_cycles + 4) + 1
 

@@ -1,6 +1,7 @@
 """The output path's requantization and tail (hdl/system/tail.py) against the executor, value for value and
-cycle for cycle: ``Requantize`` is isa.md's rq (VADD's two-term form too), ``OutputTail`` is
-``executor.Machine._tail``, each a fixed-latency pipeline taking one input a cycle."""
+cycle for cycle: ``Requantize`` is isa.md's rq (VADD's two-term form too), ``PassRequantize`` the same sum built one
+narrow product a cycle, ``OutputTail`` is ``executor.Machine._tail``, each a fixed-latency pipeline taking one input
+a cycle."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from codesign.contract.system_timing import LUT_BYTES, Target
 from codesign.errors import HdlError
 from codesign.integer.scheme import requantize
 from hdl.emit import to_verilog
-from hdl.system.tail import REQUANT_LATENCY, TAIL_LATENCY, TAIL_REGS, OutputTail, Requantize
+from hdl.system.tail import (HALF_BITS, PASS_X_BITS, REQUANT_LATENCY, TAIL_LATENCY, TAIL_REGS, OutputTail,
+                             PassRequantize, Requantize)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -112,6 +114,105 @@ def test_requantize_of_wide_sums_wraps_as_int64():
     fed, outputs = _run_requantize(lanes, 40, 1, x, mult, shift, np.zeros(count, dtype=int))
     assert [cycle for cycle, _ in outputs] == [cycle + REQUANT_LATENCY for cycle in fed]
     np.testing.assert_array_equal(np.array([v for _, v in outputs]), requantize(x[0], mult[0], shift))
+
+
+def _wrap64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _pass_items(rng, count: int, lanes: int) -> list[dict]:
+    """Sums of 1-3 passes: x at the 18-bit extremes or random, any int32 multiplier, random high halves, any int64
+    bias and shift 0..63; a gap of 0-2 cycles before some passes (the running sum holds)."""
+    items = []
+    for _ in range(count):
+        passes = []
+        for index in range(int(rng.integers(1, 4))):
+            passes.append({"x": [int(v) for v in _rq_values(rng, 1, lanes, PASS_X_BITS)[0]],
+                           "mult": [int(v) for v in _rq_values(rng, 1, lanes, 32)[0]],
+                           "hi": int(rng.integers(0, 2)), "gap": int(rng.choice([0, 0, 1, 2]))})
+        items.append({"passes": passes, "bias": int(rng.choice([rng.integers(*I64, endpoint=True), *I64, 0, 1 << 40])),
+                      "shift": int(rng.integers(0, 64))})
+    return items
+
+
+def _expected_pass(item: dict, lanes: int) -> list[int]:
+    out = []
+    for j in range(lanes):
+        total = item["bias"] + sum(p["x"][j] * p["mult"][j] << (HALF_BITS * p["hi"]) for p in item["passes"])
+        out.append(_wrap64(total) >> item["shift"])
+    return out
+
+
+def _run_passes(lanes: int, items: list[dict]):
+    """Feed the items' passes in order; (cycle of each item's last pass, outputs (cycle, v), products seen)."""
+    dut = PassRequantize(lanes)
+    inputs: list[dict | None] = []
+    ends = []
+    for item in items:
+        for index, step in enumerate(item["passes"]):
+            inputs.extend([None] * step["gap"])
+            first, last = index == 0, index == len(item["passes"]) - 1
+            inputs.append({"x": step["x"], "mult": step["mult"], "hi": step["hi"], "first": int(first),
+                           "last": int(last), "bias": item["bias"] if first else 0,
+                           "shift": item["shift"] if last else 0})
+        ends.append(len(inputs) - 1)
+    outputs, products = [], []
+
+    async def bench(ctx):
+        for cycle in range(len(inputs) + 6):
+            item = inputs[cycle] if cycle < len(inputs) else None
+            ctx.set(dut.valid, item is not None)
+            for name, value in (item or {"x": [0] * lanes, "mult": [0] * lanes}).items():
+                ctx.set(getattr(dut, name), value)
+            if ctx.get(dut.out_valid):
+                outputs.append((cycle, [int(v) for v in ctx.get(dut.v)]))
+            products.append([int(v) for v in ctx.get(dut.product)])
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    fed = [(cycle, item) for cycle, item in enumerate(inputs) if item is not None]
+    return ends, outputs, products, fed
+
+
+def test_pass_requantize_is_the_int64_sum_of_its_passes():
+    # bias + sum of x * mult (x 2^17 for a high half), wrapped to int64, >> shift; LATENCY after the last pass
+    rng = np.random.default_rng(21)
+    lanes = 4
+    items = _pass_items(rng, 40, lanes)
+    ends, outputs, products, fed = _run_passes(lanes, items)
+    assert [cycle for cycle, _ in outputs] == [end + PassRequantize.LATENCY for end in ends]
+    assert [v for _, v in outputs] == [_expected_pass(item, lanes) for item in items]
+    for cycle, item in fed:  # every product, the cycle after its pass, exact (x 18 bits by mult 32 bits)
+        assert products[cycle + 1] == [x * m for x, m in zip(item["x"], item["mult"])]
+
+
+def test_pass_requantize_two_halves_make_an_int32_operand():
+    # an int32 x as bits 0..16 (unsigned) then 17..31 (signed, hi) is rq of the whole x, as the vector unit's POOL
+    rng = np.random.default_rng(22)
+    lanes, items, whole = 2, [], []
+    for x in _rq_values(rng, 30, lanes, 32):
+        mult = [int(v) for v in _rq_values(rng, 1, lanes, 32)[0]]
+        shift = int(rng.integers(1, 63))
+        low = [int(v) & ((1 << HALF_BITS) - 1) for v in x]
+        high = [int(v) >> HALF_BITS for v in x]
+        items.append({"passes": [{"x": low, "mult": mult, "hi": 0, "gap": 0}, {"x": high, "mult": mult, "hi": 1,
+                                                                                "gap": 0}],
+                      "bias": 1 << (shift - 1), "shift": shift})
+        whole.append(requantize(x.astype(np.int64), np.array(mult, dtype=np.int64), shift))
+    _, outputs, _, _ = _run_passes(lanes, items)
+    np.testing.assert_array_equal(np.array([v for _, v in outputs]), np.array(whole))
+
+
+def test_pass_requantize_wrong_latency_expectation_fails():
+    rng = np.random.default_rng(23)
+    items = _pass_items(rng, 5, 2)
+    ends, outputs, _, _ = _run_passes(2, items)
+    with pytest.raises(AssertionError):
+        assert [cycle for cycle, _ in outputs] == [end + PassRequantize.LATENCY + 1 for end in ends]
 
 
 def _machine() -> Machine:
@@ -223,8 +324,11 @@ def test_parameters_are_checked():
         Requantize(4, 65)
     with pytest.raises(HdlError, match="word_bytes"):
         OutputTail(4, 3)
+    with pytest.raises(HdlError, match="lanes"):
+        PassRequantize(0)
 
 
 def test_both_convert_to_verilog():
     assert "module rq" in to_verilog(Requantize(2, 32, 2), "rq")
     assert "module tail" in to_verilog(OutputTail(2, 8), "tail")
+    assert "module prq" in to_verilog(PassRequantize(2), "prq")

@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from codesign.arch_loader import load_arch
 from codesign.compiler.executor import ExecutionError, Machine
 from codesign.contract.isa import Instruction, Op, Reg, encode
-from codesign.contract.system_timing import LUT_BYTES, Target, instruction_cycles
+from codesign.contract.system_timing import LUT_BYTES, VECTOR_LATENCY, Target, instruction_cycles, vector_slots
 from hdl.emit import to_verilog
 from hdl.lint import verilator_lint
 from hdl.system.params import system_params_from_arch
@@ -372,6 +372,63 @@ def test_mixed_back_to_back(setup):
     assert [b.start - a.start for a, b in zip(observed, observed[1:])] == [a.idle_after for a in observed[:-1]]
 
 
+def test_one_word_a_pass_for_every_ragged_length(setup):
+    """VACT and VADD of 1 .. 2 banks + 1 words, back to back: the multipliers take one word's products a cycle
+    (VADD: a, then b), so with two banks or more VACT takes words + VECTOR_LATENCY cycles and VADD twice the words
+    + VECTOR_LATENCY (system_timing.vector_slots); values and cycles exact."""
+    rng = np.random.default_rng(20)
+    word, banks = setup.word, setup.banks
+    lengths = range(1, 2 * banks + 2)
+    assert [vector_slots(n, 1, setup.arch) for n in lengths] == list(lengths)
+    assert [vector_slots(n, 2, setup.arch) for n in lengths] == [2 * n for n in lengths]
+    steps = []
+    for n in lengths:
+        steps.append(vact(setup, rng, n, bool(n % 2), (3 + n) * word, (500 + 20 * n) * word))
+        steps.append(vadd(setup, rng, n, bool(n % 3 == 0), (5 + 2 * n) * word, (200 + 3 * n) * word,
+                          (1000 + 20 * n) * word))
+    observed = check(setup, random_glb(setup, rng), steps, lut=random_lut(rng))
+    assert [item.idle_after for item in observed] == [passes * n + VECTOR_LATENCY for n in lengths
+                                                      for passes in (1, 2)]
+
+
+@pytest.mark.parametrize("op", [Op.VACT, Op.VADD], ids=["vact", "vadd"])
+def test_zero_points_and_multipliers_at_the_int32_extremes(setup, op):
+    """Any int32 ZP_IN, ZP_IN2, VMULT1, VMULT2 and shifts 1 and 62: the unit's a x M - ZP_IN x M (each product
+    int8 or a zero point's half by 32 bits) is the executor's (a - ZP_IN) x M modulo 2^64, bit for bit."""
+    rng = np.random.default_rng(21 + (op is Op.VADD))
+    word = setup.word
+    extremes = [-(2**31), 2**31 - 1, -1, 1 << 17, -(1 << 17) - 1]
+    steps = []
+    for i in range(6):
+        words = int(rng.integers(1, 2 * setup.banks + 2))
+        if op is Op.VACT:
+            step = vact(setup, rng, words, bool(i % 2), (10 + 40 * i) * word, (900 + 40 * i) * word)
+        else:
+            step = vadd(setup, rng, words, bool(i % 2), (10 + 40 * i) * word, (300 + 40 * i) * word,
+                        (900 + 40 * i) * word)
+        for reg in (Reg.ZP_IN, Reg.ZP_IN2, Reg.VMULT1, Reg.VMULT2):
+            step.regs[reg] = int(rng.choice(extremes)) if rng.random() < 0.7 else int(rng.integers(-(2**31), 2**31))
+        step.regs[Reg.VSHIFT] = int(rng.choice([1, 62, int(rng.integers(1, 63))]))
+        steps.append(step)
+    check(setup, random_glb(setup, rng), steps)
+
+
+def test_average_pool_with_wide_window_sums_and_empty_windows(setup):
+    """Average pooling whose window sums need all 32 bits (ZP_IN near -2^24: the sum goes through the multipliers
+    in two halves), with windows in the padding beside windows with taps (one pass each): exact."""
+    rng = np.random.default_rng(23)
+    word = setup.word
+    steps = []
+    for i, (k, pad) in enumerate((((1, 1), (1, 1)), ((3, 3), (1, 1)), ((2, 1), (1, 2)))):
+        step = pool(setup, rng, average=True, h=3, w=4, cpw=2, k=k, stride=(1, 1), pad=pad, batch=1,
+                    src=(20 + 200 * i) * word, dst=(1200 + 200 * i) * word, lut=bool(i % 2))
+        step.regs[Reg.ZP_IN] = -(1 << 24) + int(rng.integers(-1000, 1000))
+        step.regs[Reg.VMULT1] = int(rng.integers(1 << 20, 1 << 31))
+        step.regs[Reg.VSHIFT] = int(rng.integers(40, 60))
+        steps.append(step)
+    check(setup, random_glb(setup, rng), steps, lut=random_lut(rng))
+
+
 def test_wrong_cycle_expectation_fails(setup):
     """The checker is strict: one cycle more than the contract is reported."""
     rng = np.random.default_rng(10)
@@ -476,7 +533,7 @@ def test_pool_window_in_the_padding(setup):
         step.regs.update({Reg.OUT_H: 1, Reg.OUT_W: 1})
         steps.append(step)
     observed = check(setup, random_glb(setup, rng), steps)
-    assert [item.idle_after for item in observed] == [5, 5]
+    assert [item.idle_after for item in observed] == [1 + VECTOR_LATENCY] * 2
 
 
 def test_max_pool_ignores_the_shift(setup):

@@ -25,14 +25,14 @@ __all__ = [
     "WORD_BUFFER_ROWS_FACTOR", "GATHER_DIVIDE_CYCLES", "GATHER_FILL_LANES", "STAGING_LATENCY",
     "gather_setup_cycles",
     "Target", "gather_addresses", "gather_cycles", "a_cycles", "b_rows", "pool_cycles",
-    "packed_cycles", "strided_cycles",
+    "packed_cycles", "strided_cycles", "vector_slots",
     "instruction_cycles", "occupancy", "Schedule", "schedule",
     "boot_cycles", "PAD", "IDLE_LANE",
 ]
 
 ACC_LATENCY = 2  # accumulator read-add-write behind the core's last result row
 OUTPUT_LATENCY = 4  # bias + multiply, shift + clamp, table, GLB write
-VECTOR_LATENCY = 4  # the output path's pipeline behind a vector op's last access
+VECTOR_LATENCY = 5  # behind a vector op's last slot: its last pass, product, sum and shift, the tail, the write
 PARAM_ENTRY_BYTES = 16  # bias int32, multiplier int32, shift uint8, 7 bytes zero
 LUT_BYTES = 256
 STAGE_ROWS = tile_timing.MAX_STREAM_TILE  # rows of each operand staging slot
@@ -173,6 +173,19 @@ def pool_cycles(regs: dict, target: Target) -> int:
     return total * max(1, g(Reg.BATCH))
 
 
+def vector_slots(words: int, passes: int, arch: ArchSpec) -> int:
+    """Slots of a VACT (``passes`` = 1) or VADD (2), without the latency: groups of banks x words_per_cycle
+    consecutive words, each read in one cycle (VADD: a, then b), its words' passes one a cycle through one word of
+    multipliers from the cycle after its read; a group takes max(passes + 1, passes x group) cycles (a slot
+    without reads for the writes), the last one, of r words, passes x r (it ends the cycle before its last pass)."""
+    group = arch.glb.banks * arch.glb.words_per_cycle
+    words = int(words)
+    if words <= 0:
+        return 0
+    groups = -(-words // group)
+    return (groups - 1) * max(passes + 1, passes * group) + passes * (words - (groups - 1) * group)
+
+
 def occupancy(ins: Instruction, cycles: int, target: Target) -> int:
     """Cycles from an action's issue until its unit takes the next instruction: its ``cycles``, except MATMUL,
     whose core takes the next tile after the contract's ``issue_interval`` while the results drain behind it."""
@@ -203,10 +216,10 @@ def instruction_cycles(ins: Instruction, regs: dict, target: Target) -> int:
         return ins["count"] + STAGING_LATENCY
     if op is Op.LOADLUT:
         return -(-LUT_BYTES // word) + STAGING_LATENCY
-    if op is Op.VACT:  # per group of banks x words_per_cycle words: a cycle of reads, a cycle of writes
-        return 2 * strided_cycles(ins["words"], 1, arch) + VECTOR_LATENCY
-    if op is Op.VADD:  # reads of a, reads of b, writes
-        return 3 * strided_cycles(ins["words"], 1, arch) + VECTOR_LATENCY
+    if op is Op.VACT:  # one pass (product) a word through one word of multipliers
+        return vector_slots(ins["words"], 1, arch) + VECTOR_LATENCY
+    if op is Op.VADD:  # two passes a word, a then b, through the same multipliers
+        return vector_slots(ins["words"], 2, arch) + VECTOR_LATENCY
     if op is Op.POOL:
         return pool_cycles(regs, target) + VECTOR_LATENCY
     return 0

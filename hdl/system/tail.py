@@ -2,9 +2,11 @@
 
 ``Requantize``: ``v = (sum over terms of x_t * M_t + 2^(S-1)) >> S`` in 64 bits, arithmetic shift (isa.md's
 ``rq``, and VADD's two terms with one rounding). ``OutputTail``: the table and clamp tail that turns v into int8,
-with its own copy of the 256-entry table per lane so every lane looks a value up every cycle. Both are pipelines
-of a fixed latency taking one input a cycle; every input (data and registers) is sampled in the cycle ``valid``
-is high, so the user may change the registers for the next input on the next cycle.
+with its own copy of the 256-entry table per lane so every lane looks a value up every cycle. ``PassRequantize``:
+rq of a sum built one product a cycle on a narrow multiplier (18-bit x 32-bit, two MULT18X18D of the ECP5 per
+lane; a full 32 x 32 product takes four), for the vector unit, which time-shares its multipliers (docs/isa.md,
+"Timing"). All are pipelines of a fixed latency taking one input a cycle; every input (data and registers) is
+sampled in the cycle ``valid`` is high, so the user may change the registers for the next input on the next cycle.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from codesign.contract.system_timing import LUT_BYTES
 from codesign.errors import HdlError
 from hdl.system.ports import SHIFT_BITS, lut_write_signature
 
-__all__ = ["REQUANT_LATENCY", "TAIL_LATENCY", "SHIFT_BITS", "REG_BITS", "Requantize", "OutputTail", "TAIL_REGS"]
+__all__ = ["REQUANT_LATENCY", "TAIL_LATENCY", "SHIFT_BITS", "REG_BITS", "PASS_X_BITS", "HALF_BITS", "Requantize",
+           "PassRequantize", "OutputTail", "TAIL_REGS"]
 
 REQUANT_LATENCY = 2  # products; sum, rounding and shift
 TAIL_LATENCY = 2  # zero point, clamps and table read; table value or offset value, final clamps
 REG_BITS = 32  # a configuration register
 V_BITS = 64  # rq's int64
+PASS_X_BITS = 18  # PassRequantize's x: one MULT18X18D operand, so x * mult (32 bits) is two of them
+HALF_BITS = 17  # a 32-bit operand as two passes: bits 0..16 (unsigned, fits 18 signed) and 17..31 (signed)
 TAIL_REGS = ("lut_en", "zp_pre", "pre_lo", "pre_hi", "zp_out", "clamp_lo", "clamp_hi")
 
 
@@ -86,6 +91,61 @@ class Requantize(wiring.Component):
             rounding = Mux(shift1 == 0, 0, Const(1, unsigned(V_BITS)) << (shift1 - 1)[:SHIFT_BITS])
             rounded = _wrap(total + rounding)
             m.d.sync += self.v[j].eq(rounded >> shift1)
+        return m
+
+
+class PassRequantize(wiring.Component):
+    """``v = (bias + sum_p x_p * mult_p * 2^(HALF_BITS hi_p)) >> shift`` per lane, one pass (product) a cycle, in
+    64 bits wrapping as numpy's int64, arithmetic shift; the rounding 2^(shift-1) is the user's, in ``bias``. A pass
+    with ``first`` starts the sum at ``bias``, one with ``last`` ends it (``v`` LATENCY cycles later); ``hi``
+    weights the pass's product by 2^HALF_BITS (the high half of a 32-bit x). ``x`` is PASS_X_BITS wide, so each
+    lane's multiplier is two MULT18X18D (docs/system-rtl.md, "Resources").
+
+    Ports: In ``valid``, ``first``, ``last``, ``hi``, ``x`` (lanes of signed(18)), ``mult`` (lanes of signed(32)),
+    ``bias`` (signed(64), sampled with a ``first`` pass), ``shift`` (unsigned(6), sampled with a ``last`` pass);
+    Out ``product`` (lanes of x * mult the cycle after, whatever ``valid``: a user may combine lanes' products),
+    ``out_valid``, ``v`` (lanes of signed(64)).
+    """
+
+    LATENCY = REQUANT_LATENCY
+
+    def __init__(self, lanes: int):
+        self.lanes = _positive("lanes", lanes, "PassRequantize")
+        self.product_bits = PASS_X_BITS + REG_BITS
+        super().__init__({
+            "valid": In(1), "first": In(1), "last": In(1), "hi": In(1),
+            "x": In(data.ArrayLayout(signed(PASS_X_BITS), lanes)),
+            "mult": In(data.ArrayLayout(signed(REG_BITS), lanes)),
+            "bias": In(signed(V_BITS)),
+            "shift": In(unsigned(SHIFT_BITS)),
+            "product": Out(data.ArrayLayout(signed(self.product_bits), lanes)),
+            "out_valid": Out(1),
+            "v": Out(data.ArrayLayout(signed(V_BITS), lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        # stage 1: the products, and the pass's controls beside them
+        valid1, first1, last1, hi1 = Signal(), Signal(), Signal(), Signal()
+        bias1 = Signal(signed(V_BITS))
+        shift1 = Signal(unsigned(SHIFT_BITS))
+        m.d.sync += [valid1.eq(self.valid), first1.eq(self.first), last1.eq(self.last), hi1.eq(self.hi),
+                     self.out_valid.eq(valid1 & last1)]
+        with m.If(self.valid & self.first):
+            m.d.sync += bias1.eq(self.bias)
+        with m.If(self.valid & self.last):
+            m.d.sync += shift1.eq(self.shift)
+        for j in range(self.lanes):
+            m.d.sync += self.product[j].eq(self.x[j] * self.mult[j])
+            # stage 2: the running sum (from bias on a first pass) plus this product, then >> shift on a last one
+            acc = Signal(signed(V_BITS), name=f"acc{j}")
+            term = Mux(hi1, self.product[j] << HALF_BITS, self.product[j])
+            total = Signal(signed(V_BITS), name=f"total{j}")
+            m.d.comb += total.eq(_wrap(Mux(first1, bias1, acc) + term))
+            with m.If(valid1):
+                m.d.sync += acc.eq(total)
+            with m.If(valid1 & last1):
+                m.d.sync += self.v[j].eq(total >> shift1)
         return m
 
 

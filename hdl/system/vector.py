@@ -4,24 +4,29 @@ unit is idle while it runs; every output of a port is 0 in a cycle the unit does
 of the two units' ports is such a mux) and keeps its own copy of the table, written through ``lut_write``.
 
 **Slots.** An instruction's GLB accesses fill ``T`` slots, the cycles t .. t+T-1 from its start cycle t (the first
-reads are driven in the start cycle itself, combinationally from ``instr`` and ``regs``): VACT per group of
-``banks`` consecutive words a read cycle and a write slot (T = 2 groups), VADD a read of a, a read of b and a
-write slot (T = 3 groups), POOL per output word (image, pixel, then channel word) the reads of its window's taps
-inside the image packed by the bank rule, then a write slot (T = ``system_timing.pool_cycles``). Results leave
-the pipeline (read data, ``Requantize``, ``OutputTail``: REQUANT_LATENCY + TAIL_LATENCY cycles) in order into a
-short queue, and each slot without reads (and every cycle of the drain after the last slot) writes the queue's
-head. The drain lasts VECTOR_LATENCY cycles, so ``idle`` rises at t + T + VECTOR_LATENCY
-(``system_timing.instruction_cycles``), when every result is in the GLB.
+reads are driven in the start cycle itself, combinationally from ``instr`` and ``regs``). The multipliers
+(``PassRequantize``) take one GLB word of lanes a cycle, one product per lane (a pass): VACT one pass a word, VADD
+two (a, then b), an average POOL's window two (the int32 sum's halves; a window without taps one). VACT/VADD read
+groups of ``banks`` consecutive words in one cycle (VADD: a, then b) and pass their words one a cycle from the next
+cycle; a group takes max(passes + 1, passes x banks) slots, so it has slots without reads for the writes, and the
+last ends the cycle before its last pass (T = ``system_timing.vector_slots``). POOL per output word (image, pixel,
+then channel word) reads its window's taps inside the image packed by the bank rule, then a write slot
+(T = ``system_timing.pool_cycles``); its passes run from that slot. Results leave the pipeline (products, sum and
+shift, ``OutputTail``: 1 + REQUANT_LATENCY + TAIL_LATENCY cycles behind the last slot) in order into a short queue,
+and each slot without reads (and every cycle of the drain after the last slot) writes the queue's head. The drain
+lasts VECTOR_LATENCY cycles, so ``idle`` rises at t + T + VECTOR_LATENCY (``system_timing.instruction_cycles``),
+when every result is in the GLB.
 
 **Faults**, found when the instruction is taken and reported from the next cycle (no GLB write is made):
 error 2 when a source or destination range leaves the GLB (as ``executor.Machine``), or an address or POOL's
 ``IN_CP`` is not a whole number of words (the unit moves whole words; the executor has no such case); error 7 for
 ``VSHIFT`` outside 1..62 (VACT, VADD, average POOL), in the executor's order (sources, shift, destination).
 
-Values are exact against ``executor.Machine`` while ``x - ZP_IN`` (and VADD's ``b - ZP_IN2``, and an average
-POOL's window sum) fit int32, which every int8 zero point does (``Requantize`` takes at most 32-bit inputs).
-A destination overlapping its source at a higher address is not supported (VACT/VADD write a group about
-three groups behind its read).
+Values are exact against ``executor.Machine``: VACT/VADD for every register value (``x M - ZP_IN M`` modulo
+2^64, the zero point's product made once in the start cycle), an average POOL while its window sums of
+``x - ZP_IN`` fit int32, which every int8 zero point's do.
+A destination overlapping its source at a higher address is not supported (VACT/VADD write a group a few
+groups behind its read).
 """
 
 from __future__ import annotations
@@ -36,14 +41,14 @@ from codesign.errors import HdlError
 from hdl.system import ports
 from hdl.system.params import SystemParams
 from hdl.system.ports import lut_write_signature
-from hdl.system.tail import REG_BITS, SHIFT_BITS, TAIL_REGS, OutputTail, Requantize
+from hdl.system.tail import HALF_BITS, PASS_X_BITS, REG_BITS, SHIFT_BITS, TAIL_REGS, OutputTail, PassRequantize
 
 __all__ = ["VectorUnit", "PoolWalk", "VECTOR_OPS", "QUEUE_DEPTH", "ERROR_GLB_RANGE", "ERROR_SHIFT"]
 
 VECTOR_OPS = (Op.VACT, Op.VADD, Op.POOL)
-# results waiting for a write slot: each arrives REQUANT_LATENCY + TAIL_LATENCY cycles after its word's last read
-# and is written by the slot that many words later (or in the drain), so at most that many wait
-QUEUE_DEPTH = Requantize.LATENCY + OutputTail.LATENCY
+# results waiting for a write slot: a POOL word's arrives VECTOR_LATENCY cycles after its write slot and is written
+# by the slot that many words later (or in the drain), so at most that many wait (VACT/VADD: at most one)
+QUEUE_DEPTH = VECTOR_LATENCY
 ERROR_GLB_RANGE = 2  # executor.ERROR_CODES["glb_range"]
 ERROR_SHIFT = 7  # executor.ERROR_CODES["register"]
 GEOMETRY_BITS = 34  # signed window coordinates (oh * STRIDE_H - PAD_H, ...)
@@ -94,6 +99,14 @@ def _max(a, b):
     return Mux(a > b, a, b)
 
 
+def _product(a, b, width: int | None = None):
+    """``a x b`` (unsigned) modulo 2^width (default: exact), as shifts and adds: the sizes and addresses of a
+    POOL stay in logic so the DSP blocks are left to the requantizers (docs/system-rtl.md, "Resources")."""
+    width = len(a) + len(b) if width is None else width
+    terms = [Mux(b[i], a << i, 0)[:width] for i in range(min(len(b), width))]
+    return sum(terms[1:], terms[0])[:width] if terms else Const(0, width)
+
+
 class PoolWalk(wiring.Component):
     """POOL's read schedule (docs/isa.md, "Timing": POOL): output words in order (image, output row, output column,
     channel word); per word the taps of its window inside the image, row-major, packed into cycles by the bank
@@ -142,7 +155,8 @@ class PoolWalk(wiring.Component):
             out["iw_lo"].eq(_max(iw_s, 0)),
             out["iw_hi"].eq(_min(iw_s + self.kw, self.in_w)),
             empty.eq((out["ih_lo"] >= out["ih_hi"]) | (out["iw_lo"] >= out["iw_hi"])),
-            pointer.eq(image_base + out["ih_lo"][:p] * self.row_words + out["iw_lo"][:p] * self.cpw[:p]),
+            pointer.eq(image_base + _product(out["ih_lo"][:p], self.row_words, p)
+                       + _product(out["iw_lo"][:p], self.cpw[:p], p)),
         ]
         return out, pointer, empty
 
@@ -269,20 +283,22 @@ class VectorUnit(wiring.Component):
     Parameters: ``params``, the ``SystemParams`` to build. Ports: ``dispatch`` (``In(ports.dispatch_signature())``;
     it starts only on VACT, VADD and POOL), ``glb`` (``Out(ports.glb_port_signature(params))`` per bank; every
     output is 0 in a cycle without an access), ``lut_write`` (the table's words, docs/system-rtl.md). Raises
-    HdlError if the contract's VECTOR_LATENCY is shorter than the pipeline behind the last read.
+    HdlError if the contract's VECTOR_LATENCY is shorter than the pipeline behind the last slot.
     """
 
     def __init__(self, params: SystemParams):
         if not isinstance(params, SystemParams):
             raise HdlError(f"VectorUnit needs SystemParams, not {type(params).__name__}")
-        if VECTOR_LATENCY < Requantize.LATENCY + OutputTail.LATENCY:
-            raise HdlError(f"VECTOR_LATENCY={VECTOR_LATENCY}: the vector pipeline needs "
-                           f"{Requantize.LATENCY + OutputTail.LATENCY} cycles behind its last read")
+        pipeline = 1 + PassRequantize.LATENCY + OutputTail.LATENCY  # the last pass, its products and the tail
+        if VECTOR_LATENCY < pipeline:
+            raise HdlError(f"VECTOR_LATENCY={VECTOR_LATENCY}: the vector pipeline needs {pipeline} cycles behind "
+                           f"its last slot")
         self.params = params
         self.banks = params.glb_banks
         self.bank_bits = (self.banks - 1).bit_length()
         self.word_bytes = params.word_bytes
-        self.lanes = self.banks * self.word_bytes
+        self.lanes = self.banks * self.word_bytes  # a group of words, read or written in one cycle
+        self.multiplier_lanes = max(self.word_bytes, 4)  # one word a pass; four for the start cycle's products
         super().__init__({
             "dispatch": In(ports.dispatch_signature()),
             "glb": Out(ports.glb_port_signature(params)).array(self.banks),
@@ -330,20 +346,21 @@ class VectorUnit(wiring.Component):
         cpw = Signal(32)
         m.d.comb += cpw.eq(Mux(cp[byte_bits:] == 0, 1, cp[byte_bits:]))  # system_timing: max(1, IN_CP // word)
         row_words, image_words = Signal(pb), Signal(pb)
-        m.d.comb += [row_words.eq(reg[Reg.IN_W][:pb] * cpw[:pb]),
-                     image_words.eq(reg[Reg.IN_H][:pb] * row_words)]
+        m.d.comb += [row_words.eq(_product(reg[Reg.IN_W][:pb], cpw[:pb], pb)),
+                     image_words.eq(_product(reg[Reg.IN_H][:pb], row_words, pb))]
 
         def sat(value, name):
             out = Signal(range(cap + 1), name=name)
             m.d.comb += out.eq(Mux(value > cap, cap, value))
             return out
 
-        in_row = sat(sat(reg[Reg.IN_W], "in_w_s") * sat(cpw, "cpw_s"), "in_row_s")
-        in_image = sat(sat(reg[Reg.IN_H], "in_h_s") * in_row, "in_image_s")
+        in_row = sat(_product(sat(reg[Reg.IN_W], "in_w_s"), sat(cpw, "cpw_s")), "in_row_s")
+        in_image = sat(_product(sat(reg[Reg.IN_H], "in_h_s"), in_row), "in_image_s")
         batch_s = sat(reg[Reg.BATCH], "batch_s")
-        in_size = sat(batch_s * in_image, "in_size_s")
-        out_row = sat(sat(reg[Reg.OUT_W], "out_w_s") * sat(cpw, "cpw_s2"), "out_row_s")
-        out_size = sat(batch_s * sat(sat(reg[Reg.OUT_H], "out_h_s") * out_row, "out_image_s"), "out_size_s")
+        in_size = sat(_product(batch_s, in_image), "in_size_s")
+        out_row = sat(_product(sat(reg[Reg.OUT_W], "out_w_s"), sat(cpw, "cpw_s2")), "out_row_s")
+        out_size = sat(_product(batch_s, sat(_product(sat(reg[Reg.OUT_H], "out_h_s"), out_row), "out_image_s")),
+                       "out_size_s")
         no_pool_data = (cp == 0) | (reg[Reg.BATCH] == 0)  # the executor moves no bytes; the timing still walks
 
         # -- faults, checked in the start cycle (executor order: sources, shift, destination) -----------------
@@ -377,22 +394,38 @@ class VectorUnit(wiring.Component):
         last_slot = Signal()
         slots_held = Signal()
 
-        # -- VACT / VADD: groups of ``banks`` consecutive words --------------------------------------------------
-        phase, phase_held = now("phase", Const(0, 2), unsigned(2))
+        # -- VACT / VADD: groups of ``banks`` consecutive words, one pass a cycle through the multipliers --------
+        # (docs/isa.md, "Timing"; system_timing.vector_slots). Phase 0 of a group reads its a words (VADD: phase 1
+        # its b words); phase q < passes x n (n: the group's words) schedules pass q for the next cycle: VACT word
+        # q, VADD word q // 2 with a (q even) or b (q odd). A group lasts max(passes + 1, passes x banks) phases,
+        # so it has a slot without reads for the writes; the last group ends with its last scheduled pass.
+        period = Mux(is_vadd, max(3, 2 * banks), max(2, banks))
+        phase_bits = max(3, 2 * banks).bit_length()
+        phase, phase_held = now("phase", Const(0, phase_bits), unsigned(phase_bits))
         remaining, remaining_held = now("remaining", words_in, unsigned(25))
         read_a, read_a_held = now("read_a", src_in[byte_bits:][:pb], unsigned(pb))
         read_b, read_b_held = now("read_b", src2_in[byte_bits:][:pb], unsigned(pb))
         vector = in_slots & ~is_pool
-        write_phase = Mux(is_vadd, 2, 1)
         reads_a = vector & (phase == 0)
         reads_b = vector & is_vadd & (phase == 1)
-        vector_slot = vector & (phase == write_phase)
+        group_words = Signal(range(banks + 1))
+        group_passes = Signal(range(2 * banks + 1))
+        m.d.comb += [group_words.eq(Mux(remaining < banks, remaining, banks)),
+                     group_passes.eq(Mux(is_vadd, group_words << 1, group_words))]
+        final_group = remaining <= banks
+        vector_last = vector & final_group & (phase + 1 >= group_passes)
+        group_end = vector & ~final_group & (phase == period - 1)
         with m.If(vector):
-            m.d.sync += phase_held.eq(Mux(vector_slot, 0, phase + 1))
-            with m.If(vector_slot):
-                m.d.sync += [remaining_held.eq(remaining - banks), read_a_held.eq(read_a + banks),
+            m.d.sync += phase_held.eq(phase + 1)
+            with m.If(group_end):
+                m.d.sync += [phase_held.eq(0), remaining_held.eq(remaining - banks), read_a_held.eq(read_a + banks),
                              read_b_held.eq(read_b + banks)]
-        vector_last = vector_slot & (remaining <= banks)
+        # the pass scheduled for this cycle (set by the phase of the cycle before)
+        pass_valid, pass_b, pass_group_last = Signal(), Signal(), Signal()
+        pass_word = Signal(max(1, bb))
+        m.d.sync += [pass_valid.eq(vector & (phase < group_passes)), pass_b.eq(is_vadd & phase[0]),
+                     pass_word.eq(Mux(is_vadd, phase >> 1, phase)[:max(1, bb)] if bb else 0),
+                     pass_group_last.eq(vector & (phase + 1 == group_passes))]
 
         def group_ports(base):
             """Bank b's part of a group of ``banks`` words from word ``base``: (enable, bank address)."""
@@ -458,31 +491,24 @@ class VectorUnit(wiring.Component):
         def lane(value, index):
             return value[8 * index:8 * index + 8].as_signed()
 
-        held_a = Signal(banks * word_bits)
-        with m.If(got_a & is_vadd):
+        # the group's words: the read's data in the cycle they arrive (its first pass), then held for the others
+        held_a, held_b = Signal(banks * word_bits), Signal(banks * word_bits)
+        with m.If(got_a):
             m.d.sync += held_a.eq(rotated(src[:pb]))
-        a_words = Mux(is_vadd, held_a, rotated(src[:pb]))
-        b_words = rotated(src2[:pb])
+        with m.If(got_b):
+            m.d.sync += held_b.eq(rotated(src2[:pb]))
+        a_group = Mux(got_a, rotated(src[:pb]), held_a)
+        b_group = Mux(got_b, rotated(src2[:pb]), held_b)
+        pass_words = Mux(pass_b, b_group, a_group).word_select(pass_word, word_bits) if bb else \
+            Mux(pass_b, b_group, a_group)
         zp_in, zp_in2 = reg[Reg.ZP_IN].as_signed(), reg[Reg.ZP_IN2].as_signed()
-
-        m.submodules.rq = rq = Requantize(lanes, IN_BITS, terms=2)
-        vector_go = Mux(is_vadd, got_b, got_a & ~is_pool)
-        m.d.comb += rq.valid.eq(vector_go)
-        for j in range(lanes):
-            m.d.comb += [
-                rq.x[0][j].eq(lane(a_words, j) - zp_in),
-                rq.x[1][j].eq(Mux(is_vadd, lane(b_words, j) - zp_in2, 0)),
-                rq.mult[0][j].eq(reg[Reg.VMULT1]),
-                rq.mult[1][j].eq(Mux(is_vadd, reg[Reg.VMULT2], 0)),
-                rq.shift[j].eq(reg[Reg.VSHIFT][:SHIFT_BITS]),
-            ]
+        mult1, mult2 = reg[Reg.VMULT1].as_signed(), reg[Reg.VMULT2].as_signed()
+        shift_s = reg[Reg.VSHIFT][:SHIFT_BITS]
 
         # POOL: the window's running sums (of x - ZP_IN) or maxima, per lane of a word
         pool_go = Signal()
         m.d.comb += pool_go.eq(got_end | (in_slots & is_pool & walk.empty))
         zp_taps = sum((Mux(got_pool[b], zp_in, 0) for b in range(banks)), Const(0, signed(IN_BITS)))
-        m.submodules.pool_rq = pool_rq = Requantize(word, IN_BITS)
-        m.d.comb += pool_rq.valid.eq(pool_go & average)
         best = Signal(word * 8)
         best_valid = Signal()
         seen = Signal()
@@ -493,42 +519,109 @@ class VectorUnit(wiring.Component):
             m.d.sync += seen.eq(1)
         with m.If(pool_go):
             m.d.sync += seen.eq(0)
+        window_sums = []
         for j in range(word):
             total = Signal(signed(IN_BITS), name=f"sum{j}")
             running_max = Signal(signed(8), name=f"max{j}", init=-128)
             taps = [Mux(got_pool[b], lane(rdata, b * word + j), 0) for b in range(banks)]
             window_sum = Signal(signed(IN_BITS), name=f"window_sum{j}")
             m.d.comb += window_sum.eq(total + sum(taps[1:], taps[0]) - zp_taps)
+            window_sums.append(window_sum)
             largest = running_max
             for b in range(banks):
                 largest = Mux(got_pool[b] & (lane(rdata, b * word + j) > largest), lane(rdata, b * word + j), largest)
-            m.d.comb += [pool_rq.x[0][j].eq(window_sum), pool_rq.mult[0][j].eq(reg[Reg.VMULT1]),
-                         pool_rq.shift[j].eq(reg[Reg.VSHIFT][:SHIFT_BITS])]
             with m.If(pool_go):
                 m.d.sync += [total.eq(0), running_max.eq(-128), best[8 * j:8 * j + 8].eq(Mux(any_tap, largest, 0))]
             with m.Else():
                 m.d.sync += [total.eq(window_sum), running_max.eq(largest)]
 
-        # -- the output tail (VACT, VADD, average POOL) --------------------------------------------------------
-        m.submodules.tail = tail = OutputTail(lanes, word)
-        m.d.comb += [tail.valid.eq(rq.out_valid | pool_rq.out_valid),
+        # -- the multipliers: PassRequantize, one pass a cycle (docs/isa.md, "Timing") ------------------------------
+        # VACT/VADD: v = (a M1 [+ b M2] + C) >> S with C = 2^(S-1) - ZP_IN M1 [- ZP_IN2 M2], equal modulo 2^64 to
+        # the executor's ((a - ZP_IN) M1 [+ (b - ZP_IN2) M2] + 2^(S-1)) for every register value; each product
+        # a x M is int8 x 32 bits. C's four products (ZP halves x M) are made in the start cycle, when no pass
+        # runs, on lanes 0..3. Average POOL: a window sum (int32) in two passes, bits 0..16, then 17..31 weighted
+        # 2^17, from its write slot on; a window without taps (sum 0) one pass in the cycle after its slot.
+        m.submodules.rq = rq = PassRequantize(self.multiplier_lanes)
+        pool_lo = got_end & average
+        pool_hi, pool_empty = Signal(), Signal()
+        m.d.sync += [pool_hi.eq(pool_lo), pool_empty.eq(in_slots & is_pool & walk.empty & average)]
+        high_halves = [Signal(signed(IN_BITS - HALF_BITS), name=f"window_high{j}") for j in range(word)]
+        with m.If(pool_lo):
+            m.d.sync += [high.eq(window_sums[j][HALF_BITS:].as_signed()) for j, high in enumerate(high_halves)]
+        vector_pass = pass_valid & ~is_pool
+        pieces = [(zp_in, mult1), (zp_in, mult1), (zp_in2, mult2), (zp_in2, mult2)]
+        for j in range(self.multiplier_lanes):
+            x = Signal(signed(PASS_X_BITS), name=f"pass_x{j}")
+            mult = Signal(signed(REG_BITS), name=f"pass_mult{j}")
+            with m.If(take):  # the zero-point products of C (POOL: none)
+                if j < len(pieces):
+                    zp, piece_mult = pieces[j]
+                    half = zp[HALF_BITS:].as_signed() if j % 2 else Cat(zp[:HALF_BITS], Const(0, 1)).as_signed()
+                    m.d.comb += [x.eq(Mux(is_pool_in | ((j >= 2) & ~is_vadd_in), 0, half)),
+                                 mult.eq(Mux(j >= 2, _reg(regs, Reg.VMULT2), _reg(regs, Reg.VMULT1)).as_signed())]
+            with m.Elif(j >= word):
+                pass
+            with m.Elif(pool_hi):
+                m.d.comb += [x.eq(high_halves[j]), mult.eq(mult1)]
+            with m.Elif(pool_empty):
+                m.d.comb += [x.eq(0), mult.eq(mult1)]
+            with m.Elif(pool_lo):
+                m.d.comb += [x.eq(Cat(window_sums[j][:HALF_BITS], Const(0, 1)).as_signed()), mult.eq(mult1)]
+            with m.Else():
+                m.d.comb += [x.eq(lane(pass_words, j)), mult.eq(Mux(pass_b, mult2, mult1))]
+            m.d.comb += [rq.x[j].eq(x), rq.mult[j].eq(mult)]
+        took = Signal()
+        m.d.sync += took.eq(run)
+        rounding = Mux(shift_s == 0, 0, Const(1, unsigned(64)) << (shift_s - 1)[:SHIFT_BITS])
+        p = rq.product
+        constant = Signal(signed(64))
+        m.d.comb += constant.eq(rounding - (p[0] + (p[1] << HALF_BITS) + p[2] + (p[3] << HALF_BITS)))
+        bias_held = Signal(signed(64))
+        with m.If(took):
+            m.d.sync += bias_held.eq(constant)
+        m.d.comb += [
+            rq.valid.eq(vector_pass | pool_lo | pool_hi | pool_empty),
+            rq.first.eq(Mux(is_pool, pool_lo | pool_empty, ~pass_b)),
+            rq.last.eq(Mux(is_pool, pool_hi | pool_empty, pass_b | ~is_vadd)),
+            rq.hi.eq(is_pool & pool_hi),
+            rq.bias.eq(Mux(took, constant, bias_held)),
+            rq.shift.eq(shift_s),
+        ]
+
+        # -- the output tail (VACT, VADD, average POOL), one word a cycle -----------------------------------------
+        m.submodules.tail = tail = OutputTail(word, word)
+        m.d.comb += [tail.valid.eq(rq.out_valid),
                      tail.lut_write.en.eq(self.lut_write.en), tail.lut_write.index.eq(self.lut_write.index),
                      tail.lut_write.data.eq(self.lut_write.data)]
         for name in TAIL_REGS:
             m.d.comb += getattr(tail, name).eq(reg[_TAIL_REG[name]].as_signed())
-        for j in range(lanes):
-            pooled = pool_rq.v[j] if j < word else 0
-            m.d.comb += tail.v[j].eq(Mux(is_pool, pooled, rq.v[j]))
+        for j in range(word):
+            m.d.comb += tail.v[j].eq(rq.v[j])
+        # the position of each pass's word in its group travels beside it to the tail's output
+        depth = PassRequantize.LATENCY + OutputTail.LATENCY
+        position = [Signal(max(1, bb), name=f"position{i}") for i in range(depth + 1)]
+        group_last = [Signal(name=f"group_last{i}") for i in range(depth + 1)]
+        m.d.comb += [position[0].eq(pass_word), group_last[0].eq(pass_group_last)]
+        for i in range(depth):
+            m.d.sync += [position[i + 1].eq(position[i]), group_last[i + 1].eq(group_last[i])]
+        y_word = Cat(*(tail.y[j] for j in range(word)))
+        group_buf = Signal(banks * word_bits)
+        with m.If(tail.out_valid & ~is_pool):
+            m.d.sync += group_buf.word_select(position[depth], word_bits).eq(y_word) if bb else group_buf.eq(y_word)
+        assembled = Cat(*(Mux(position[depth] == i, y_word, group_buf[i * word_bits:(i + 1) * word_bits])
+                          for i in range(banks)))
         arrived = Signal()
-        arrival = Signal(lanes * 8)
-        m.d.comb += [arrived.eq(Mux(average | ~is_pool, tail.out_valid, best_valid)),
-                     arrival.eq(Mux(is_pool & ~average, best, Cat(*(tail.y[j] for j in range(lanes)))))]
+        arrival = Signal(banks * word_bits)
+        m.d.comb += [arrived.eq(Mux(is_pool, Mux(average, tail.out_valid, best_valid),
+                                    tail.out_valid & group_last[depth])),
+                     arrival.eq(Mux(is_pool, Mux(average, y_word, best), assembled))]
 
         # -- the write queue: results wait for a slot without reads ----------------------------------------
-        queue = [Signal(lanes * 8, name=f"queue{i}") for i in range(QUEUE_DEPTH)]
+        queue = [Signal(banks * word_bits, name=f"queue{i}") for i in range(QUEUE_DEPTH)]
         head = Signal(range(QUEUE_DEPTH))
         count = Signal(range(QUEUE_DEPTH + 1))
         write_slot = Signal()
+        vector_slot = in_slots & ~is_pool & ~reads_a & ~reads_b
         m.d.comb += write_slot.eq(busy & (Mux(is_pool, pool_slot, vector_slot) | draining))
         writes = Signal()
         m.d.comb += writes.eq(write_slot & ((count != 0) | arrived))
