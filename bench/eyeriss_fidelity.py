@@ -19,8 +19,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 if str(REPO_DIR) not in sys.path:
@@ -31,9 +29,7 @@ from codesign.atomic_write import write_text_atomic  # noqa: E402
 from codesign.cli import build_parser  # noqa: E402
 from codesign.cli.model_args import workload_from_args  # noqa: E402
 from codesign.sim_report import json_text  # noqa: E402
-from dataflow import mapping as mapping_mod  # noqa: E402
 from dataflow import row_stationary, search  # noqa: E402
-from dataflow import blocking  # noqa: E402
 from dataflow.blocking import refetch_factor  # noqa: E402
 from dataflow.mapping import OPERAND_DIMS, problem_of  # noqa: E402
 from sim import engine  # noqa: E402
@@ -83,83 +79,22 @@ def run(workload, arch, objective: str) -> dict:
     return json.loads(json_text([simulate(workload, arch, "rs", objective=objective)], False))
 
 
-def single_buffered(problem, block):
-    """The chip's GLB is not double-buffered (it stops while loading ifmaps and dumping ofmaps, Table V): one
-    copy of a block's input, weights and partial sums."""
-    bm, bk, bn = block
-    return (problem.stored_bits("input", "glb", mapping_mod.input_words(problem, bm * bk) * problem.activation_bits)
-            + problem.stored_bits("weight", "glb", bk * bn * problem.weight_bits) + bm * bn * problem.accumulator_bits)
+FILTER_SHARE_BYTES = 8 * 1024  # Sec. V-A: 8 kB of the 108 kB GLB preloads the next pass's filters
 
 
-def run_single_buffered(workload, arch, objective: str) -> dict:
-    """``run`` with the GLB capacity check of one block copy (a private monkeypatch, restored after)."""
-    saved = (mapping_mod.glb_bits_needed, search.glb_bits_needed, row_stationary.glb_bits_needed)
-    mapping_mod.glb_bits_needed = search.glb_bits_needed = row_stationary.glb_bits_needed = single_buffered
-    try:
-        return run(workload, arch, objective)
-    finally:
-        mapping_mod.glb_bits_needed, search.glb_bits_needed, row_stationary.glb_bits_needed = saved
+def spec_variant(arch, *, split: bool, word_bits: int, compress_input: bool):
+    """The preset with its chip options set as given: the split GLB allocation (``glb.allocation: split``,
+    ``filter_bytes``), the RLC packing (``sparsity.activations.word_bits``) and whether the network's input is
+    RLC coded (``compress_network_input``). All off is the preset as it was before these options existed."""
+    glb = replace(arch.glb, allocation="split" if split else "double_buffered",
+                  filter_bytes=FILTER_SHARE_BYTES if split else 0)
+    acts = replace(arch.sparsity.activations, word_bits=word_bits, compress_network_input=compress_input)
+    return replace(arch, glb=glb, sparsity=replace(arch.sparsity, activations=acts))
 
 
-FILTER_SHARE_BITS = 8 * 1024 * 8  # Sec. V-A: 8 kB of the 108 kB GLB preloads the next pass's filters
-
-
-def chip_glb_bits(problem, block):
-    """The chip's GLB allocation (Sec. V-A): one copy of a block's ifmaps and psums in 100 kB; the filters pass
-    through the 8 kB filter share on their way from DRAM to the PEs, so they take no block room."""
-    bm, bk, bn = block
-    return (problem.stored_bits("input", "glb", mapping_mod.input_words(problem, bm * bk) * problem.activation_bits)
-            + bm * bn * problem.accumulator_bits + FILTER_SHARE_BITS)
-
-
-def streamed_weights_schedule(problem, block, order):
-    """``block_schedule`` with every block's filters read from DRAM (none stay in the GLB between blocks)."""
-    sched = _BLOCK_SCHEDULE(problem, block, order)
-    t = blocking.trips(problem, block)
-    shape = (problem.groups,) + tuple(t[d] for d in order)
-    idx = np.indices(shape).reshape(len(shape), -1)
-    index = {d: idx[1 + i] for i, d in enumerate(order)}
-    fetched = np.ones(idx.shape[1], dtype=bool)
-    if idx.shape[1] > 1:
-        diff = idx[0][1:] != idx[0][:-1]
-        for d in OPERAND_DIMS["weight"]:
-            diff |= index[d][1:] != index[d][:-1]
-        fetched[1:] = diff
-    extra = (sched.bk * sched.bn * ~fetched).astype(np.int64)
-    wb = problem.weight_bits
-    words, bits = dict(sched.dram_words), dict(sched.dram_bits)
-    words["weight"] = (words["weight"][0] + int(extra.sum()), 0)
-    bits["weight"] = (bits["weight"][0] + int(extra.sum()) * wb, 0)
-    return replace(sched, load_bits=sched.load_bits + extra * wb, dram_words=words, dram_bits=bits)
-
-
-def streamed_weights_dram_bits(problem, blocks, order):
-    """``search._dram_bits`` with the weights read once per block: g * K * N * trips(m) words."""
-    sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
-    t = {d: -(-sizes[d] // blocks[d]) for d in ("m", "k", "n")}
-    kept = problem.groups * problem.k * problem.n * search._refetch(t, order, OPERAND_DIMS["weight"])
-    streamed = problem.groups * problem.k * problem.n * t["m"]
-    return _DRAM_BITS(problem, blocks, order) + (streamed - kept) * problem.weight_bits
-
-
-_BLOCK_SCHEDULE = blocking.block_schedule
-_DRAM_BITS = search._dram_bits
-
-
-def run_chip_glb(workload, arch, objective: str) -> dict:
-    """``run`` with the chip's GLB allocation: ``chip_glb_bits`` for the capacity check, the filters streamed
-    from DRAM every block (private monkeypatches, restored after)."""
-    names = [(mapping_mod, "glb_bits_needed", chip_glb_bits), (search, "glb_bits_needed", chip_glb_bits),
-             (row_stationary, "glb_bits_needed", chip_glb_bits), (engine, "block_schedule", streamed_weights_schedule),
-             (search, "_dram_bits", streamed_weights_dram_bits)]
-    saved = [(module, name, getattr(module, name)) for module, name, _ in names]
-    for module, name, value in names:
-        setattr(module, name, value)
-    try:
-        return run(workload, arch, objective)
-    finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
+def before(arch):
+    """The preset before the chip options: double-buffered GLB, 21-bit RLC entries, the image RLC coded."""
+    return spec_variant(arch, split=False, word_bits=0, compress_input=True)
 
 
 def run_pre_relu_output(workload, arch, objective: str) -> dict:
@@ -212,6 +147,8 @@ def layer_rows(result: dict, workload, arch) -> list[dict]:
         sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
         trips = {d: math.ceil(sizes[d] / tiles[d]) for d in "mkn"}
         factor = {op: refetch_factor(trips, order, OPERAND_DIMS[op]) for op in ("input", "weight", "output")}
+        if problem.streams_weights:  # a split GLB reads every block's filters: trips(m) times
+            factor["weight"] = trips["m"]
         words = item["accesses"]["dram"]
         bits = item["bits_moved"]["dram"]
         compulsory = {"input": layer.input_bytes // WORD_BYTES,
@@ -324,30 +261,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     arch, workload = load()
     report = {"paper": {"layers": PAPER, "total": PAPER_TOTAL, "ofmap_zeros_assumed": OFMAP_ZEROS}, "runs": {}}
-    for objective in ("latency", "energy"):
-        rows = layer_rows(run(workload, arch, objective), workload, arch)
-        report["runs"][objective] = {"layers": rows, "totals": totals(rows, arch.clock_mhz),
-                                     "factors": factors(rows, arch)}
-    for objective in ("latency", "energy"):
-        rows = layer_rows(run_pre_relu_output(workload, arch, objective), workload, arch)
-        report["runs"][f"{objective}_pre_relu_output"] = {"layers": rows, "totals": totals(rows, arch.clock_mhz),
-                                                          "factors": factors(rows, arch)}
-    rows = layer_rows(run_single_buffered(workload, arch, "latency"), workload, arch)
-    report["runs"]["latency_single_buffered"] = {"layers": rows, "totals": totals(rows, arch.clock_mhz),
-                                                 "factors": factors(rows, arch)}
-    for objective in ("latency", "energy"):
-        rows = layer_rows(run_rs_patch(workload, arch, objective), workload, arch)
-        report["runs"][f"{objective}_rs_patch"] = {"layers": rows, "totals": totals(rows, arch.clock_mhz),
-                                                   "factors": factors(rows, arch)}
-    for objective in ("latency", "energy"):
-        rows = layer_rows(run_chip_glb(workload, arch, objective), workload, arch)
-        report["runs"][f"{objective}_chip_glb"] = {"layers": rows, "totals": totals(rows, arch.clock_mhz),
-                                                   "factors": factors(rows, arch)}
+    old = before(arch)
     link_rate = arch.dram.bytes_per_cycle * LINK_MHZ / arch.clock_mhz  # the 64-bit link at 60 MHz, per core cycle
-    link = replace(arch, dram=replace(arch.dram, bytes_per_cycle=link_rate))
-    rows = layer_rows(run_chip_glb(workload, link, "energy"), workload, link)
-    report["runs"]["energy_chip_glb_link"] = {"layers": rows, "totals": totals(rows, arch.clock_mhz),
-                                              "factors": factors(rows, arch)}
+
+    def at_link(spec):
+        return replace(spec, dram=replace(spec.dram, bytes_per_cycle=link_rate))
+
+    def add(name, spec, result):
+        rows = layer_rows(result, workload, spec)
+        report["runs"][name] = {"layers": rows, "totals": totals(rows, arch.clock_mhz), "factors": factors(rows, arch)}
+
+    for objective in ("latency", "energy"):  # the preset: split GLB, packed RLC, image dense
+        add(objective, arch, run(workload, arch, objective))
+    for objective in ("latency", "energy"):
+        add(f"{objective}_before", old, run(workload, old, objective))
+    for objective in ("latency", "energy"):
+        add(f"{objective}_before_pre_relu_output", old, run_pre_relu_output(workload, old, objective))
+    for objective in ("latency", "energy"):  # each option alone on the old preset
+        split_only = spec_variant(arch, split=True, word_bits=0, compress_input=True)
+        add(f"{objective}_split_only", split_only, run(workload, split_only, objective))
+    rlc_only = spec_variant(arch, split=False, word_bits=64, compress_input=False)
+    add("energy_rlc_only", rlc_only, run(workload, rlc_only, "energy"))
+    add("energy_link", at_link(arch), run(workload, at_link(arch), "energy"))
+    add("energy_before_link", at_link(old), run(workload, at_link(old), "energy"))
+    for objective in ("latency", "energy"):
+        add(f"{objective}_before_rs_patch", old, run_rs_patch(workload, old, objective))
     for name, entry in report["runs"].items():
         print_layers(f"\n{ARCH}, run {name}: conv layers (kB of 16-bit words; factor: closed-form refetch "
                      "in/w/out; paper ms: processing/total)", entry["layers"], arch.clock_mhz)

@@ -13,10 +13,11 @@ from enum import Enum
 from fractions import Fraction
 
 from codesign.pe import PeKind, PeSpec
+from codesign.errors import SpecError
 from codesign.sparsity import SparsitySpec
 
 __all__ = [
-    "SRAM_SIZE_CURVE", "sram_size_factor", "Dataflow", "dataflow_name", "NocKind", "PeKind", "PeSpec", "BinaryArraySpec", "BufferSpec",
+    "SRAM_SIZE_CURVE", "sram_size_factor", "GLB_ALLOCATIONS", "Dataflow", "dataflow_name", "NocKind", "PeKind", "PeSpec", "BinaryArraySpec", "BufferSpec",
     "DramSpec", "EnergyTable", "ArchSpec"
 ]
 
@@ -59,14 +60,47 @@ class NocKind(str, Enum):
     MULTICAST = "multicast"  # row / column multicast buses (Eyeriss)
 
 
+GLB_ALLOCATIONS = ("double_buffered", "split")
+
+
 @dataclass(frozen=True)
 class BufferSpec:
-    """The global (on-chip) buffer shared by all operands."""
+    """The global (on-chip) buffer shared by all operands.
+
+    ``allocation`` says how a block is held (docs/simulator.md section 6): ``double_buffered``, two copies of
+    its input, filters and partial sums, the next block loading while one computes; ``split``, one copy of its
+    input and partial sums in ``size_bytes - filter_bytes``, the filters streamed from DRAM through a
+    ``filter_bytes`` share (Eyeriss, JSSC 2017 Sec. V-A), input and output transfers serialized with compute.
+    """
 
     size_bytes: int
     banks: int = 1
     words_per_cycle: int = 1  # per bank; a word is ``word_bits`` wide
     word_bits: int = 64
+    allocation: str = "double_buffered"
+    filter_bytes: int = 0  # split only: the share the filters stream through
+
+    def __post_init__(self) -> None:
+        if self.allocation not in GLB_ALLOCATIONS:
+            raise SpecError(f"glb.allocation: {self.allocation!r} is not one of {', '.join(GLB_ALLOCATIONS)}")
+        if self.allocation == "split":
+            if isinstance(self.filter_bytes, bool) or not isinstance(self.filter_bytes, int) \
+                    or not 0 < self.filter_bytes < self.size_bytes:
+                raise SpecError(f"glb.filter_bytes: a split allocation needs a filter share of 1 to "
+                                f"{self.size_bytes - 1} bytes (below size_bytes), got {self.filter_bytes!r}")
+        elif self.filter_bytes:
+            raise SpecError("glb.filter_bytes: only a split allocation has a filter share "
+                            f"(allocation is {self.allocation})")
+
+    @property
+    def split(self) -> bool:
+        """One copy of each block, the filters streamed through their own share (``allocation: split``)."""
+        return self.allocation == "split"
+
+    @property
+    def block_bits(self) -> int:
+        """Bits a block's input and partial sums (split) or its two copies (double-buffered) may take."""
+        return (self.size_bytes - self.filter_bytes) * 8
 
     @property
     def bits_per_cycle(self) -> int:

@@ -251,9 +251,30 @@ def _sparsity_to_dict(spec: SparsitySpec) -> dict:
             item["metadata_bits"] = operand.metadata_bits
         if operand.compressed:
             item["levels"] = list(operand.levels)
+        if operand.word_bits:
+            item["word_bits"] = operand.word_bits
+        if not operand.compress_network_input:
+            item["compress_network_input"] = False
         if operand.structured is not None:
             item["structured"] = {"n": operand.structured.n, "m": operand.structured.m}
         out[key] = item
+    return out
+
+
+def _glb_from(block: dict, origin: str) -> BufferSpec:
+    """The glb block; ``allocation`` and its ``filter_bytes`` checked together (docs/arch-yaml.md)."""
+    words = {k: (v if k == "allocation" else int(v)) for k, v in block.items()}
+    try:
+        return BufferSpec(**words)
+    except SpecError as exc:
+        raise SpecError(f"{origin}: field {exc}") from None
+
+
+def _glb_to_dict(glb: BufferSpec) -> dict:
+    """The glb block; the allocation only when it is not the default (specs without one read as before)."""
+    out = {f.name: getattr(glb, f.name) for f in fields(BufferSpec) if f.name not in ("allocation", "filter_bytes")}
+    if glb.split:
+        out.update(allocation=glb.allocation, filter_bytes=glb.filter_bytes)
     return out
 
 
@@ -261,7 +282,7 @@ def arch_from_dict(data: Any, origin: str = "<spec>", default_name: str = "custo
     """Validate a spec given as plain data (as parsed from YAML) and build the ``ArchSpec``."""
     _validate(data, origin)
     pe = _pe_from(data.get("pe", {}))
-    glb = BufferSpec(**{k: int(v) for k, v in data["glb"].items()})
+    glb = _glb_from(data["glb"], origin)
     dram_block = data["dram"]
     dram = DramSpec(
         bytes_per_cycle=float(dram_block["bytes_per_cycle"]),
@@ -326,7 +347,7 @@ def arch_to_dict(spec: ArchSpec) -> dict:
             "noc": NocKind(spec.noc).value,
             "dataflows": [Dataflow(d).value for d in spec.dataflows],
             "pe": _pe_to_dict(spec.pe),
-            "glb": {f.name: getattr(spec.glb, f.name) for f in fields(BufferSpec)},
+            "glb": _glb_to_dict(spec.glb),
             "dram": {
                 "bytes_per_cycle": _plain(spec.dram.bytes_per_cycle),
                 "latency_cycles": spec.dram.latency_cycles,

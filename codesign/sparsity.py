@@ -11,8 +11,12 @@ switches nothing: energy only) or ``skip`` (the cycle is not spent: only where t
                                                                    2^r - 1 takes an entry more per 2^r zeros)
     coordinate_list  nonzeros * (b + c)                           (a c-bit coordinate per nonzero)
 
-bits, ``r`` and ``c`` being the format's ``metadata_bits``. docs/simulator.md, "Sparsity", has how each
-enters traffic, capacity, energy and cycles.
+bits, ``r`` and ``c`` being the format's ``metadata_bits``. Packed (``word_bits`` W, run_length and
+coordinate_list only), the entries of ``b + r`` (or ``b + c``) bits go whole into W-bit words, none straddling
+two: ``ceil(entries / floor(W / (b + r))) * W`` bits (Eyeriss, JSSC 2017 Sec. IV-B: three 5+16-bit pairs per
+64-bit word, 64/3 bits a pair). ``compress_network_input: false`` (activations) leaves the network's own input
+dense (Eyeriss codes every fmap but the image). docs/simulator.md, "Sparsity", has how each enters traffic,
+capacity, energy and cycles.
 
 N:M structured sparsity (``StructuredSkip``): at most N nonzeros in every group of M consecutive weights along
 the reduction (input channels, per kernel position), as NVIDIA's 2:4 sparse tensor cores (A100, Mishra et al.
@@ -50,8 +54,10 @@ class ZeroAction(str, Enum):
     SKIP = "skip"
 
 
-def stored_bits(fmt: StorageFormat, elements: int, nonzeros: int, value_bits: int, metadata_bits: int = 0) -> int:
-    """Bits ``elements`` values (``nonzeros`` of them nonzero) take in ``fmt`` (formulas in the module doc)."""
+def stored_bits(fmt: StorageFormat, elements: int, nonzeros: int, value_bits: int, metadata_bits: int = 0,
+                word_bits: int = 0) -> int:
+    """Bits ``elements`` values (``nonzeros`` of them nonzero) take in ``fmt``, entries packed whole into
+    ``word_bits``-bit words when given (formulas in the module doc)."""
     if not 0 <= nonzeros <= elements:
         raise ValueError(f"nonzeros={nonzeros} outside 0..{elements}")
     fmt = StorageFormat(fmt)
@@ -60,8 +66,16 @@ def stored_bits(fmt: StorageFormat, elements: int, nonzeros: int, value_bits: in
     if fmt is StorageFormat.BITMASK:
         return nonzeros * value_bits + elements
     if fmt is StorageFormat.RUN_LENGTH:
-        return (nonzeros + (elements - nonzeros) // (1 << metadata_bits)) * (value_bits + metadata_bits)
-    return nonzeros * (value_bits + metadata_bits)
+        entries = nonzeros + (elements - nonzeros) // (1 << metadata_bits)
+    else:
+        entries = nonzeros
+    entry_bits = value_bits + metadata_bits
+    if not word_bits:
+        return entries * entry_bits
+    per_word = word_bits // entry_bits
+    if per_word < 1:
+        raise ValueError(f"a {entry_bits}-bit entry does not fit a {word_bits}-bit word")
+    return -(-entries // per_word) * word_bits
 
 
 def implies(pattern: tuple[int, int], n: int, m: int) -> bool:
@@ -122,6 +136,8 @@ class OperandSparsity:
     levels: tuple[str, ...] = LEVELS  # where the format applies
     action: ZeroAction = ZeroAction.NONE
     structured: StructuredSkip | None = None  # weights only: the array skips N:M groups (systolic arrays)
+    word_bits: int = 0  # run_length / coordinate_list: entries packed whole into words this wide (0: unpacked)
+    compress_network_input: bool = True  # activations: False leaves the network's own input dense
 
     def __post_init__(self) -> None:
         try:
@@ -140,6 +156,15 @@ class OperandSparsity:
                             f"got {self.metadata_bits!r}")
         if not needs and self.metadata_bits:
             raise SpecError(f"sparsity: a {self.format.value} format takes no metadata_bits")
+        if self.word_bits:
+            if isinstance(self.word_bits, bool) or not isinstance(self.word_bits, int) or self.word_bits < 1:
+                raise SpecError(f"sparsity: word_bits must be a positive integer, got {self.word_bits!r}")
+            if not needs:
+                raise SpecError(f"sparsity: a {self.format.value} format packs no entries (word_bits is for "
+                                f"run_length and coordinate_list)")
+        if not isinstance(self.compress_network_input, bool):
+            raise SpecError(f"sparsity: compress_network_input must be true or false, "
+                            f"got {self.compress_network_input!r}")
         if self.structured is not None and self.action is not ZeroAction.SKIP:
             raise SpecError(f"sparsity: structured (N:M) skipping needs action: skip, got {self.action.value}")
 
@@ -147,11 +172,20 @@ class OperandSparsity:
     def compressed(self) -> bool:
         return self.format is not StorageFormat.DENSE
 
-    def ratio(self, level: str, elements: int, nonzeros: int, value_bits: int) -> Fraction:
-        """Stored over dense size at ``level`` (1 where the format does not apply there)."""
+    def entry_fits(self, value_bits: int) -> bool:
+        """Whether one entry of ``value_bits`` (plus metadata) fits a packing word (always, unpacked)."""
+        return not self.word_bits or value_bits + self.metadata_bits <= self.word_bits
+
+    def ratio(self, level: str, elements: int, nonzeros: int, value_bits: int, network_input: bool = False) -> Fraction:
+        """Stored over dense size at ``level`` (1 where the format does not apply there, for the network's
+        input when ``compress_network_input`` is off, and for values too wide for a packing word)."""
         if not self.compressed or level not in self.levels or elements == 0:
             return Fraction(1)
-        return Fraction(stored_bits(self.format, elements, nonzeros, value_bits, self.metadata_bits),
+        if network_input and not self.compress_network_input:
+            return Fraction(1)
+        if not self.entry_fits(value_bits):
+            return Fraction(1)
+        return Fraction(stored_bits(self.format, elements, nonzeros, value_bits, self.metadata_bits, self.word_bits),
                         elements * value_bits)
 
     def gates(self) -> bool:
@@ -174,6 +208,8 @@ class SparsitySpec:
     def __post_init__(self) -> None:
         if self.activations.structured is not None:
             raise SpecError("sparsity: structured (N:M) skipping applies to weights only")
+        if not self.weights.compress_network_input:
+            raise SpecError("sparsity: compress_network_input applies to activations only")
 
     def array_problem(self, rows: int, dataflows: tuple[str, ...]) -> str:
         """Why an array of ``rows`` rows running ``dataflows`` cannot skip the N:M groups this spec says it does

@@ -5,7 +5,8 @@ groups are the outermost loop. A tensor's block is fetched when its block change
 step (it stays resident while only loops that do not index it move): the classic loop-nest reuse rule
 (as in Timeloop / ZigZag's temporal reuse). The output block is written back when it changes: as a
 final output (activation bits) after its last K block, otherwise as a partial sum (accumulator bits)
-that is read back before its next K block.
+that is read back before its next K block. Under a split GLB (``Problem.streams_weights``) no filters stay
+between blocks: every block fetches its own (docs/simulator.md section 6).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class BlockSchedule:
     final_writes: np.ndarray | None = None  # final output words written after each block
     input_load_bits: np.ndarray | None = None  # their bits as moved (stored size)
     final_write_bits: np.ndarray | None = None
+    weight_load_bits: np.ndarray | None = None  # the filter bits among ``load_bits`` (a split GLB streams them)
 
     @property
     def blocks(self) -> int:
@@ -79,6 +81,8 @@ def block_schedule(problem: Problem, block: tuple[int, int, int], order: tuple[s
     k_first = index["k"] == 0
     k_last = index["k"] == t["k"] - 1
     a_new, b_new, c_new = changed(OPERAND_DIMS["input"]), changed(OPERAND_DIMS["weight"]), changed(OPERAND_DIMS["output"])
+    if problem.streams_weights:
+        b_new = np.ones(count, dtype=bool)
     c_leave = np.ones(count, dtype=bool)
     c_leave[:-1] = c_new[1:]
 
@@ -112,6 +116,7 @@ def block_schedule(problem: Problem, block: tuple[int, int, int], order: tuple[s
         dram_words=dram_words, dram_bits=dram_bits,
         input_loads=a_words.astype(np.int64), final_writes=final_write.astype(np.int64),
         input_load_bits=a_bits.astype(np.int64), final_write_bits=final_bits.astype(np.int64),
+        weight_load_bits=np.asarray(b_bits, dtype=np.int64),
     )
 
 
@@ -154,12 +159,13 @@ def refetch_factor(t: dict[str, int], order: tuple[str, ...], dims: tuple[str, .
 def dram_bits_closed_form(problem: Problem, block: tuple[int, int, int], order: tuple[str, ...]) -> int:
     """Total DRAM bits of ``block_schedule`` without listing blocks (the mapper's fast estimate).
 
-    Exact for weights and outputs; raw-input words are rounded per whole tensor instead of per block.
+    Exact for weights and outputs; raw-input words are rounded per whole tensor instead of per block. A split
+    GLB reads each block's filters: ``g * K * N * trips(m)`` words.
     """
     t = trips(problem, block)
     g = problem.groups
     a = g * input_words(problem, problem.m * problem.k) * refetch_factor(t, order, OPERAND_DIMS["input"])
-    b = g * problem.k * problem.n * refetch_factor(t, order, OPERAND_DIMS["weight"])
+    b = g * problem.k * problem.n * (t["m"] if problem.streams_weights else refetch_factor(t, order, OPERAND_DIMS["weight"]))
     c_all = g * problem.m * problem.n
     c_visits = c_all * refetch_factor(t, order, OPERAND_DIMS["output"])
     psum = c_visits - c_all

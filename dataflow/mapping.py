@@ -48,6 +48,8 @@ class Problem:
     ``structured`` is the (N, M) an N:M systolic array compresses this layer's weights to (``structured_skip``;
     None when it runs dense); the dims stay dense: the array's K folds shrink (``compressed_k``), the weights are
     stored as values plus indices (``stored``), activations are read at full K. ``notes`` say why a layer with zeros on such an array runs dense.
+    ``glb_allocation`` and ``glb_filter_bits`` are the accelerator's GLB allocation (``BufferSpec``): how a block
+    fits (``glb_bits_needed``), whether filters stay between blocks (``streams_weights``) and how transfers overlap.
     """
 
     name: str
@@ -70,6 +72,8 @@ class Problem:
     stored: tuple[tuple[str, str, int, int], ...] = ()
     structured: tuple[int, int] | None = None
     notes: tuple[str, ...] = ()
+    glb_allocation: str = "double_buffered"
+    glb_filter_bits: int = 0
 
     @property
     def input_ratio(self) -> float:
@@ -92,7 +96,13 @@ class Problem:
         return (self.groups, self.m, self.k, self.n, self.conv, self.weight_bits, self.activation_bits,
                 self.accumulator_bits, self.weight_density, self.input_unique, self.input_im2col, self.pack, self.passes,
                 self.input_density, self.weight_action, self.activation_action, self.stored, self.structured,
-                self.notes)
+                self.notes, self.glb_allocation, self.glb_filter_bits)
+
+    @property
+    def streams_weights(self) -> bool:
+        """A split GLB keeps no filters between blocks: every block's filters come from DRAM through the
+        filter share (docs/simulator.md section 6)."""
+        return self.glb_allocation == "split"
 
     @property
     def index_bits(self) -> int:
@@ -210,8 +220,10 @@ def structured_skip(layer: Layer, dims: ConvDims | GemmDims, arch: ArchSpec) -> 
     return skip, ()
 
 
-def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
-    """Lower a MAC layer (its effective dims, after structured pruning) for mapping on ``arch``."""
+def problem_of(layer: Layer, arch: ArchSpec, network_input: bool = False) -> Problem:
+    """Lower a MAC layer (its effective dims, after structured pruning) for mapping on ``arch``;
+    ``network_input``: the layer streams the network's own input (stored dense when the spec says
+    ``compress_network_input: false``)."""
     dims = layer.effective_dims if layer.effective_dims is not None else layer.dims
     if dims is None:
         raise MappingError(f"layer {layer.name}: a {layer.op.value} layer has no loop dimensions to map")
@@ -245,7 +257,7 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
                 ratio = Fraction(skip.n * (bits.weight + skip.metadata_bits), skip.m * bits.weight)
             else:
                 ratio = spec.ratio(level, elements[operand], round(densities[operand] * elements[operand]),
-                                   widths[operand])
+                                   widths[operand], network_input=network_input and operand == "input")
             if ratio != 1:
                 stored.append((operand, level, ratio.numerator, ratio.denominator))
     return Problem(
@@ -269,6 +281,8 @@ def problem_of(layer: Layer, arch: ArchSpec) -> Problem:
         stored=tuple(stored),
         structured=skip.pattern if skip is not None else None,
         notes=notes,
+        glb_allocation=arch.glb.allocation,
+        glb_filter_bits=arch.glb.filter_bytes * 8,
     )
 
 
@@ -278,13 +292,15 @@ def input_words(problem: Problem, im2col_words: int) -> int:
 
 
 def glb_bits_needed(problem: Problem, block: tuple[int, int, int]) -> int:
-    """GLB bits a block needs, double-buffered: 2 x (raw input + weights + partial sums at accumulator bits),
-    input and weights at their stored size where the GLB holds them compressed."""
+    """GLB bits a block needs (docs/simulator.md section 6), input and weights at their stored size where the
+    GLB holds them compressed. Double-buffered: 2 x (raw input + weights + partial sums at accumulator bits).
+    Split: raw input + partial sums, once, plus the filter share the weights stream through."""
     bm, bk, bn = block
-    one = (problem.stored_bits("input", "glb", input_words(problem, bm * bk) * problem.activation_bits)
-           + problem.stored_bits("weight", "glb", bk * bn * problem.weight_bits)
-           + bm * bn * problem.accumulator_bits)
-    return 2 * one
+    inputs = problem.stored_bits("input", "glb", input_words(problem, bm * bk) * problem.activation_bits)
+    psums = bm * bn * problem.accumulator_bits
+    if problem.glb_allocation == "split":
+        return inputs + psums + problem.glb_filter_bits
+    return 2 * (inputs + problem.stored_bits("weight", "glb", bk * bn * problem.weight_bits) + psums)
 
 
 def check_fits(problem: Problem, block: tuple[int, int, int], arch: ArchSpec) -> None:
@@ -294,7 +310,8 @@ def check_fits(problem: Problem, block: tuple[int, int, int], arch: ArchSpec) ->
     if need_bits > have_bits:
         raise MappingError(
             f"layer {problem.name}: no mapping fits the {arch.glb.size_bytes}-byte global buffer; its smallest "
-            f"tile {block[0]}x{block[1]}x{block[2]} (m x k x n) needs {math.ceil(need_bits / 8)} bytes double-buffered"
+            f"tile {block[0]}x{block[1]}x{block[2]} (m x k x n) needs {math.ceil(need_bits / 8)} bytes "
+            + ("single-buffered with its filter share" if problem.glb_allocation == "split" else "double-buffered")
         )
 
 
@@ -314,7 +331,7 @@ class Mapping:
     block: tuple[int, int, int]  # GLB tile (m, k, n)
     array_tile: tuple[int, int, int]  # largest array tile (m, k, n)
     onchip_order: tuple[str, ...]  # array tiles inside a block, outer -> inner
-    glb_footprint_bits: int  # GLB capacity the block needs, double-buffered (``glb_bits_needed``)
+    glb_footprint_bits: int  # GLB capacity the block needs under the GLB's allocation (``glb_bits_needed``)
     pe_loops: tuple[tuple[str, int], ...] = ()
 
     def pe_loop(self, name: str) -> int:

@@ -71,11 +71,27 @@ def _dram_bits(problem: Problem, blocks: dict[str, np.ndarray], order: tuple[str
     t = {d: -(-sizes[d] // blocks[d]) for d in GEMM_DIMS}
     g = problem.groups
     a = g * input_words(problem, problem.m * problem.k) * _refetch(t, order, OPERAND_DIMS["input"])
-    w = g * problem.k * problem.n * _refetch(t, order, OPERAND_DIMS["weight"])
+    w = g * problem.k * problem.n * _weight_trips(problem, t, order)
     c_all = g * problem.m * problem.n
     psum = c_all * (_refetch(t, order, OPERAND_DIMS["output"]) - 1)
     return (a * problem.activation_bits * _ratio(problem, "input") + w * problem.weight_bits * _ratio(problem, "weight")
             + c_all * problem.activation_bits * _ratio(problem, "output") + 2 * psum * problem.accumulator_bits)
+
+
+def _weight_trips(problem: Problem, t: dict[str, np.ndarray], order: tuple[str, ...]) -> np.ndarray:
+    """How often the weights are read whole: the loop-nest refetch, or trips(m) when a split GLB streams
+    every block's filters (``blocking.dram_bits_closed_form``)."""
+    if problem.streams_weights:
+        return np.ones(np.broadcast(*t.values()).shape, dtype=np.float64) * t["m"]
+    return _refetch(t, order, OPERAND_DIMS["weight"])
+
+
+def _weight_bits(problem: Problem, blocks: dict[str, np.ndarray], order: tuple[str, ...]) -> np.ndarray:
+    """The weights' share of ``_dram_bits``."""
+    sizes = {"m": problem.m, "k": problem.k, "n": problem.n}
+    t = {d: -(-sizes[d] // blocks[d]) for d in GEMM_DIMS}
+    return (problem.groups * problem.k * problem.n * _weight_trips(problem, t, order) * problem.weight_bits
+            * _ratio(problem, "weight"))
 
 
 def _ratio(problem: Problem, operand: str) -> float:
@@ -103,13 +119,19 @@ def score(objective: str, problem: Problem, arch: ArchSpec, blocks, order, busy:
 
     ``busy``: the array's (or GLB ports') cycles per candidate; ``glb_bits``: its GLB port bits;
     ``onchip_energy``: any energy below the GLB the dataflow wants counted in the estimate.
+    Double-buffered: ``max(busy, dram / rate) + first block's load``; split (section 6 of docs/simulator.md):
+    ``max(busy, weights / rate) + (dram - weights) / rate + latency``, the fills and drains serialized.
     """
     dram = _dram_bits(problem, blocks, order)
     rate = float(arch.dram.bits_per_cycle)
-    first = arch.dram.latency_cycles + (
-        input_words(problem, blocks["m"] * blocks["k"]) * problem.activation_bits * _ratio(problem, "input")
-        + blocks["k"] * blocks["n"] * problem.weight_bits * _ratio(problem, "weight")) / rate
-    cycles = np.maximum(busy, dram / rate) + first
+    if problem.glb_allocation == "split":
+        weights = _weight_bits(problem, blocks, order)
+        cycles = np.maximum(busy, weights / rate) + (dram - weights) / rate + arch.dram.latency_cycles
+    else:
+        first = arch.dram.latency_cycles + (
+            input_words(problem, blocks["m"] * blocks["k"]) * problem.activation_bits * _ratio(problem, "input")
+            + blocks["k"] * blocks["n"] * problem.weight_bits * _ratio(problem, "weight")) / rate
+        cycles = np.maximum(busy, dram / rate) + first
     energy = onchip_energy + glb_bits * arch.energy_per_bit("glb") + dram * arch.energy_per_bit("dram")
     if objective == "latency":
         return cycles, cycles

@@ -1,8 +1,8 @@
 """The simulator: every layer of a workload mapped and timed on an accelerator under one dataflow.
 
 Per MAC layer: the mapper proposes its best few mappings; each is simulated exactly (GLB blocks
-from ``dataflow.blocking``, array timing from the dataflow model (the cycle contract for WS/OS), double-buffered
-DRAM from ``sim.memory``, energy from ``sim.energy``) and the best by the objective is kept.
+from ``dataflow.blocking``, array timing from the dataflow model (the cycle contract for WS/OS), double-buffered (or,
+on a split GLB, serialized) DRAM from ``sim.memory``, energy from ``sim.energy``) and the best by the objective is kept.
 Identical layers are simulated once. Layers run one after another; normalization and activations run
 in their producer's output path (``sim.fusion``) and intermediate tensors stay in the GLB when they fit
 (``sim.residency``). docs/simulator.md has the formulas.
@@ -24,12 +24,12 @@ from dataflow.mapping import LEVELS, OPERANDS, Mapping, Problem, input_words, pr
 from dataflow.vector_ops import moves_no_data, output_path_cycles, vector_cost, vector_lanes
 from sim import energy as energy_model
 from sim.fusion import FusionPlan, plan_fusion
-from sim.memory import Timeline, double_buffered
+from sim.memory import Timeline, block_timeline
 from sim.residency import ResidencyPlan, plan_residency, tensor_sources
 from sim.results import LayerResult, SimResult, frozen_table
 
 __all__ = ["simulate", "dense_twin", "OutputPath", "LayerRun", "run_mapping", "best_run", "layer_result", "vector_result",
-           "fused_result", "width_notes", "nonzero_weight_macs", "compulsory_bits", "LOW_UTILIZATION"]
+           "fused_result", "network_input_layers", "width_notes", "nonzero_weight_macs", "compulsory_bits", "LOW_UTILIZATION"]
 
 LOW_UTILIZATION = 0.25
 
@@ -73,7 +73,7 @@ def run_mapping(problem: Problem, mapping: Mapping, arch: ArchSpec, *, input_onc
     if output_path is not None:
         lanes = output_path_cycles(full.final_writes, output_path.ops, problem.groups * problem.m * problem.n,
                                    output_path.lanes)
-    timeline = double_buffered(chip.compute, chip.glb_port_bits, sched.load_bits, sched.write_bits, arch, lanes)
+    timeline = block_timeline(chip.compute, chip.glb_port_bits, sched, arch, lanes)
     return LayerRun(problem, mapping, sched, chip, timeline, output_path, input_onchip, output_onchip)
 
 
@@ -165,9 +165,11 @@ def _objective_value(result: LayerResult, objective: str) -> tuple[float, float]
     return (result.cycles * result.total_energy_pj, result.cycles)
 
 
-def best_run(layer: Layer, arch: ArchSpec, dataflow: object, objective: str = "latency") -> tuple[LayerRun, LayerResult]:
-    """Search the layer's mappings; the exact run and result of the best (the layer alone, DRAM in and out)."""
-    problem = problem_of(layer, arch)
+def best_run(layer: Layer, arch: ArchSpec, dataflow: object, objective: str = "latency", *,
+             network_input: bool = False) -> tuple[LayerRun, LayerResult]:
+    """Search the layer's mappings; the exact run and result of the best (the layer alone, DRAM in and out).
+    ``network_input``: the layer streams the network's own input (``problem_of``)."""
+    problem = problem_of(layer, arch, network_input)
     best = None
     for mapping in candidate_mappings(problem, arch, dataflow, objective):
         run = run_mapping(problem, mapping, arch)
@@ -265,8 +267,10 @@ class _Runs:
     identical layers share), the mapping, and the options between layers (input or output in the GLB, the
     fused output path). A run is simulated once however many layers, phases or decisions ask for it."""
 
-    def __init__(self, arch: ArchSpec, model: DataflowModel, objective: str):
+    def __init__(self, arch: ArchSpec, model: DataflowModel, objective: str,
+                 network_inputs: frozenset[str] = frozenset()):
         self.arch, self.model, self.objective = arch, model, objective
+        self.network_inputs = network_inputs  # layers that stream the network's own input
         self._best: dict[tuple, Mapping] = {}
         self._runs: dict[tuple, LayerRun] = {}
         # Where each kind of layer runs: the main array under ``model``; binarized layers on the binary array,
@@ -287,13 +291,17 @@ class _Runs:
         """The array a mapping was made for."""
         return self._placed[mapping.dataflow][1]
 
+    def problem(self, layer: Layer, arch: ArchSpec) -> Problem:
+        """``problem_of`` the layer on ``arch``, knowing whether it streams the network's input."""
+        return problem_of(layer, arch, layer.name in self.network_inputs)
+
     def best(self, layer: Layer) -> LayerRun:
         """The layer alone under its best mapping (searched once per signature and array)."""
         model, arch = self.place(layer)
-        problem = problem_of(layer, arch)
+        problem = self.problem(layer, arch)
         key = (model.name, problem.signature())
         if key not in self._best:
-            run, _ = best_run(layer, arch, model.name, self.objective)
+            run, _ = best_run(layer, arch, model.name, self.objective, network_input=layer.name in self.network_inputs)
             self._best[key] = run.mapping
             self._runs[(problem.signature(), run.mapping, False, False, None)] = run
         return self.run(problem, self._best[key])
@@ -336,7 +344,7 @@ def _pruned_runs(workload: Workload, dense_runs: dict[str, LayerRun], cache: _Ru
     for layer in workload.layers:
         if layer.name in runs and not _is_dense(layer):
             model, arch = cache.place(layer)
-            problem = problem_of(layer, arch)
+            problem = cache.problem(layer, arch)
             mapping = model.adapt(runs[layer.name].mapping, problem, arch)
             runs[layer.name] = cache.run(problem, mapping)
     return runs
@@ -458,7 +466,7 @@ def _written_problem(layer: Layer, chain: tuple[str, ...], by_name: dict[str, La
     density = float(getattr(tail, "output_density", 1.0))
     if density == float(getattr(layer, "output_density", 1.0)):
         return alone.problem
-    return problem_of(replace(layer, output_density=density), cache.arch_for(alone.mapping))
+    return cache.problem(replace(layer, output_density=density), cache.arch_for(alone.mapping))
 
 
 def _bits_of(layer) -> dict:
@@ -477,6 +485,16 @@ def _savings(dense: LayerResult, sparse: LayerResult) -> dict:
             "gated_energy_pj": dense.energy_pj["mac"] - sparse.energy_pj["mac"],
             "compressed_dram_bytes": dense.dram_bytes - sparse.dram_bytes,
             "energy_pj": dense.total_energy_pj - sparse.total_energy_pj}
+
+
+def network_input_layers(workload: Workload, arch: ArchSpec) -> frozenset[str]:
+    """The MAC layers that stream the network's own input (they read no layer's output), when the spec stores
+    that input dense (``sparsity.activations.compress_network_input: false``); else none need telling apart."""
+    if arch.sparsity.activations.compress_network_input:
+        return frozenset()
+    sources = tensor_sources(workload, {}, moves_no_data)
+    return frozenset(layer.name for layer in workload.layers
+                     if layer.op.has_macs and layer.name in sources and not sources[layer.name])
 
 
 def _network_input_bytes(layer: Layer, sources: tuple[str, ...], tensors: dict) -> int:
@@ -509,7 +527,7 @@ def simulate(workload: Workload, arch: ArchSpec, dataflow: object, *, objective:
     registry.get(dataflow)  # an unknown dataflow is reported before anything else
     check_objective(objective)
     model = registry.for_arch(arch, dataflow)
-    cache = _Runs(arch, model, objective)
+    cache = _Runs(arch, model, objective, network_input_layers(workload, arch))
     # The schedule (mappings, fusion, residency) is the dense model's; pruned layers run it on their zeros.
     dense = dense_twin(workload)
     dense_runs = _search_phase(dense, cache, progress)

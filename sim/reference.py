@@ -149,6 +149,9 @@ def simulate_reference(problem: Problem, mapping: Mapping, arch: ArchSpec, *, in
     spread evenly over the final outputs, a block is also not done before the lanes have taken every
     operation of the outputs completed so far (``path_lanes`` operations per cycle).
     """
+    if arch.glb.split or problem.glb_allocation != "double_buffered":
+        raise ValueError("the per-cycle reference models a double-buffered GLB only (glb.allocation: split is "
+                         "checked against its formula, docs/simulator.md section 6)")
     result = ReferenceResult()
     blocks = _blocks(problem, mapping, arch, result, input_onchip, output_onchip)
     blocks[0].load_bits += path_param_bits

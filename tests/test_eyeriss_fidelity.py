@@ -27,8 +27,9 @@ def captured():
 
 
 def rlc_output_bits(elements: int, density: float) -> float:
-    """The documented run-length size of ``elements`` 16-bit values at ``density`` (5-bit runs)."""
-    return stored_bits("run_length", elements, round(density * elements), 16, 5)
+    """The documented run-length size of ``elements`` 16-bit values at ``density`` (5-bit runs, three run+value
+    pairs per 64-bit word)."""
+    return stored_bits("run_length", elements, round(density * elements), 16, 5, word_bits=64)
 
 
 def written_bits(result, name: str) -> int:
