@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 
 __all__ = ["TileControl", "ws_control", "os_control"]
 
@@ -30,36 +30,45 @@ class TileControl:
     accept_cmd: Signal  # a command transfers on this edge
     last_result: Signal  # the tile's last result row transfers on this edge
     cmd_k: Signal  # the command's k, clamped to 1..k_max
-    lane_m: Any  # m lanes in use on this edge (from the command on its own edge, if the kind says so)
+    lane_m: Any  # bit r: lane r < m on this edge (from the command on its own edge, if the kind says so)
+    lane_n: Any  # bit c: lane c < n on this edge (likewise)
     tile_m: Signal  # the current tile's sizes, registered on the command's edge
     tile_k: Signal
-    weight_row: Signal  # the weights payload with lanes >= n zeroed
 
 
 def ws_control(ctx: TileControl) -> None:
     """Weight stationary: load k weight rows, stream m activation rows under a results-FIFO credit,
     wait for the last result row (the next command one edge later)."""
     core, m, array, buf = ctx.core, ctx.m, ctx.array, ctx.buf
-    accept_cmd, last_result, tile_m, tile_k, weight_row = (ctx.accept_cmd, ctx.last_result, ctx.tile_m,
-                                                           ctx.tile_k, ctx.weight_row)
+    accept_cmd, last_result, tile_m, tile_k = ctx.accept_cmd, ctx.last_result, ctx.tile_m, ctx.tile_k
     p = core.params
     count = Signal(range(max(p.rows, p.max_m) + 1))
-    in_flight = Signal(range(core.results_depth + 1))
+    # Credit (docs/core-protocol.md, "Backpressure"): every row in the array, and every row in the FIFO,
+    # owns a FIFO entry. ``credit`` is the entries left, a register (fed rows take one, results read give
+    # one back), so ``acts.ready`` is a few gates from registers and the array's inputs never wait on it.
+    credit = Signal(range(core.results_depth + 1), init=core.results_depth)
     has_room = Signal()
-    # Credit: every row in the array, and every row in the FIFO, owns a FIFO entry.
-    m.d.comb += has_room.eq(in_flight + buf.level < core.results_depth)
+    m.d.comb += has_room.eq(credit != 0)
     feed = Signal()
     m.d.comb += feed.eq(core.acts.valid & core.acts.ready)
-    written = Signal()
-    m.d.comb += [written.eq(array.out_valid), buf.w_en.eq(array.out_valid), buf.w_data.eq(array.psums)]
-    with m.If(feed & ~written):
-        m.d.sync += in_flight.eq(in_flight + 1)
-    with m.Elif(~feed & written):
-        m.d.sync += in_flight.eq(in_flight - 1)
+    returned = core.results.valid & core.results.ready
+    with m.If(feed & ~returned):
+        m.d.sync += credit.eq(credit - 1)
+    with m.Elif(~feed & returned):
+        m.d.sync += credit.eq(credit + 1)
+    m.d.comb += [buf.w_en.eq(array.out_valid), buf.w_data.eq(array.psums)]
 
-    m.d.comb += [array.weights.eq(weight_row), array.in_valid.eq(feed)]
+    # Activations go to the array ungated by the handshake: ``in_valid`` (delayed through the array as
+    # ``out_valid``) alone says which rows are real, so rows without a transfer flow through unwritten.
+    # Lanes >= k are zeroed by a mask registered with the command (the stale weights of rows >= k add 0).
+    lane_k = Signal(p.rows, name="lane_k")
+    with m.If(accept_cmd):
+        m.d.sync += lane_k.eq(Cat(ctx.cmd_k > r for r in range(p.rows)))
+    m.d.comb += array.in_valid.eq(feed)
+    for c in range(p.cols):  # weight lanes >= n load zeros, so result lanes >= n are zero
+        m.d.comb += array.weights[c].eq(Mux(ctx.lane_n[c], core.weights.payload[c], 0))
     for r in range(p.rows):
-        m.d.comb += array.acts[r].eq(Mux(feed & (r < tile_k), core.acts.payload[r], 0))
+        m.d.comb += array.acts[r].eq(Mux(lane_k[r], core.acts.payload[r], 0))
 
     with m.FSM(name="ws_fsm"):
         with m.State("IDLE"):  # no tile in progress: busy only while a command is offered
@@ -92,16 +101,19 @@ def os_control(ctx: TileControl) -> None:
     """Output stationary: k beats of a column of A with a row of B, the copy into the result bank on
     the last MAC's edge (which may take the next command), the bank draining into the FIFO."""
     core, m, array, buf = ctx.core, ctx.m, ctx.array, ctx.buf
-    accept_cmd, cmd_k, lane_m, tile_m, tile_k, weight_row = (ctx.accept_cmd, ctx.cmd_k, ctx.lane_m, ctx.tile_m,
-                                                             ctx.tile_k, ctx.weight_row)
+    accept_cmd, cmd_k, lane_m, lane_n, tile_m, tile_k = (ctx.accept_cmd, ctx.cmd_k, ctx.lane_m, ctx.lane_n,
+                                                         ctx.tile_m, ctx.tile_k)
     p = core.params
     count = Signal(range(max(p.max_k, p.rows + p.cols) + 1))
     feed = Signal()
     m.d.comb += feed.eq(core.acts.valid & core.weights.valid & core.acts.ready & core.weights.ready)
-    for c in range(p.cols):
-        m.d.comb += array.weights[c].eq(Mux(feed, weight_row[c], 0))
+    # Operands enter the array as they are; the valid bits beside them (a beat on lane r < m, lane c < n)
+    # gate each PE's registered product, so the handshake reaches registers, never a multiplier.
+    m.d.comb += [array.acts.eq(core.acts.payload), array.weights.eq(core.weights.payload)]
     for r in range(p.rows):
-        m.d.comb += array.acts[r].eq(Mux(feed & (r < lane_m), core.acts.payload[r], 0))
+        m.d.comb += array.act_valid[r].eq(feed & lane_m[r])
+    for c in range(p.cols):
+        m.d.comb += array.weight_valid[c].eq(lane_n[c])
 
     # Overlap (docs/core-protocol.md): a tile is finished on its last MAC's edge (``finishing``) and
     # copied into the result bank on that edge, row 0 straight into the FIFO, if the bank is empty

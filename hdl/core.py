@@ -18,7 +18,7 @@ and a finished tile waits in the accumulators (no new command accepted) until th
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,7 +97,6 @@ class GemmCore(wiring.Component):
 
         tile_m = Signal(range(m_max + 1), init=1)
         tile_k = Signal(range(k_max + 1), init=1)
-        tile_n = Signal(range(n_max + 1), init=1)
         results_sent = Signal(range(m_max + 1))
         last_result = Signal()
         m.d.comb += last_result.eq(self.results.valid & self.results.ready & (results_sent == tile_m - 1))
@@ -110,19 +109,24 @@ class GemmCore(wiring.Component):
         accept_cmd = Signal()
         m.d.comb += accept_cmd.eq(self.cmd.valid & self.cmd.ready)
         with m.If(accept_cmd):
-            m.d.sync += [tile_m.eq(cmd_m), tile_k.eq(cmd_k), tile_n.eq(cmd_n), results_sent.eq(0)]
+            m.d.sync += [tile_m.eq(cmd_m), tile_k.eq(cmd_k), results_sent.eq(0)]
 
-        # Lanes beyond the tile are zeroed, so stale weights and don't-care lanes add nothing. A kind
-        # that takes its first beat on the command's own edge (OS) takes its lane counts from the command then.
-        lane_n, lane_m = tile_n, tile_m
+        # Lanes beyond the tile add nothing (the controllers zero or gate them by these masks). The lane masks
+        # (bit j: lane j < n, resp. m) are registered with the command, so no compare sits before the array.
+        # A kind that takes its first beat on the command's own edge (OS) takes that beat's masks from the
+        # command itself.
+        n_lanes = Signal(p.cols, name="n_lanes", init=1)
+        m_lanes = Signal(p.rows, name="m_lanes", init=1)
+        cmd_n_lanes = Cat(cmd_n > c for c in range(p.cols))
+        cmd_m_lanes = Cat(cmd_m > r for r in range(p.rows))
+        with m.If(accept_cmd):
+            m.d.sync += [n_lanes.eq(cmd_n_lanes), m_lanes.eq(cmd_m_lanes)]
+        lane_n, lane_m = n_lanes, m_lanes
         if self.kind.first_beat_with_command:
-            lane_n, lane_m = Mux(accept_cmd, cmd_n, tile_n), Mux(accept_cmd, cmd_m, tile_m)
-        weight_row = Signal(data.ArrayLayout(p.array.weight_shape, p.cols))
-        for c in range(p.cols):
-            m.d.comb += weight_row[c].eq(Mux(c < lane_n, self.weights.payload[c], 0))
+            lane_n, lane_m = Mux(accept_cmd, cmd_n_lanes, n_lanes), Mux(accept_cmd, cmd_m_lanes, m_lanes)
 
         array = m.submodules.array = self.kind.array(p.array)
         self.kind.control(TileControl(core=self, m=m, array=array, buf=buf, accept_cmd=accept_cmd,
-                                      last_result=last_result, cmd_k=cmd_k, lane_m=lane_m, tile_m=tile_m,
-                                      tile_k=tile_k, weight_row=weight_row))
+                                      last_result=last_result, cmd_k=cmd_k, lane_m=lane_m, lane_n=lane_n,
+                                      tile_m=tile_m, tile_k=tile_k))
         return m

@@ -27,7 +27,7 @@ from codesign.pe import MULTIPLIERS, PeKind, PeSpec, accumulator_bits, product_r
 __all__ = [
     "MIN_OPERAND_BITS", "MAX_OPERAND_BITS", "MULTIPLIERS", "check_operand_bits", "check_multiplier",
     "check_reduction", "check_pe", "weight_shape", "activation_shape", "accumulator_shape",
-    "shift_add_product", "product", "WsPe", "OsPe",
+    "shift_add_product", "product", "PRODUCT_STAGES", "WsPe", "OsPe",
 ]
 
 MIN_OPERAND_BITS = 2
@@ -119,21 +119,43 @@ def product(m: Module, pe: PeSpec, act: Value, weight: Value) -> Signal:
     return result
 
 
+PRODUCT_STAGES = 1  # register stages a pipelined PE puts between its multiplier and its adder
+
+
+def _check_pipelined(pipelined) -> bool:
+    if not isinstance(pipelined, bool):
+        raise HdlError(f"pipelined={pipelined!r} must be True or False")
+    return pipelined
+
+
+def _staged(m: Module, value: Signal, pipelined: bool, gate=None) -> Value:
+    """``value`` (a product), registered when ``pipelined`` (zero instead where ``gate`` is low)."""
+    if not pipelined:
+        return value
+    staged = Signal.like(value, name="product_q")
+    m.d.sync += staged.eq(value if gate is None else Mux(gate, value, 0))
+    return staged
+
+
 class WsPe(wiring.Component):
     """Weight-stationary PE: ``psum_out <= psum_in + act_in * weight``, ``act_out <= act_in``.
 
-    ``weight`` is loaded from ``weight_in`` on an edge where ``weight_load`` is high.
+    ``weight`` is loaded from ``weight_in`` on an edge where ``weight_load`` is high. ``psum_next`` is
+    what ``psum_out`` takes on this edge (so the array's last row can be written out on its own edge).
+    With ``pipelined`` the product is registered first (``PRODUCT_STAGES``): ``psum_out`` then adds the
+    product of the act present one edge earlier, so the multiplier never shares a cycle with the adder.
 
     Parameters: ``pe``, an integer-MAC ``codesign.pe.PeSpec`` (operand widths and signedness,
     multiplier); ``reduction``, the longest sum of products the partial sum must hold (the array's
-    rows), which sets the exact accumulator width. Raises HdlError (wrong kind, bad reduction or
-    multiplier) or BitWidthError (operands outside 2..16 bits).
+    rows), which sets the exact accumulator width; ``pipelined`` (keyword) registers the product.
+    Raises HdlError (wrong kind, bad reduction or multiplier) or BitWidthError (operands outside 2..16 bits).
     """
 
-    def __init__(self, pe: PeSpec, reduction: int):
+    def __init__(self, pe: PeSpec, reduction: int, *, pipelined: bool = False):
         check_pe(pe, reduction, "WsPe")
         self.pe = pe
         self.reduction = reduction
+        self.pipelined = _check_pipelined(pipelined)
         acc = accumulator_shape(pe, reduction)
         super().__init__(
             {
@@ -143,6 +165,7 @@ class WsPe(wiring.Component):
                 "weight_load": In(1),
                 "act_out": Out(activation_shape(pe)),
                 "psum_out": Out(acc),
+                "psum_next": Out(acc),
             }
         )
 
@@ -151,10 +174,11 @@ class WsPe(wiring.Component):
         weight = Signal(weight_shape(self.pe))
         with m.If(self.weight_load):
             m.d.sync += weight.eq(self.weight_in)
-        mult = product(m, self.pe, self.act_in, weight)
+        mult = _staged(m, product(m, self.pe, self.act_in, weight), self.pipelined)
+        m.d.comb += self.psum_next.eq(self.psum_in + mult)
         m.d.sync += [
             self.act_out.eq(self.act_in),
-            self.psum_out.eq(self.psum_in + mult),
+            self.psum_out.eq(self.psum_next),
         ]
         return m
 
@@ -169,35 +193,47 @@ class OsPe(wiring.Component):
     itself one step up, so row 0 leaves from the accumulators and the other rows drain up through the
     bank while the accumulators are reused.
 
+    With ``pipelined`` the product is registered first and gated there: it is zero unless both
+    ``act_valid_in`` and ``weight_valid_in`` were high (the valid bits travel with the operands, out on
+    ``act_valid_out`` / ``weight_valid_out``), so operands without a beat need not be zeroed before the
+    multiplier, and the accumulator adds the product of the operands present one edge earlier.
+
     Parameters: ``pe``, an integer-MAC ``codesign.pe.PeSpec``; ``reduction``, the longest sum the
-    accumulator must hold (the core's largest streamed k). Raises as ``WsPe``.
+    accumulator must hold (the core's largest streamed k); ``pipelined`` (keyword). Raises as ``WsPe``.
     """
 
-    def __init__(self, pe: PeSpec, reduction: int):
+    def __init__(self, pe: PeSpec, reduction: int, *, pipelined: bool = False):
         check_pe(pe, reduction, "OsPe")
         self.pe = pe
         self.reduction = reduction
+        self.pipelined = _check_pipelined(pipelined)
         acc = accumulator_shape(pe, reduction)
-        super().__init__(
-            {
-                "act_in": In(activation_shape(pe)),
-                "weight_in": In(weight_shape(pe)),
-                "acc_in": In(acc),
-                "held_in": In(acc),
-                "clear": In(1),
-                "copy": In(1),
-                "bank_shift": In(1),
-                "act_out": Out(activation_shape(pe)),
-                "weight_out": Out(weight_shape(pe)),
-                "acc": Out(acc),
-                "acc_next": Out(acc),
-                "held": Out(acc),
-            }
-        )
+        members = {
+            "act_in": In(activation_shape(pe)),
+            "weight_in": In(weight_shape(pe)),
+            "acc_in": In(acc),
+            "held_in": In(acc),
+            "clear": In(1),
+            "copy": In(1),
+            "bank_shift": In(1),
+            "act_out": Out(activation_shape(pe)),
+            "weight_out": Out(weight_shape(pe)),
+            "acc": Out(acc),
+            "acc_next": Out(acc),
+            "held": Out(acc),
+        }
+        if pipelined:
+            members.update({"act_valid_in": In(1), "weight_valid_in": In(1),
+                            "act_valid_out": Out(1), "weight_valid_out": Out(1)})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        mult = product(m, self.pe, self.act_in, self.weight_in)
+        gate = None
+        if self.pipelined:
+            gate = self.act_valid_in & self.weight_valid_in
+            m.d.sync += [self.act_valid_out.eq(self.act_valid_in), self.weight_valid_out.eq(self.weight_valid_in)]
+        mult = _staged(m, product(m, self.pe, self.act_in, self.weight_in), self.pipelined, gate)
         m.d.sync += [
             self.act_out.eq(self.act_in),
             self.weight_out.eq(self.weight_in),

@@ -121,13 +121,15 @@ class WsArray(wiring.Component):
 
     @property
     def output_stages(self) -> int:
-        """Register stages from ``acts`` to ``psums``: PE(0,0), rows-1 down, cols-1 right-or-deskew."""
+        """Register stages from ``acts`` to ``psums``: PE(0,0)'s product, rows-1 down, cols-1 right-or-deskew
+        (each PE's own partial-sum register is its product stage moved, the last one taken on ``psum_next``)."""
         return self.config.rows + self.config.cols - 1
 
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.config.rows, self.config.cols
-        pes = [[WsPe(self.config.pe_at(r, c), self.config.reduction) for c in range(cols)] for r in range(rows)]
+        pes = [[WsPe(self.config.pe_at(r, c), self.config.reduction, pipelined=True) for c in range(cols)]
+               for r in range(rows)]
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pes[r][c]
@@ -141,8 +143,13 @@ class WsArray(wiring.Component):
                     m.d.comb += pe.psum_in.eq(0)
                 else:
                     m.d.comb += pe.psum_in.eq(pes[r - 1][c].psum_out)
+        # The product stage adds one edge to every partial sum; the last deskew register gives it back: the
+        # row leaves on the edge column cols-1 computes it (its ``psum_next``), the other columns one
+        # register short of their deskew (``psum_out`` is ``psum_next`` one edge later).
         for c in range(cols):
-            m.d.comb += self.psums[c].eq(_delay(m, pes[rows - 1][c].psum_out, cols - 1 - c, f"deskew_c{c}"))
+            bottom = pes[rows - 1][c]
+            last = bottom.psum_next if c == cols - 1 else _delay(m, bottom.psum_out, cols - 2 - c, f"deskew_c{c}")
+            m.d.comb += self.psums[c].eq(last)
         m.d.comb += self.out_valid.eq(_delay(m, self.in_valid, self.output_stages, "valid"))
         return m
 
@@ -150,9 +157,11 @@ class WsArray(wiring.Component):
 class OsArray(wiring.Component):
     """Output-stationary array: PE(r, c) accumulates C[r, c]; A moves right, B moves down.
 
-    Every edge registers ``acts`` (a column of A) and ``weights`` (a row of B) (zeros when there is
-    no beat); A is skewed by row, B by column, so PE(r, c) adds A[r, t] * B[t, c] on edge
-    e + 1 + r + c for the beat on edge e. ``clear`` zeroes all accumulators. ``copy`` moves the
+    ``acts`` (a column of A) and ``weights`` (a row of B) enter the skew as they are, with one valid
+    bit per lane (``act_valid`` bit r: lane r carries a beat; ``weight_valid`` bit c: lane c is in the
+    tile) travelling beside them; each PE registers its product, zero unless both bits are set, so the
+    beat handshake never sits in front of a multiplier. A is skewed by row, B by column, so PE(r, c)
+    registers A[r, t] * B[t, c] on edge e + r + c and adds it on edge e + 1 + r + c for the beat on edge e. ``clear`` zeroes all accumulators. ``copy`` moves the
     accumulators, as this edge's MACs leave them, one row up into the result bank (row r of the bank
     takes accumulator row r + 1, zeros at the bottom) while ``top_row`` (accumulator row 0, this
     edge's MAC included) is taken by the caller on that edge, so the copy may share the last MAC's edge;
@@ -169,7 +178,9 @@ class OsArray(wiring.Component):
         super().__init__(
             {
                 "acts": In(data.ArrayLayout(config.activation_shape, config.rows)),
+                "act_valid": In(config.rows),
                 "weights": In(data.ArrayLayout(config.weight_shape, config.cols)),
+                "weight_valid": In(config.cols),
                 "clear": In(1),
                 "copy": In(1),
                 "bank_shift": In(1),
@@ -180,28 +191,29 @@ class OsArray(wiring.Component):
 
     @property
     def last_mac_delay(self) -> int:
-        """Edges from a beat's edge to its last MAC (PE(rows-1, cols-1)): input register + skew + hops."""
+        """Edges from a beat's edge to its last MAC (PE(rows-1, cols-1)): product register + skew + hops."""
         return self.config.rows + self.config.cols - 1
 
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.config.rows, self.config.cols
-        acts_reg = Signal.like(self.acts, name="acts_reg")
-        weights_reg = Signal.like(self.weights, name="weights_reg")
-        m.d.sync += [acts_reg.eq(self.acts), weights_reg.eq(self.weights)]
-        pes = [[OsPe(self.config.pe_at(r, c), self.config.reduction) for c in range(cols)] for r in range(rows)]
+        pes = [[OsPe(self.config.pe_at(r, c), self.config.reduction, pipelined=True) for c in range(cols)]
+               for r in range(rows)]
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
                 m.d.comb += [pe.clear.eq(self.clear), pe.copy.eq(self.copy), pe.bank_shift.eq(self.bank_shift)]
                 if c == 0:
-                    m.d.comb += pe.act_in.eq(_delay(m, acts_reg[r], r, f"skew_r{r}"))
+                    m.d.comb += [pe.act_in.eq(_delay(m, self.acts[r], r, f"skew_r{r}")),
+                                 pe.act_valid_in.eq(_delay(m, self.act_valid[r], r, f"skew_valid_r{r}"))]
                 else:
-                    m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
+                    m.d.comb += [pe.act_in.eq(pes[r][c - 1].act_out), pe.act_valid_in.eq(pes[r][c - 1].act_valid_out)]
                 if r == 0:
-                    m.d.comb += pe.weight_in.eq(_delay(m, weights_reg[c], c, f"skew_c{c}"))
+                    m.d.comb += [pe.weight_in.eq(_delay(m, self.weights[c], c, f"skew_c{c}")),
+                                 pe.weight_valid_in.eq(_delay(m, self.weight_valid[c], c, f"skew_valid_c{c}"))]
                 else:
-                    m.d.comb += pe.weight_in.eq(pes[r - 1][c].weight_out)
+                    m.d.comb += [pe.weight_in.eq(pes[r - 1][c].weight_out),
+                                 pe.weight_valid_in.eq(pes[r - 1][c].weight_valid_out)]
                 m.d.comb += [pe.acc_in.eq(pes[r + 1][c].acc_next if r + 1 < rows else 0),
                              pe.held_in.eq(pes[r + 1][c].held if r + 1 < rows else 0)]
         for c in range(cols):
