@@ -19,7 +19,12 @@ with the pass timing of the generated RS array (``codesign.contract.rs_timing``,
 ceil(p/pack) filter lanes and nz = ceil(p'*q*S'*d) the busiest PE's nonzero weights (d = weight density when
 zero-skipping, else nz = p'*q*S'):
 
-    interval = p'*q*S' + Q * max(nz, p', q) + 1         (filter fill, Q columns, back to idle)
+    interval = p'*q*S' + Q * max(nz, p', q*n) + 1       (filter fill, Q columns, back to idle)
+
+with n = min(U, S') the inputs a window takes anew per column at column stride U. These are the RTL's cycles
+for layers of equal row and column strides and dilation 1 (``rtl_runs``; the array must be built with
+``max_stride >= U``); a dilated layer, or one of unequal strides, is costed with the same formula, a mapping
+the generated array does not run (``rs_timing.runs_geometry``, docs/rs-array.md section 5).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from dataflow.interface import DataflowModel, OnChip, ReferenceBlock
 from dataflow.mapping import GEMM_DIMS, Mapping, Problem, check_fits, glb_bits_needed
 
 __all__ = ["SPATIAL_ROWS", "SPATIAL_COLS", "skips_zero_weights", "RowStationary", "MODEL", "set_shape", "check_filter_row_fits", "segment_taps",
-           "rf_choices", "pass_cycles", "passes_cycles", "block_cycles"]
+           "rf_choices", "pass_cycles", "passes_cycles", "block_cycles", "rtl_runs"]
 
 SPATIAL_ROWS = "R (filter rows)"
 SPATIAL_COLS = "P (output rows, E)"
@@ -49,6 +54,14 @@ def skips_zero_weights(problem: Problem) -> bool:
     """A PE walks its filter row from its register file and skips zero weights when the accelerator says
     so (``sparsity.weights.action: skip``, the default): docs/simulator.md, "Pruning" and "Sparsity"."""
     return problem.weight_action == "skip"
+
+
+def rtl_runs(problem: Problem, max_stride: int | None = None) -> bool:
+    """Whether the layer's passes are passes of a generated RS array (built for strides up to ``max_stride``;
+    None: any): equal row and column strides, dilation 1, so that the pass cycles this model charges are the
+    RTL's (``codesign.contract.rs_timing.runs_geometry``)."""
+    conv = problem.conv
+    return rs_timing.runs_geometry(tuple(conv.stride), tuple(conv.dilation), max_stride)
 
 
 def set_shape(problem: Problem, arch: ArchSpec) -> tuple[int, int, int, int, int]:
@@ -102,14 +115,14 @@ def _powers_up_to(limit: int) -> list[int]:
     return values
 
 
-def _pass_shape(problem: Problem, arch: ArchSpec, p: int, q: int) -> tuple[int, int, int, int, int | None]:
-    """(p', q, S', Q, nonzeros) of one pass as ``codesign.contract.rs_timing`` takes it: p' = ceil(p/pack)
-    filter lanes; nonzeros the busiest PE's when zero weights are skipped (None: dense)."""
+def _pass_shape(problem: Problem, arch: ArchSpec, p: int, q: int) -> tuple[int, int, int, int, int | None, int]:
+    """(p', q, S', Q, nonzeros, U) of one pass as ``codesign.contract.rs_timing`` takes it: p' = ceil(p/pack)
+    filter lanes; nonzeros the busiest PE's when zero weights are skipped (None: dense); U the column stride."""
     lanes, taps = -(-p // problem.pack), segment_taps(problem, arch)
     nonzeros = None
     if skips_zero_weights(problem):
         nonzeros = rs_timing.estimated_nonzeros(lanes, q, taps, problem.weight_density)
-    return lanes, q, taps, problem.conv.q, nonzeros
+    return lanes, q, taps, problem.conv.q, nonzeros, problem.conv.stride[1]
 
 
 def pass_cycles(problem: Problem, arch: ArchSpec, p: int, q: int) -> int:
@@ -306,14 +319,15 @@ def _reference_block(problem: Problem, mapping: Mapping, arch: ArchSpec, bm: int
                         bits += w * wb + a * ab + c * acc * (2 if reads_psum else 1)
     # Every pass lasts the PE's configured loop (codesign.contract.rs_timing): the filter fill, Q columns of
     # the busiest PE's MACs (ceil(p/pack) filters x q channels x S' taps, its nonzero ones when zero weights
-    # are skipped; at least p' psums drained and q inputs staged), back to back; the last pass drains.
+    # are skipped; at least p' psums drained and q*min(U, S') inputs staged), back to back; the last pass drains.
     lanes = math.ceil(p / problem.pack)
     nonzeros = None
     if skips_zero_weights(problem):
         nonzeros = rs_timing.estimated_nonzeros(lanes, q, seg, problem.weight_density)
     passes = math.ceil(units / sets) * problem.passes
     # equal passes back to back: sequence_cycles of n of them is n intervals plus the last one's drain
-    compute = 0 if passes == 0 else (passes * rs_timing.issue_interval(lanes, q, seg, conv.q, nonzeros)
+    compute = 0 if passes == 0 else (passes * rs_timing.issue_interval(lanes, q, seg, conv.q, nonzeros,
+                                                                       conv.stride[1])
                                      + rs_timing.last_pass_correction(lanes))
     return ReferenceBlock(compute=compute, glb_bits=bits, macs=macs, glb_words=words)
 

@@ -66,12 +66,12 @@ def _listed(names: tuple[str, ...], last: str) -> str:
 
 def check_dataflow(dataflow: Any) -> str:
     """The short name of ``dataflow`` ('ws', 'os' or a ``codesign.arch.Dataflow``) if the RTL generator
-    supports it; HdlError otherwise ('rs' is named as having no RTL generator yet)."""
+    builds as a GEMM core; HdlError otherwise ('rs' is named with where its own array is built)."""
     name = getattr(dataflow, "value", dataflow)
     if name == "rs":
         raise HdlError(
-            "dataflow 'rs' (row stationary) has no RTL generator yet; only the simulator models it. "
-            f"Use --dataflow {_listed(RTL_DATAFLOWS, 'or')}"
+            "dataflow 'rs' (row stationary) is not a GEMM core: the RS array (hdl.rs_array, docs/rs-array.md) is built by `codesign hdl --dataflow rs` and "
+            f"checked by `codesign verify --dataflow rs`; for a GEMM core use {_listed(RTL_DATAFLOWS, 'or')}"
         )
     if name not in RTL_DATAFLOWS:
         raise HdlError(f"unknown dataflow {name!r}; the RTL generator supports {_listed(RTL_DATAFLOWS, 'and')}")

@@ -28,7 +28,7 @@ __all__ = [
     "BOARDS", "BOARD_DSP_BLOCKS", "TOOLS", "LFSR_TAPS", "BoardBuild", "LfsrHarness", "tool_environment",
     "parse_nextpnr_log", "harness_verilog", "build_design", "board_platform", "build_top", "build_binary_array",
     "build_gemm_core",
-    "build_binary_core",
+    "build_binary_core", "build_rs_array",
 ]
 
 # board -> (module, platform class, family, logic-cell, DSP and block-RAM resource names in nextpnr)
@@ -246,3 +246,13 @@ def build_binary_core(board: str, build_dir: str | os.PathLike, params=None, **t
 
     params = params or BinaryCoreParams()
     return build_design(BinaryGemmCore(params), board, build_dir, label=params.top_name, **toolchain_options)
+
+
+def build_rs_array(board: str, build_dir: str | os.PathLike, params=None, **toolchain_options) -> BoardBuild:
+    """The row-stationary ``RsArray`` (hdl.rs_array, docs/rs-array.md) on ``board``; ``params`` defaults to a
+    4x4 int8 array with 16/8/4-word scratchpads. Its cmd, filter and input streams come from the harness."""
+    from hdl.rs_array import RsArray
+    from hdl.rs_pe import RsParams
+
+    params = params or RsParams(rows=4, cols=4)
+    return build_design(RsArray(params), board, build_dir, label=params.top_name, **toolchain_options)

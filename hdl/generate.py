@@ -120,7 +120,7 @@ def rs_manifest_extra(params) -> dict[str, Any]:
     (docs/rs-array.md); ``cycles`` is ``codesign.contract.rs_timing.as_manifest()``."""
     from hdl.rs_array import command_layout
 
-    maxima = (params.max_p, params.max_q, params.max_taps, params.max_out_cols)
+    maxima = (params.max_p, params.max_q, params.max_taps, params.max_out_cols, params.max_stride)
     r, e = params.set_rows, params.set_cols
     return {
         "dataflow": "rs",
@@ -135,8 +135,9 @@ def rs_manifest_extra(params) -> dict[str, Any]:
                         "carries": "lane set*r + i: the filter word of set row i; beats f, c, s (s innermost)"},
             "inputs": {"count": params.sets * params.diagonals, "bits": params.activation_bits,
                        "signed": params.activation_signed,
-                       "carries": "lane set*(r+e-1) + d: input row d; the prime (c, s), then per output column "
-                                  "x = 1..Q-1 one beat per channel (input x + taps - 1)"},
+                       "carries": "lane set*(r+(e-1)*max_stride) + d: input row d (PE (i, j) reads row "
+                                  "i + stride*j); the prime (c, s), then per output column x = 1..Q-1 and channel "
+                                  "c the n = min(stride, taps) new inputs stride*x + s, s = taps-n..taps-1"},
             "psums": {"count": params.sets * e, "bits": params.psum_bits, "signed": params.signed,
                       "carries": "lane set*e + j: output row j; per output column x, one beat per filter"},
             "order": "lane 0 in the least significant bits",

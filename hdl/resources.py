@@ -20,6 +20,9 @@ ECP5, never block RAM). DSP blocks per PE follow Yosys' ``mul2dsp`` limits (``yo
 a product narrower than 11 bits stays in logic, operands up to 16 bits per SB_MAC16; ECP5: up to 18
 bits per MULT18X18D, no lower limit).
 
+The row-stationary array (``hdl.rs_array``) has its own rows, fitted on board builds
+(``predict_rs``, ``check_rs_fit``; ``hdl/resource_data/rs.json``, see the section near the end).
+
 ``check_fit(params, board)`` raises a one-line ``HdlError`` naming the resource, what the design needs,
 what the board has and the largest array of the same kind that fits; ``largest_fitting`` finds that
 array. ``codesign fpga`` calls the check before any synthesis (``--force`` skips it).
@@ -43,7 +46,8 @@ from codesign.errors import HdlError
 __all__ = [
     "FAMILIES", "BOARDS", "Board", "ResourceEstimate", "FitReport", "DATA_DIR", "features", "predict",
     "fit_report", "check_fit", "largest_fitting", "dsp_blocks_per_pe", "load_model", "nnls",
-    "calibration_designs", "calibrate", "main",
+    "calibration_designs", "calibrate", "main", "RS_DATA", "rs_state_bits", "load_rs_model", "predict_rs",
+    "fit_rs_model", "rs_fit_report", "check_rs_fit",
 ]
 
 DATA_DIR = Path(__file__).with_name("resource_data")
@@ -1014,3 +1018,118 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --- the row-stationary array (hdl.rs_array) -----------------------------------------------------
+# Its cost is per PE: a filter scratchpad (a memory with a combinational read: distributed RAM on ECP5, logic
+# on iCE40, never block RAM), an input window and staging registers, psum and drain registers, one multiplier.
+# The rows are board builds of `codesign fpga --dataflow rs` (LfsrHarness included; nextpnr's packed counts),
+# in hdl/resource_data/rs.json: ``quantity = const + per_bit * state_bits`` per family, fitted by
+# ``fit_rs_model`` on those builds; DSP blocks (one ``*`` per PE, ``dsp_blocks_per_pe``), block RAMs (none)
+# and ECP5's distributed-RAM slices (16 words x 4 bits each) are counted structurally.
+
+RS_DATA = "rs.json"
+
+
+def rs_state_bits(params) -> float:
+    """Storage bits of an RS array: every PE's filter entries, window and psum + drain registers, and every
+    set's input staging (``hdl.rs_pe``, ``hdl.rs_array``)."""
+    from hdl.rs_pe import entry_layout
+
+    pe_acc = params.acc_bits_for(params.pe_reduction)
+    per_pe = (params.weight_rf_words * entry_layout(params).size + params.activation_rf_words * params.activation_bits
+              + 2 * params.max_p * pe_acc)
+    staging = params.sets * params.diagonals * params.activation_rf_words * params.activation_bits
+    return float(params.pes * per_pe + staging)
+
+
+def _rs_structural(params, family: str) -> dict[str, float]:
+    from hdl.rs_pe import entry_layout
+
+    dsp = dsp_blocks_per_pe(family, params.weight_bits, params.activation_bits, params.weight_signed,
+                            params.activation_signed) if params.multiplier == "dsp" else 0
+    values = {"dsps": float(params.pes * dsp), "brams": 0.0}
+    if family == "ecp5":
+        slices = math.ceil(params.weight_rf_words / 16) * math.ceil(entry_layout(params).size / 4)
+        values["lutram"] = float(params.pes * slices)
+    return values
+
+
+def load_rs_model(data_dir: str | os.PathLike | None = None) -> dict:
+    path = Path(data_dir or DATA_DIR) / RS_DATA
+    if not path.is_file():
+        raise HdlError(f"no RS resource rows ({path} is missing)")
+    return _load(str(path), path.stat().st_mtime)
+
+
+def predict_rs(params, family: str, data_dir: str | os.PathLike | None = None) -> ResourceEstimate:
+    """Predicted resources of an RS array (``hdl.rs_pe.RsParams``) on ``family``, its board harness included."""
+    if family not in FAMILIES:
+        raise HdlError(f"unknown FPGA family {family!r}; choose one of {', '.join(FAMILIES)}")
+    model = load_rs_model(data_dir)["families"].get(family)
+    if model is None:
+        raise HdlError(f"the RS resource rows have no {family} model")
+    feats = {"const": 1.0, "state_bits": rs_state_bits(params)}
+    values = {q: max(0.0, _apply(c, feats)) for q, c in model["coefficients"].items()}
+    values |= _rs_structural(params, family)
+    dsp_pes = params.pes if values["dsps"] else 0
+    return ResourceEstimate(family, params.top_name, values, dsp_pes, params.pes - dsp_pes, True)
+
+
+def fit_rs_model(points: list[dict]) -> dict:
+    """Coefficients per family and quantity (``const``, ``state_bits``) from RS board builds: each point has
+    ``params`` (RsParams fields), ``family`` and ``measured`` {quantity: packed count}."""
+    from hdl.rs_pe import RsParams
+
+    families: dict[str, dict] = {}
+    for family in sorted({p["family"] for p in points}):
+        mine = [p for p in points if p["family"] == family]
+        rows = [{"const": 1.0, "state_bits": rs_state_bits(RsParams(**p["params"]))} for p in mine]
+        quantities = sorted({q for p in mine for q in p["measured"]} - {"dsps", "brams", "lutram"})
+        coefficients = {q: _fit(rows, [p["measured"][q] for p in mine], ["const", "state_bits"], relative=True)
+                        for q in quantities}
+        errors = []
+        for p, feats in zip(mine, rows):
+            for q in quantities:
+                got = _apply(coefficients[q], feats)
+                errors.append({"design": p["design"], "quantity": q, "measured": p["measured"][q],
+                               "predicted": round(got, 1),
+                               "error_pct": round(100 * (got - p["measured"][q]) / max(1, p["measured"][q]), 2)})
+        families[family] = {"coefficients": coefficients, "fit_residuals": errors}
+    return families
+
+
+def rs_fit_report(params, board: str | Board, data_dir: str | os.PathLike | None = None) -> FitReport:
+    b = _board(board)
+    estimate = predict_rs(params, b.family, data_dir)
+    ratios = {q: estimate.values.get(q, 0.0) / cap for q, cap in b.capacity.items() if cap > 0}
+    return FitReport(b, estimate, tuple(sorted((q for q, r in ratios.items() if r > 1.0), key=lambda q: -ratios[q])))
+
+
+def check_rs_fit(params, board: str | Board, *, name: str | None = None,
+                 data_dir: str | os.PathLike | None = None) -> FitReport:
+    """As ``check_fit`` for an RS array: one-line HdlError naming the resource most over, and the largest
+    RS array of the same PE (scratchpads, widths) and aspect that fits."""
+    b = _board(board)
+    report = rs_fit_report(params, b, data_dir)
+    if report.fits:
+        return report
+    est, worst = report.estimate, report.over[0]
+    who = f"{name} ({params.top_name})" if name and name != params.top_name else params.top_name
+    message = (f"{who} does not fit the {b.name}: it needs {_amount(worst, est.values[worst])} "
+               f"{FAMILIES[b.family][worst][2]}, the {b.part} has {b.capacity[worst]}")
+    for other in report.over[1:]:
+        message += f" (and {_amount(other, est.values[other])} of {b.capacity[other]} {FAMILIES[b.family][other][2]})"
+    best = None
+    for rows, cols in _scaled_shapes(params.rows, params.cols):
+        candidate = dataclasses.replace(params, rows=rows, cols=cols, set_rows=min(params.set_rows, rows),
+                                        set_cols=min(params.set_cols, cols))
+        if rs_fit_report(candidate, b, data_dir).fits:
+            best = candidate
+            break
+    if best is None:
+        message += "; no RS array of these PEs fits, not even 1x1"
+    else:
+        message += (f"; the largest RS array of these PEs that fits is {best.rows}x{best.cols} "
+                    f"(scratchpads {params.weight_rf_words}/{params.activation_rf_words}/{params.psum_rf_words} words)")
+    raise HdlError(message + " [resource model, hdl/resources.py; --force skips this check]")

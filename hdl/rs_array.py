@@ -2,9 +2,10 @@
 
 The ``rows`` x ``cols`` PEs form ``(rows // r) * (cols // e)`` sets of r filter rows x e output rows
 (Chen, Emer, Sze, ISCA 2016, Sec. V-B). Within a set, filter row i is multicast along set row i, input row
-d along the diagonal i + j = d, and the psums of a column climb it (each PE adds its own to the one from
-below), so set column j delivers output row j. One command runs one pass: ``p`` filters x ``q`` channels x a
-``taps``-long filter-row segment over ``out_cols`` output columns, in every set at once. Ports, data order
+d to the PEs with i + U*j = d (the diagonal at stride U = 1, Sec. V), and the psums of a column climb it
+(each PE adds its own to the one from below), so set column j delivers output row j. One command runs one
+pass: ``p`` filters x ``q`` channels x a ``taps``-long filter-row segment over ``out_cols`` output columns at
+stride U, in every set at once. Ports, data order
 and timing are in docs/rs-array.md; with every stream valid and ``psums.ready`` high a pass takes exactly
 ``codesign.contract.rs_timing.pass_cycles`` edges from its command to its last psum, and the next command is
 accepted ``rs_timing.issue_interval`` edges after it.
@@ -23,12 +24,13 @@ __all__ = ["RsParams", "rs_params_from_arch", "command_layout", "RsArray"]
 
 
 def command_layout(params: RsParams) -> data.StructLayout:
-    """The ``cmd`` payload: p, q, taps, out_cols (lowest bits first), each wide enough for its maximum."""
+    """The ``cmd`` payload: p, q, taps, out_cols, stride (lowest bits first), each wide enough for its maximum."""
     return data.StructLayout({
         "p": unsigned(params.max_p.bit_length()),
         "q": unsigned(params.max_q.bit_length()),
         "taps": unsigned(params.max_taps.bit_length()),
         "out_cols": unsigned(params.max_out_cols.bit_length()),
+        "stride": unsigned(params.max_stride.bit_length()),
     })
 
 
@@ -59,9 +61,9 @@ def _max_tree(m: Module, values: list, shape, name: str) -> Signal:
 class RsArray(wiring.Component):
     """The row-stationary array (module docstring). Parameters: ``params``, an ``RsParams``.
 
-    Ports (valid/ready streams): ``cmd`` (p, q, taps, out_cols); ``filters`` (``sets * r`` lanes, lane
-    ``set*r + i``: the filter word of set row i); ``inputs`` (``sets * (r+e-1)`` lanes, lane
-    ``set*(r+e-1) + d``: the input word of input row d); ``psums`` (``sets * e`` lanes, lane ``set*e + j``:
+    Ports (valid/ready streams): ``cmd`` (p, q, taps, out_cols, stride); ``filters`` (``sets * r`` lanes, lane
+    ``set*r + i``: the filter word of set row i); ``inputs`` (``sets * D`` lanes, ``D = r + (e-1)*max_stride``,
+    lane ``set*D + d``: the input word of input row d); ``psums`` (``sets * e`` lanes, lane ``set*e + j``:
     the psum of output row j); ``busy``. Sets are numbered row-major over the array.
     """
 
@@ -99,6 +101,10 @@ class RsArray(wiring.Component):
         cq = Signal(range(p.max_q + 1), init=1)
         ctaps = Signal(range(p.max_taps + 1), init=1)
         ccols = Signal(range(p.max_out_cols + 1), init=1)
+        cstride = Signal(range(p.max_stride + 1), init=1)
+        cnew = Signal(range(p.max_taps + 1))  # n = min(stride, taps): inputs per channel a column takes anew
+        cqn = Signal(range(rf_a + 1))  # q * n, counted over the prime (its new-tap beats)
+        m.d.comb += cnew.eq(Mux(cstride < ctaps, cstride, ctaps))
         idle, filling, computing = Signal(init=1), Signal(), Signal()
         accept = Signal()
         m.d.comb += [self.cmd.ready.eq(idle), accept.eq(self.cmd.valid & idle)]
@@ -136,8 +142,12 @@ class RsArray(wiring.Component):
         p_last = (p_c == cq - 1) & (p_s == ctaps - 1)
         prime_beat = Signal()
         m.d.comb += prime_beat.eq(input_beat & filling)
+        prime_new = Signal()  # this prime word is one the next column replaces from the stream
+        m.d.comb += prime_new.eq(p_s + cnew >= ctaps)
         with m.If(prime_beat):
-            m.d.sync += [p_addr.eq(p_addr + 1), is_last.bit_select(p_addr, 1).eq(p_s == ctaps - 1)]
+            m.d.sync += [p_addr.eq(p_addr + 1), is_last.bit_select(p_addr, 1).eq(prime_new)]
+            with m.If(prime_new):
+                m.d.sync += cqn.eq(cqn + 1)
             with m.If(p_s == ctaps - 1):
                 m.d.sync += [p_s.eq(0), p_c.eq(p_c + 1)]
             with m.Else():
@@ -148,14 +158,15 @@ class RsArray(wiring.Component):
         # -- compute: out_cols columns of L slots; the next column's inputs staged meanwhile ---------------
         col = Signal(range(p.max_out_cols))
         slot = Signal(range(p.weight_rf_words + 2))
-        staged = Signal(range(p.max_q + 1))
-        s_addr = Signal(range(rf_a + p.max_taps + 1))  # staged * taps + taps - 1, kept by adding
+        staged = Signal(range(rf_a + 1))  # of the q*n new inputs of the next column
+        s_k = Signal(range(p.max_taps + 1))  # of the n new taps of the channel being staged
+        s_addr = Signal(range(rf_a + p.max_taps + 1))  # c*taps + taps - n + s_k, kept by adding
         drain_left = Signal(range(p.max_p + 1))
         last_col = Signal()
         m.d.comb += last_col.eq(col == ccols - 1)
         stage_beat = Signal()
         m.d.comb += stage_beat.eq(input_beat & computing)
-        m.d.comb += self.inputs.ready.eq((filling & ~p_done) | (computing & ~last_col & (staged < cq)))
+        m.d.comb += self.inputs.ready.eq((filling & ~p_done) | (computing & ~last_col & (staged < cqn)))
         m.d.comb += input_beat.eq(self.inputs.valid & self.inputs.ready)
 
         out_beat = Signal()
@@ -175,12 +186,12 @@ class RsArray(wiring.Component):
                     pes[set_index, i, j] = pe
                     nonzeros.append(pe.nonzeros)
         most = _max_tree(m, nonzeros, range(p.weight_rf_words + 1), "most_nonzeros")
-        column = Signal(range(max(p.weight_rf_words, p.max_p, p.max_q) + 1))  # max(nonzeros, p, q)
-        m.d.comb += column.eq(Mux(most > cp, Mux(most > cq, most, cq), Mux(cp > cq, cp, cq)))
+        column = Signal(range(max(p.weight_rf_words, p.max_p, rf_a) + 1))  # max(nonzeros, p, q*n)
+        m.d.comb += column.eq(Mux(most > cp, Mux(most > cqn, most, cqn), Mux(cp > cqn, cp, cqn)))
 
         mac_en = Signal()
         m.d.comb += mac_en.eq(computing & (slot < column))
-        stage_ok = last_col | (staged == cq) | ((staged == cq - 1) & stage_beat)
+        stage_ok = last_col | (staged == cqn) | ((staged == cqn - 1) & stage_beat)
         drain_ok = (drain_left == 0) | ((drain_left == 1) & out_beat)
         col_end = Signal()
         m.d.comb += col_end.eq(computing & (slot + 1 >= column) & stage_ok & drain_ok)
@@ -201,8 +212,13 @@ class RsArray(wiring.Component):
 
         for (set_index, i, j), pe in pes.items():
             f_word = self.filters.payload[set_index * p.set_rows + i]  # multicast along set row i
-            d = i + j  # input row i + j: multicast along the diagonal
-            in_word = self.inputs.payload[set_index * p.diagonals + d]
+            # input row i + U*j (ISCA 2016 Sec. V: the diagonal at U = 1), chosen by the pass's stride U
+            in_word = self.inputs.payload[set_index * p.diagonals + i + j]
+            stage = stage_regs[set_index, i + j]
+            for u in range(2, p.max_stride + 1):
+                lane = set_index * p.diagonals + i + u * j
+                in_word = Mux(cstride == u, self.inputs.payload[lane], in_word)
+                stage = Mux(cstride == u, stage_regs[set_index, i + u * j].as_value(), stage)
             below = pes.get((set_index, i + 1, j))
             m.d.comb += [
                 pe.fill_start.eq(accept),
@@ -215,8 +231,9 @@ class RsArray(wiring.Component):
                 pe.prime_addr.eq(p_addr),
                 pe.prime_word.eq(in_word),
                 pe.shift.eq(col_end & ~last_col),
+                pe.stride.eq(cstride),
                 pe.is_last.eq(is_last),
-                pe.stage.eq(stage_regs[set_index, d]),
+                pe.stage.eq(stage),
                 pe.mac_en.eq(mac_en),
                 pe.slot.eq(slot),
                 pe.col_end.eq(col_end),
@@ -233,24 +250,29 @@ class RsArray(wiring.Component):
                 cq.eq(_clamped(m, self.cmd.payload.q, p.max_q, "cmd_q")),
                 ctaps.eq(_clamped(m, self.cmd.payload.taps, p.max_taps, "cmd_taps")),
                 ccols.eq(_clamped(m, self.cmd.payload.out_cols, p.max_out_cols, "cmd_out_cols")),
+                cstride.eq(_clamped(m, self.cmd.payload.stride, p.max_stride, "cmd_stride")), cqn.eq(0),
                 idle.eq(0), filling.eq(1),
                 f_f.eq(0), f_c.eq(0), f_s.eq(0), f_base.eq(0), f_done.eq(0),
                 p_c.eq(0), p_s.eq(0), p_addr.eq(0), p_done.eq(0),
             ]
         fill_over = filling & (f_done | (filter_beat & f_last)) & (p_done | (prime_beat & p_last))
         with m.If(fill_over):
-            m.d.sync += [filling.eq(0), computing.eq(1), col.eq(0), slot.eq(0), staged.eq(0),
-                         s_addr.eq(ctaps - 1)]
+            m.d.sync += [filling.eq(0), computing.eq(1), col.eq(0), slot.eq(0), staged.eq(0), s_k.eq(0),
+                         s_addr.eq(ctaps - cnew)]
         with m.If(computing):
             with m.If(col_end):
-                m.d.sync += [slot.eq(0), staged.eq(0), s_addr.eq(ctaps - 1), col.eq(col + 1)]
+                m.d.sync += [slot.eq(0), staged.eq(0), s_k.eq(0), s_addr.eq(ctaps - cnew), col.eq(col + 1)]
                 with m.If(last_col):
                     m.d.sync += [computing.eq(0), idle.eq(1)]
             with m.Else():
                 with m.If(slot < column):
                     m.d.sync += slot.eq(slot + 1)
                 with m.If(stage_beat):
-                    m.d.sync += [staged.eq(staged + 1), s_addr.eq(s_addr + ctaps)]
+                    m.d.sync += staged.eq(staged + 1)
+                    with m.If(s_k == cnew - 1):  # on to the next channel's first new tap
+                        m.d.sync += [s_k.eq(0), s_addr.eq(s_addr + ctaps - cnew + 1)]
+                    with m.Else():
+                        m.d.sync += [s_k.eq(s_k + 1), s_addr.eq(s_addr + 1)]
         with m.If(col_end):
             m.d.sync += drain_left.eq(cp)
         with m.Elif(out_beat):

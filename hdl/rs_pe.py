@@ -4,7 +4,7 @@ One PE convolves ``p`` filters x ``q`` channels of a ``taps``-long filter-row se
 (Chen, Emer, Sze, ISCA 2016, Sec. IV-A; JSSC 2017): its filter scratchpad holds the ``p*q*taps`` weights of
 the pass (a small memory, each entry with its filter, channel and tap; only the nonzero ones when zero
 weights are skipped, so the walk visits nothing else), its input scratchpad the sliding window of ``taps``
-inputs per channel (registers, shifted one column per output column), its psum scratchpad the ``p`` sums of
+inputs per channel (registers, advanced ``stride`` inputs per output column), its psum scratchpad the ``p`` sums of
 the current output column. One multiplier per PE, one MAC per edge. ``RsParams`` fixes everything the PE
 and the array (``hdl.rs_array``) are built from; docs/rs-array.md describes both.
 """
@@ -24,13 +24,14 @@ from codesign.pe import PeKind, PeSpec, accumulator_bits
 from hdl.pe import MAX_OPERAND_BITS, MIN_OPERAND_BITS, check_multiplier, product
 
 __all__ = ["RsWidthError", "MAX_ARRAY_SIDE", "MAX_FILTER_RF_WORDS", "MAX_INPUT_RF_WORDS", "MAX_PSUM_RF_WORDS",
-           "MAX_OUT_COLS", "RsParams", "rs_params_from_arch", "RsPe"]
+           "MAX_OUT_COLS", "MAX_STRIDE", "RsParams", "rs_params_from_arch", "RsPe"]
 
 MAX_ARRAY_SIDE = 64
 MAX_FILTER_RF_WORDS = 4096  # a memory per PE
 MAX_INPUT_RF_WORDS = 64  # registers shifted every column
 MAX_PSUM_RF_WORDS = 64  # registers
 MAX_OUT_COLS = 4096  # output columns (Q) of one pass
+MAX_STRIDE = 8  # convolution stride of a pass (AlexNet conv1: 4)
 
 
 class RsWidthError(HdlError, BitWidthError):
@@ -52,7 +53,9 @@ class RsParams:
     and signedness as ``codesign.pe.PeSpec`` spells them; scratchpad words per PE (``*_rf_words``, the spec's);
     ``max_out_cols`` the longest output row (Q) of one pass; ``multiplier`` 'dsp' or 'logic';
     ``skip_zero_weights`` (the filter walk visits nonzero weights only) and ``gate_zero_activations``
-    (a zero input does not update the psum). Raises HdlError (RsWidthError for widths).
+    (a zero input does not update the psum); ``max_stride`` the largest convolution stride U a pass may
+    command (set row i, set column j reads input row i + U*j, so a set takes ``r + (e-1)*max_stride`` input
+    rows). Raises HdlError (RsWidthError for widths).
     """
 
     rows: int = 3
@@ -70,6 +73,7 @@ class RsParams:
     multiplier: str = "dsp"
     skip_zero_weights: bool = False
     gate_zero_activations: bool = False
+    max_stride: int = 1
 
     def __post_init__(self) -> None:
         _int_in("rows", self.rows, 1, MAX_ARRAY_SIDE)
@@ -97,6 +101,7 @@ class RsParams:
             _int_in(name, value, low, high)
         _int_in("psum_rf_words", self.psum_rf_words, 1, MAX_PSUM_RF_WORDS)
         _int_in("max_out_cols", self.max_out_cols, 1, MAX_OUT_COLS)
+        _int_in("max_stride", self.max_stride, 1, MAX_STRIDE)
         check_multiplier(self.multiplier)
 
     # -- derived sizes -------------------------------------------------------------------------------------
@@ -120,8 +125,8 @@ class RsParams:
 
     @property
     def diagonals(self) -> int:
-        """Input rows (diagonals) of one set: ``r + e - 1``."""
-        return self.set_rows + self.set_cols - 1
+        """Input rows (input lanes) of one set: ``r + (e - 1) * max_stride`` (``r + e - 1`` at stride 1)."""
+        return self.set_rows + (self.set_cols - 1) * self.max_stride
 
     @property
     def max_p(self) -> int:
@@ -184,8 +189,11 @@ class RsParams:
         return (f"rs_{self.rows}x{self.cols}_s{self.set_rows}x{self.set_cols}_"
                 f"{w}{self.weight_bits}x{a}{self.activation_bits}")
 
-    def check_pass(self, p: int, q: int, taps: int, out_cols: int) -> None:
-        """HdlError unless the pass fits the scratchpads and ``out_cols <= max_out_cols``."""
+    def check_pass(self, p: int, q: int, taps: int, out_cols: int, stride: int = 1) -> None:
+        """HdlError unless the pass fits the scratchpads, ``out_cols <= max_out_cols`` and
+        ``stride <= max_stride``."""
+        if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= self.max_stride:
+            raise HdlError(f"pass stride={stride!r} is outside the array's 1..{self.max_stride} (max_stride)")
         try:
             rs_timing.check_pass(p, q, taps, out_cols, self.weight_rf_words, self.activation_rf_words,
                                  self.psum_rf_words)
@@ -205,12 +213,13 @@ class RsParams:
             "psum_rf_words": self.psum_rf_words, "max_out_cols": self.max_out_cols,
             "psum_bits": self.psum_bits, "multiplier": self.multiplier,
             "skip_zero_weights": self.skip_zero_weights, "gate_zero_activations": self.gate_zero_activations,
+            "max_stride": self.max_stride,
         }
 
 
 def rs_params_from_arch(arch: Any, *, set_rows: int | None = None, set_cols: int | None = None,
                         max_out_cols: int = 256, multiplier: str | None = None,
-                        signed: bool | None = None) -> RsParams:
+                        signed: bool | None = None, max_stride: int = 1) -> RsParams:
     """The RS array of ``arch`` (a ``codesign.arch.ArchSpec``): its shape, PE widths and scratchpads, zero
     skipping of weights when ``sparsity.weights.action`` is ``skip``, gating of zero activations when
     ``sparsity.activations.action`` is ``gate`` or ``skip``. HdlError when the arch does not list rs."""
@@ -232,7 +241,8 @@ def rs_params_from_arch(arch: Any, *, set_rows: int | None = None, set_cols: int
     return RsParams(arch.rows, arch.cols, set_rows, set_cols, pe.weight_bits, pe.activation_bits, ws_, as_,
                     pe.weight_rf_words, pe.activation_rf_words, pe.psum_rf_words, max_out_cols,
                     pe.multiplier if multiplier is None else multiplier,
-                    skip_zero_weights=w_action == "skip", gate_zero_activations=a_action in ("gate", "skip"))
+                    skip_zero_weights=w_action == "skip", gate_zero_activations=a_action in ("gate", "skip"),
+                    max_stride=max_stride)
 
 
 def entry_layout(params: RsParams) -> data.StructLayout:
@@ -253,8 +263,9 @@ class RsPe(wiring.Component):
     zero weights are skipped and it is zero; ``nonzeros`` counts the kept entries. ``prime_we`` writes
     ``prime_word`` into the input window at ``prime_addr``. Walk: ``mac_en`` with ``slot`` MACs entry
     ``slot`` if it exists. ``col_end`` moves the psums (with this edge's MAC) into the drain buffer and
-    clears them, and ``shift`` slides each channel's window one input on: word a takes word a+1, or the
-    staged input ``stage[a]`` where ``is_last[a]`` (a channel's last tap). ``drain`` shifts the drain
+    clears them, and ``shift`` advances each channel's window ``stride`` inputs: word a takes word
+    a+stride, or the staged input ``stage[a]`` where ``is_last[a]`` (one of a channel's last min(stride, taps)
+    taps, the ones the next column reads anew). ``drain`` shifts the drain
     buffer; ``climb_out = climb_in + drain buffer head`` is the psum climbing the set column.
     """
 
@@ -276,6 +287,7 @@ class RsPe(wiring.Component):
             "prime_addr": In(range(p.activation_rf_words)),
             "prime_word": In(p.activation_shape),
             "shift": In(1),
+            "stride": In(range(p.max_stride + 1)),
             "is_last": In(p.activation_rf_words),
             "stage": In(data.ArrayLayout(p.activation_shape, p.activation_rf_words)),
             "mac_en": In(1),
@@ -319,7 +331,11 @@ class RsPe(wiring.Component):
             m.d.sync += window[self.prime_addr].eq(self.prime_word)
         with m.Elif(self.shift):
             for a in range(p.activation_rf_words):
-                nxt = window[a + 1] if a + 1 < p.activation_rf_words else self.stage[a]
+                def ahead(u):  # word a + u of the window; beyond it only new (staged) words are read
+                    return window[a + u] if a + u < p.activation_rf_words else self.stage[a]
+                nxt = ahead(1)
+                for u in range(2, p.max_stride + 1):
+                    nxt = Mux(self.stride == u, ahead(u), nxt)
                 m.d.sync += window[a].eq(Mux(self.is_last[a], self.stage[a], nxt))
 
         # The row primitive: one MAC per edge, psum[f] += w * in[c][j + s].

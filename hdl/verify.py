@@ -205,7 +205,7 @@ def rs_case_check(params, case, result: dict) -> Check:
                                              f"{len(result['mismatches'])} wrong, first: {result['mismatches'][0]}"))
     if exact and case.conv is not None:
         x, w = np.asarray(case.conv["x"], dtype=object), np.asarray(case.conv["w"], dtype=object)
-        want = conv2d(x, w)
+        want = conv2d(x, w, case.conv.get("stride", 1))
         got = assemble(case.passes, [np.asarray(v, dtype=object) for v in result["psums"]], want.shape)
         if np.array_equal(got, want):
             detail.append("assembled conv = numpy conv")

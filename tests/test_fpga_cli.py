@@ -25,10 +25,12 @@ def test_more_dsp_pes_than_pes_is_rejected_before_building(capsys, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_row_stationary_has_no_core_to_build(capsys, tmp_path):
+def test_eyeriss_row_stationary_array_is_refused_by_its_fit_check_before_any_tool_runs(capsys, tmp_path):
     status = main(["fpga", "--arch", "eyeriss", "--board", "ulx3s", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
     assert status == 2
-    assert "no RTL generator" in capsys.readouterr().err
+    assert "does not fit the ulx3s" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "b").exists()
 
 
 def test_too_big_for_the_board_stops_in_seconds_before_place_and_route(capsys, tmp_path):

@@ -126,8 +126,8 @@ def test_operand_bits_outside_the_range_are_rejected(bits):
         CoreParams(weight_bits=bits)
 
 
-def test_row_stationary_says_it_has_no_rtl_generator_yet():
-    with pytest.raises(HdlError, match="row stationary.*no RTL generator"):
+def test_a_row_stationary_gemm_core_points_to_the_rs_array():
+    with pytest.raises(HdlError, match="row stationary.*not a GEMM core.*codesign hdl --dataflow rs"):
         CoreParams(dataflow="rs")
     with pytest.raises(HdlError, match="unknown dataflow"):
         CoreParams(dataflow="xy")

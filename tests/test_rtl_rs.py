@@ -17,6 +17,7 @@ from codesign.errors import BitWidthError, HdlError
 from dataflow import row_stationary
 from dataflow.mapping import problem_of
 from hdl.benches.rs_amaranth_bench import run_passes_amaranth
+from hdl.benches.rs_cases import rs_standard_cases
 from hdl.benches.rs_golden import (ConvTiling, RsPass, assemble, busiest_nonzeros, conv2d, conv_passes,
                                    predicted_cycles, predicted_interval, predicted_sequence, random_pass)
 from hdl.rs_array import RsArray
@@ -237,3 +238,86 @@ def test_passes_that_overflow_a_scratchpad_are_refused():
         SMALL.check_pass(1, 1, 2, SMALL.max_out_cols + 1)
     with pytest.raises(HdlError, match="needs RsParams"):
         RsPe("3x4")
+
+
+STRIDED = replace(SMALL, max_stride=4)
+
+
+def _strided_case_results(params, seed=5):
+    cases = [c for c in rs_standard_cases(params, seed) if c.name.startswith("strided")]
+    return cases, run_passes_amaranth(params, [c.driver_args() for c in cases])
+
+
+def test_strided_passes_are_bit_exact_and_take_the_contract_cycles():
+    cases, results = _strided_case_results(STRIDED)
+    assert {x.stride for c in cases for x in c.passes} >= {1, 2, 4}
+    for case, result in zip(cases, results):
+        _assert_exact(result)
+        if not case.timed:
+            assert result.sequence >= case.predicted_cycles
+        elif case.back_to_back:
+            assert result.intervals == case.predicted and result.sequence == case.predicted_cycles
+        else:
+            assert result.cycles == case.predicted
+
+
+def test_a_strided_tiled_11x11_convolution_assembles_to_numpy_conv():
+    cases, results = _strided_case_results(STRIDED, seed=6)
+    case, result = next((c, r) for c, r in zip(cases, results) if c.conv is not None)
+    x, w = (np.asarray(case.conv[k], dtype=object) for k in ("x", "w"))
+    assert case.conv["stride"] == 4 and w.shape[2:] == (11, 11)
+    want = conv2d(x, w, 4)
+    assert want.shape[1:] == (2, 3)
+    assert np.array_equal(assemble(case.passes, result.psums, want.shape), want)
+    assert result.intervals == case.predicted and result.sequence == case.predicted_cycles
+
+
+def test_a_sparse_strided_column_waits_for_its_q_times_n_new_inputs():
+    params = replace(SKIPPING, max_stride=3)
+    rng = np.random.default_rng(21)
+    pattern = np.ones((params.sets, params.set_rows, 1, 2, 3), dtype=bool)
+    pattern[..., 0] = False  # 2 nonzero weights per PE, q*min(3, taps) = 6 new inputs per column
+    rs_pass = random_pass(params, rng, 1, 2, 3, 4, zero_pattern=pattern, stride=3)
+    rs_pass.weights[~pattern & (rs_pass.weights == 0)] = 1
+    assert rs_timing.column_cycles(1, 2, 3, 2, stride=3) == 6 > rs_timing.column_cycles(1, 2, 3, 2)
+    result = _alone(params, [rs_pass])
+    _assert_exact(result)
+    assert result.cycles == [predicted_cycles(rs_pass, params)] == [rs_timing.pass_cycles(1, 2, 3, 4, 2, 3)]
+
+
+def test_a_stride_above_the_build_is_refused():
+    with pytest.raises(HdlError, match="stride=5 is outside the array's 1..4"):
+        STRIDED.check_pass(1, 1, 2, 3, stride=5)
+    assert STRIDED.diagonals == 3 + (2 - 1) * 4  # PE (i, j) reads input row i + 4*j
+
+
+def test_the_contract_and_the_model_cover_equal_strides_without_dilation():
+    assert rs_timing.runs_geometry(4, 1) and rs_timing.runs_geometry((2, 2), (1, 1), max_stride=2)
+    for stride, dilation, top in (((1, 2), 1, None), (1, 2, None), (4, 1, 2)):
+        assert not rs_timing.runs_geometry(stride, dilation, top)
+        with pytest.raises(ValueError, match="equal row and column strides") as caught:
+            rs_timing.check_geometry(stride, dilation, top)
+        assert "\n" not in str(caught.value)
+    arch = make_arch(rows=4, cols=4, rf_words=(64, 12, 16))
+    alexnet_conv1 = problem_of(conv_layer(k=4, c=3, h=27, w=27, r=11, s=11, stride=4, pad=2), arch)
+    assert row_stationary.rtl_runs(alexnet_conv1, max_stride=4)
+    assert not row_stationary.rtl_runs(alexnet_conv1, max_stride=2)
+
+
+def test_the_simulator_costs_a_strided_sparse_pass_as_the_rtl_takes_it():
+    arch = make_arch(rows=4, cols=4, rf_words=(64, 12, 16))
+    problem = problem_of(conv_layer(k=8, c=8, h=11, w=11, stride=3, density=0.25), arch)
+    r, e, _, _, _ = row_stationary.set_shape(problem, arch)
+    taps = row_stationary.segment_taps(problem, arch)
+    params = RsParams(rows=4, cols=4, set_rows=r, set_cols=e, weight_rf_words=64, activation_rf_words=12,
+                      psum_rf_words=16, skip_zero_weights=True, max_stride=3)
+    p, q = 1, 4
+    pattern = np.ones((params.sets, r, p, q, taps), dtype=bool)
+    pattern.reshape(params.sets, r, -1)[:, :, :3] = False  # 3 of 12 weights kept per PE: density 0.25
+    rs_pass = random_pass(params, np.random.default_rng(17), p, q, taps, problem.conv.q, zero_pattern=pattern,
+                          stride=3)
+    rs_pass.weights[~pattern & (rs_pass.weights == 0)] = -1
+    result = run_passes_amaranth(params, [dict(passes=[rs_pass, rs_pass])])[0]
+    _assert_exact(result)
+    assert result.intervals == [row_stationary.pass_cycles(problem, arch, p, q)]
+    assert result.sequence == row_stationary.passes_cycles(problem, arch, p, q, 2)

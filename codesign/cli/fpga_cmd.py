@@ -6,6 +6,8 @@ The post-route Fmax is set beside the arch's clock, which the simulator's latenc
 Before any synthesis the resource model (hdl.resources, calibrated by bench/resource_calibrate.py)
 checks that the design fits the board: if it does not, the command stops within seconds (exit 2)
 naming the resource, what is needed, what the board has and the largest array of the kind that fits.
+`--dataflow rs` builds the row-stationary array (hdl.rs_array, docs/rs-array.md) the same way and also
+reports its cells, DSP blocks and block RAMs per PE.
 """
 
 from __future__ import annotations
@@ -59,10 +61,17 @@ def run(args: argparse.Namespace) -> int:
     if args.board not in BOARD_CHOICES:
         raise HdlError(f"unknown board {args.board!r}; choose one of {', '.join(BOARD_CHOICES)}")
     check_writable(args.json)
-    params = core_params_from_args(args)
+    from hdl.rs_pe import RsParams
+
+    params = core_params_from_args(args, allow_rs=True)
     arch = load_arch(args.arch)
     binary = isinstance(params, BinaryCoreParams)
-    if binary:
+    rs = isinstance(params, RsParams)
+    if rs:
+        if args.dsp_pes is not None:
+            raise HdlError("--dsp-pes applies to the GEMM cores; the RS array has one multiplier per PE "
+                           "(--multiplier dsp|logic)")
+    elif binary:
         if args.dsp_pes is not None:
             raise HdlError("--dsp-pes applies to the integer GEMM core, not to --array binary")
     else:
@@ -73,7 +82,17 @@ def run(args: argparse.Namespace) -> int:
                 raise HdlError(f"--dsp-pes {dsp_pes} is outside 0..{pes} (the array has {pes} PEs)")
             params = dataclasses.replace(params, dsp_pes=dsp_pes)
     # The fit check: no synthesis, no place-and-route; a design that does not fit stops here.
-    if args.force:
+    if rs:
+        from hdl.resources import check_rs_fit, rs_fit_report
+
+        if args.force:
+            try:
+                predicted = rs_fit_report(params, args.board).estimate
+            except HdlError:
+                predicted = None
+        else:
+            predicted = check_rs_fit(params, args.board, name=arch.name).estimate
+    elif args.force:
         try:
             predicted = fit_report(params, args.board).estimate
         except HdlError:
@@ -83,9 +102,12 @@ def run(args: argparse.Namespace) -> int:
         predicted = check_fit(params, args.board, name=arch.name, dsp_pes=policy).estimate
     console = Console()
     console.print(f"building {params.top_name} for {args.board} in {args.out} ...")
-    from hdl.fpga import build_binary_core, build_gemm_core
+    from hdl.fpga import build_binary_core, build_gemm_core, build_rs_array
 
-    if binary:
+    if rs:
+        options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and params.multiplier == "dsp" else {}
+        build = build_rs_array(args.board, Path(args.out), params, **options)
+    elif binary:
         build = build_binary_core(args.board, Path(args.out), params)
     else:
         # synth_ice40 maps multipliers onto SB_MAC16 blocks only when asked to (-dsp).
@@ -95,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
                                  "parameters": dataclasses.asdict(params)}
     if predicted is not None:
         figures["predicted"] = predicted.as_dict()
+    if rs:
+        figures["per_pe"] = {"pes": params.pes, "logic_cells": round(build.logic_cells / params.pes, 1),
+                             "dsp": round(build.dsp / params.pes, 2), "bram": round(build.bram / params.pes, 2)}
     if args.json:
         write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
 
@@ -110,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         table.add_row(label, str(used), "" if guess is None else f"{guess:.0f}", str(available))
     console.print(table)
+    if rs:
+        per = figures["per_pe"]
+        console.print(f"per PE ({params.pes} PEs): {per['logic_cells']:g} logic cells, {per['dsp']:g} DSP blocks, "
+                      f"{per['bram']:g} block RAMs")
     console.print(f"post-route Fmax {build.fmax_mhz:.1f} MHz; bitstream {build.bitstream} ({build.seconds:.0f} s)")
     if build.fmax_mhz < arch.clock_mhz:
         console.print(

@@ -27,11 +27,14 @@ def add_core_arguments(parser: argparse.ArgumentParser, *, arch_required: bool =
                         + ("" if arch_required else " (required unless --unit)"))
     parser.add_argument("--dataflow", default=None, metavar="ws|os|rs",
                         help="dataflow of the generated array (default: the arch's first); rs builds the "
-                        "row-stationary array of docs/rs-array.md (hdl and verify only)")
+                        "row-stationary array of docs/rs-array.md (hdl, verify and fpga)")
     parser.add_argument("--set-rows", type=int, default=None,
                         help="--dataflow rs: filter rows r of a PE set (default: the array's rows)")
     parser.add_argument("--set-cols", type=int, default=None,
                         help="--dataflow rs: output rows e of a PE set (default: the array's columns)")
+    parser.add_argument("--max-stride", type=int, default=None, metavar="U",
+                        help="--dataflow rs: the largest convolution stride a pass may command (default 1; "
+                        "AlexNet conv1 needs 4); a set then takes r + (e-1)*U input rows")
     parser.add_argument("--multiplier", default=None, metavar="dsp|logic",
                         help="PE multiplier: dsp (the * operator, mapped to DSP blocks) or logic (shift-and-add); "
                         "default: the arch's pe.multiplier")
@@ -127,7 +130,8 @@ def _rs_params(args: argparse.Namespace, arch):
 
     return rs_params_from_arch(arch, set_rows=getattr(args, "set_rows", None), set_cols=getattr(args, "set_cols", None),
                                multiplier=args.multiplier,
-                               signed=False if args.unsigned else None)
+                               signed=False if args.unsigned else None,
+                               max_stride=1 if getattr(args, "max_stride", None) is None else args.max_stride)
 
 
 def core_params_from_args(args: argparse.Namespace, *, allow_rs: bool = False):
@@ -159,14 +163,14 @@ def core_params_from_args(args: argparse.Namespace, *, allow_rs: bool = False):
         dataflow = getattr(arch.dataflows[0], "value", arch.dataflows[0])
     if dataflow == "rs":
         if not allow_rs:
-            raise HdlError("dataflow 'rs' (row stationary) has no RTL generator for this command yet: "
-                           "`codesign hdl` / `codesign verify --dataflow rs` build and check the RS array; "
+            raise HdlError("dataflow 'rs' (row stationary): this command takes a GEMM core; `codesign hdl`, "
+                           "`verify` and `fpga --dataflow rs` build, check and place the RS array; "
                            "use --dataflow ws or os")
         _check_rs_overrides(arch_changes, pe_changes, arch.name)
         if arch_changes:
             arch = dataclasses.replace(arch, **arch_changes)
         return _rs_params(args, arch)
-    for attr, flag in (("set_rows", "--set-rows"), ("set_cols", "--set-cols")):
+    for attr, flag in (("set_rows", "--set-rows"), ("set_cols", "--set-cols"), ("max_stride", "--max-stride")):
         if getattr(args, attr, None) is not None:
             raise HdlError(f"{flag} applies to --dataflow rs")
     if arch_changes:

@@ -17,7 +17,7 @@ from hdl.benches.rs_golden import (ConvTiling, RsPass, conv_passes, predicted_cy
                                    predicted_sequence, random_pass)
 from hdl.rs_pe import RsParams
 
-__all__ = ["RsCase", "legal_shape", "rs_standard_cases"]
+__all__ = ["RsCase", "legal_shape", "rs_standard_cases", "strided_cases"]
 
 
 @dataclass
@@ -42,7 +42,7 @@ class RsCase:
         return {
             "name": self.name, "back_to_back": self.back_to_back, "stall": self.stall, "seed": self.seed,
             "predicted": self.predicted, "predicted_cycles": self.predicted_cycles, "conv": self.conv,
-            "passes": [{"p": x.p, "q": x.q, "taps": x.taps, "out_cols": x.out_cols,
+            "passes": [{"p": x.p, "q": x.q, "taps": x.taps, "out_cols": x.out_cols, "stride": x.stride,
                         "weights": x.weights.tolist(), "inputs": x.inputs.tolist(),
                         "units": [list(u) if u is not None else None for u in x.units]} for x in self.passes],
         }
@@ -51,7 +51,8 @@ class RsCase:
     def from_json(cls, doc: dict) -> "RsCase":
         passes = [RsPass(x["p"], x["q"], x["taps"], x["out_cols"], np.asarray(x["weights"], dtype=object),
                          np.asarray(x["inputs"], dtype=object),
-                         [tuple(u) if u is not None else None for u in x["units"]]) for x in doc["passes"]]
+                         [tuple(u) if u is not None else None for u in x["units"]], x.get("stride", 1))
+                  for x in doc["passes"]]
         return cls(doc["name"], passes, doc["back_to_back"], doc["stall"], doc["seed"], list(doc["predicted"]),
                    doc["predicted_cycles"], doc["conv"])
 
@@ -111,7 +112,39 @@ def rs_standard_cases(params: RsParams, seed: int = 0) -> list[RsCase]:
                             conv={"x": x.tolist(), "w": w.tolist()}))
     cases.append(RsCase("stalled streams", [make(2, 2, 3, 4), make(1, 2, 2, 3), make(2, 1, 2, 2)],
                         back_to_back=True, stall=0.3, seed=seed + 1))
+    if params.max_stride > 1:
+        cases += strided_cases(params, rng, seed)
     return [_predict(case, params) for case in cases]
+
+
+def strided_cases(params: RsParams, rng: np.random.Generator, seed: int = 0) -> list[RsCase]:
+    """Passes at strides 2..max_stride (a stride below, equal to and above the segment length), back to back
+    with unit-stride ones, stalled, and a strided tiled convolution (AlexNet conv1's 11x11 filters at stride 4,
+    or the largest stride the array has, cut into filter-row segments)."""
+    top = params.max_stride
+
+    def make(p, q, taps, cols, stride, **kwargs):
+        return random_pass(params, rng, *legal_shape(params, p, q, taps, cols), stride=stride, **kwargs)
+
+    strides = sorted({2, top})
+    cases = [
+        RsCase("strided passes", [make(2, 2, 3, 4, u) for u in strides] + [make(1, 2, 2, 3, top)]),
+        RsCase("strided back-to-back passes", [make(2, 1, 3, 3, top), make(1, 2, 2, 4, 1), make(2, 2, 3, 2, 2)],
+               back_to_back=True),
+        RsCase("strided stalled streams", [make(2, 2, 3, 3, top), make(1, 1, 2, 3, 2)], back_to_back=True,
+               stall=0.3, seed=seed + 2),
+    ]
+    stride = min(4, top)
+    tiling = ConvTiling(*legal_shape(params, 2, 1, 8, 1)[:3])
+    k, c, r_all, s_all = 2, 1, 11, 11
+    x = rng.integers(*_range(params.activation_bits, params.activation_signed),
+                     size=(c, r_all + stride, s_all + 2 * stride))
+    w = rng.integers(*_range(params.weight_bits, params.weight_signed), size=(k, c, r_all, s_all))
+    if params.max_out_cols >= 3:
+        cases.append(RsCase(f"strided tiled convolution (11x11, stride {stride}) = numpy conv",
+                            conv_passes(x, w, params, tiling, stride), back_to_back=True,
+                            conv={"x": x.tolist(), "w": w.tolist(), "stride": stride}))
+    return cases
 
 
 def _range(bits: int, is_signed: bool) -> tuple[int, int]:

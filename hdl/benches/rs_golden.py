@@ -1,9 +1,10 @@
 """Golden passes of the row-stationary array: data, the stream beats that carry them, the psums and cycles.
 
 A pass (docs/rs-array.md) gives every PE set ``r`` filter rows of ``p`` filters x ``q`` channels x ``taps``
-and ``r + e - 1`` input rows of ``q`` channels x ``taps + out_cols - 1``; set column j returns output row j,
+and ``r + (e - 1) * max_stride`` input rows of ``q`` channels x ``(out_cols - 1) * U + taps`` (U the pass's
+stride); set column j returns output row j,
 
-    psum[j, f, x] = sum_{i, c, s} w[i, f, c, s] * in[i + j, c, x + s]
+    psum[j, f, x] = sum_{i, c, s} w[i, f, c, s] * in[i + U*j, c, U*x + s]
 
 computed here with numpy on Python ints. ``conv_passes`` cuts a whole convolution into such passes (output
 rows by e, filters by p, channels by q, filter rows by r, filter-row segments by taps) dealt to the sets
@@ -37,23 +38,30 @@ class RsPass:
     taps: int
     out_cols: int
     weights: np.ndarray  # (sets, r, p, q, taps)
-    inputs: np.ndarray  # (sets, r + e - 1, q, taps + out_cols - 1)
+    inputs: np.ndarray  # (sets, r + (e - 1) * max_stride, q, (out_cols - 1) * stride + taps)
     units: list = field(default_factory=list)  # conv tiling: the unit each set runs (None: idle)
+    stride: int = 1
 
     @property
     def command(self) -> dict[str, int]:
-        return {"p": self.p, "q": self.q, "taps": self.taps, "out_cols": self.out_cols}
+        return {"p": self.p, "q": self.q, "taps": self.taps, "out_cols": self.out_cols, "stride": self.stride}
+
+    @property
+    def new_inputs(self) -> int:
+        """Inputs per channel each column after the first takes: ``min(stride, taps)``."""
+        return rs_timing.new_inputs(self.taps, self.stride)
 
 
 def random_pass(params: RsParams, rng: np.random.Generator, p: int, q: int, taps: int, out_cols: int,
-                zero_share: float = 0.0, extreme: bool = False, zero_pattern: np.ndarray | None = None) -> RsPass:
+                zero_share: float = 0.0, extreme: bool = False, zero_pattern: np.ndarray | None = None,
+                stride: int = 1) -> RsPass:
     """Random operands over their whole range (``extreme``: only the range's ends), a share of weights set to
     zero, or exactly the zeros of ``zero_pattern`` (a boolean (sets, r, p, q, taps) mask, True = zero)."""
-    params.check_pass(p, q, taps, out_cols)
+    params.check_pass(p, q, taps, out_cols, stride)
     w_lo, w_hi = operand_limits(params.weight_bits, params.weight_signed)
     a_lo, a_hi = operand_limits(params.activation_bits, params.activation_signed)
     w_shape = (params.sets, params.set_rows, p, q, taps)
-    a_shape = (params.sets, params.diagonals, q, taps + out_cols - 1)
+    a_shape = (params.sets, params.diagonals, q, rs_timing.input_width(taps, out_cols, stride))
     if extreme:
         weights = rng.choice([w_lo, w_hi], size=w_shape)
         inputs = rng.choice([a_lo, a_hi], size=a_shape)
@@ -65,17 +73,17 @@ def random_pass(params: RsParams, rng: np.random.Generator, p: int, q: int, taps
         weights[np.asarray(zero_pattern, dtype=bool)] = 0
     elif zero_share:
         weights[rng.random(w_shape) < zero_share] = 0
-    return RsPass(p, q, taps, out_cols, weights, inputs.astype(object))
+    return RsPass(p, q, taps, out_cols, weights, inputs.astype(object), stride=stride)
 
 
 def expected_psums(rs_pass: RsPass, params: RsParams) -> np.ndarray:
-    """(sets, e, p, out_cols): psum[j, f, x] = sum_{i, c, s} w[i, f, c, s] * in[i + j, c, x + s]."""
-    r, e = params.set_rows, params.set_cols
+    """(sets, e, p, out_cols): psum[j, f, x] = sum_{i, c, s} w[i, f, c, s] * in[i + U*j, c, U*x + s]."""
+    r, e, u = params.set_rows, params.set_cols, rs_pass.stride
     out = np.zeros((params.sets, e, rs_pass.p, rs_pass.out_cols), dtype=object)
     for j in range(e):
         for i in range(r):
             for s in range(rs_pass.taps):
-                window = rs_pass.inputs[:, i + j, :, s:s + rs_pass.out_cols]  # (sets, q, Q)
+                window = rs_pass.inputs[:, i + u * j, :, s:s + (rs_pass.out_cols - 1) * u + 1:u]  # (sets, q, Q)
                 out[:, j] += np.einsum("zfc,zcx->zfx", rs_pass.weights[:, i, :, :, s], window)
     return out
 
@@ -91,11 +99,13 @@ def filter_beats(rs_pass: RsPass) -> list[list[int]]:
 
 
 def input_beats(rs_pass: RsPass) -> list[list[int]]:
-    """The ``inputs`` stream: the windows' prime (c, s: in[.., c, s]), then per output column x = 1..Q-1 one
-    beat per channel c (in[.., c, x + taps - 1]); lane set*(r+e-1) + d carries input row d."""
-    a, taps = rs_pass.inputs, rs_pass.taps
+    """The ``inputs`` stream: the windows' prime (c, s: in[.., c, s]), then per output column x = 1..Q-1, for
+    each channel c, its n = min(U, taps) new inputs in[.., c, U*x + s], s = taps-n .. taps-1; lane set*D + d
+    carries input row d."""
+    a, taps, u, n = rs_pass.inputs, rs_pass.taps, rs_pass.stride, rs_pass.new_inputs
     beats = [_lanes(a[:, :, c, s]) for c in range(rs_pass.q) for s in range(taps)]
-    beats += [_lanes(a[:, :, c, x + taps - 1]) for x in range(1, rs_pass.out_cols) for c in range(rs_pass.q)]
+    beats += [_lanes(a[:, :, c, u * x + s]) for x in range(1, rs_pass.out_cols) for c in range(rs_pass.q)
+              for s in range(taps - n, taps)]
     return beats
 
 
@@ -116,16 +126,17 @@ def busiest_nonzeros(rs_pass: RsPass, params: RsParams) -> int | None:
 
 def predicted_cycles(rs_pass: RsPass, params: RsParams) -> int:
     return rs_timing.pass_cycles(rs_pass.p, rs_pass.q, rs_pass.taps, rs_pass.out_cols,
-                                 busiest_nonzeros(rs_pass, params))
+                                 busiest_nonzeros(rs_pass, params), rs_pass.stride)
 
 
 def predicted_interval(rs_pass: RsPass, params: RsParams) -> int:
     return rs_timing.issue_interval(rs_pass.p, rs_pass.q, rs_pass.taps, rs_pass.out_cols,
-                                    busiest_nonzeros(rs_pass, params))
+                                    busiest_nonzeros(rs_pass, params), rs_pass.stride)
 
 
 def predicted_sequence(passes: list[RsPass], params: RsParams) -> int:
-    return rs_timing.sequence_cycles([(x.p, x.q, x.taps, x.out_cols, busiest_nonzeros(x, params)) for x in passes])
+    return rs_timing.sequence_cycles([(x.p, x.q, x.taps, x.out_cols, busiest_nonzeros(x, params), x.stride)
+                                      for x in passes])
 
 
 def pack_lanes(values: list[int], bits: int) -> int:
@@ -148,15 +159,17 @@ def unpack_lanes(word: int, lanes: int, bits: int, is_signed: bool) -> list[int]
 
 # -- a whole convolution -------------------------------------------------------------------------------------
 
-def conv2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Direct convolution (stride 1, no padding): x (C, H, W), w (K, C, R, S) -> (K, H-R+1, W-S+1)."""
+def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1) -> np.ndarray:
+    """Direct convolution (no padding): x (C, H, W), w (K, C, R, S) -> (K, (H-R)//U+1, (W-S)//U+1)."""
     c, h, wd = x.shape
     k, _, r, s = w.shape
-    out = np.zeros((k, h - r + 1, wd - s + 1), dtype=object)
+    ph, pw = (h - r) // stride + 1, (wd - s) // stride + 1
+    out = np.zeros((k, ph, pw), dtype=object)
     for dr in range(r):
         for ds in range(s):
             out += np.einsum("kc,cpq->kpq", w[:, :, dr, ds].astype(object),
-                             x[:, dr:dr + h - r + 1, ds:ds + wd - s + 1].astype(object))
+                             x[:, dr:dr + (ph - 1) * stride + 1:stride, ds:ds + (pw - 1) * stride + 1:stride]
+                             .astype(object))
     return out
 
 
@@ -171,13 +184,13 @@ def _chunks(total: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(size, total - start)) for start in range(0, total, size)]
 
 
-def conv_passes(x: np.ndarray, w: np.ndarray, params: RsParams, tiling: ConvTiling) -> list[RsPass]:
-    """The passes computing ``conv2d(x, w)``: units of e output rows x p filters x q channels x r filter rows
-    x a taps-segment of each filter row (docs/simulator.md section 5), ``params.sets`` units per pass (the
+def conv_passes(x: np.ndarray, w: np.ndarray, params: RsParams, tiling: ConvTiling, stride: int = 1) -> list[RsPass]:
+    """The passes computing ``conv2d(x, w, stride)``: units of e output rows x p filters x q channels x r filter
+    rows x a taps-segment of each filter row (docs/simulator.md section 5), ``params.sets`` units per pass (the
     last pass's idle sets get zeros). Each pass covers the whole output width Q."""
     c, h, wd = x.shape
     k, _, r_all, s_all = w.shape
-    out_rows, out_cols = h - r_all + 1, wd - s_all + 1
+    out_rows, out_cols = (h - r_all) // stride + 1, (wd - s_all) // stride + 1
     r, e = params.set_rows, params.set_cols
     units = []
     for e0, en in _chunks(out_rows, e):
@@ -187,7 +200,7 @@ def conv_passes(x: np.ndarray, w: np.ndarray, params: RsParams, tiling: ConvTili
                     for s0, sn in _chunks(s_all, tiling.taps):
                         units.append((e0, en, k0, kn, c0, cn, r0, rn, s0, sn))
     passes = []
-    width = tiling.taps + out_cols - 1
+    width = rs_timing.input_width(tiling.taps, out_cols, stride)
     for start in range(0, len(units), params.sets):
         batch = units[start:start + params.sets]
         weights = np.zeros((params.sets, r, tiling.p, tiling.q, tiling.taps), dtype=object)
@@ -196,13 +209,13 @@ def conv_passes(x: np.ndarray, w: np.ndarray, params: RsParams, tiling: ConvTili
             weights[z, :rn, :kn, :cn, :sn] = np.transpose(w[k0:k0 + kn, c0:c0 + cn, r0:r0 + rn, s0:s0 + sn],
                                                           (2, 0, 1, 3))
             for d in range(params.diagonals):
-                row = e0 + r0 + d
+                row = e0 * stride + r0 + d  # set row i, column j: input row (e0 + j)*U + r0 + i
                 if row >= h:
                     continue
                 cols = x[c0:c0 + cn, row, s0:min(wd, s0 + width)]
                 inputs[z, d, :cn, :cols.shape[1]] = cols
         passes.append(RsPass(tiling.p, tiling.q, tiling.taps, out_cols, weights, inputs,
-                             units=batch + [None] * (params.sets - len(batch))))
+                             units=batch + [None] * (params.sets - len(batch)), stride=stride))
     return passes
 
 
