@@ -331,6 +331,49 @@ def test_a_gather_of_the_largest_os_beat_count():
     _check_gathers(bench, rng, [(ins, regs)])
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_the_first_row_of_a_is_read_when_the_start_up_ends(arch):
+    """B within the issue cycle (k <= banks), so the first later read is A's: ``gather_setup_cycles`` after issue
+    (the divisions, the products of their quotients, the lanes' fill)."""
+    bench = Bench(arch)
+    rng = np.random.default_rng(17)
+    regs, pixels, k_total, groups, end = _conv(rng, bench.wb, cin_g=2, kernel=(3, 3), pad=(0, 0), size=(5, 5),
+                                               stride=(1, 1), dil=(1, 1), batch=1)
+    ins = Instruction(Op.GATHER, {"slot": 0, "mode": 0, "count": 4, "lanes": bench.banks, "m0": 5, "k0": 3,
+                                  "group": 0, "b_addr": -(-end // bench.wb) * bench.wb})
+    run = _check_gathers(bench, rng, [(ins, regs)])
+    t = run.issue[0]
+    assert min(c for c, w in run.reads if c > t) == t + system_timing.gather_setup_cycles(bench.arch)
+
+
+@pytest.mark.parametrize("mode", [GatherMode.IM2COL_WS, GatherMode.IM2COL_OS])
+def test_a_gather_past_image_65535_matches_the_executor(mode):
+    """One-byte 1x1 images: the image index n = m0 // (OH OW) above 16 bits (its high bits' product too)."""
+    bench = Bench("fpga-8x8", "ws" if mode == GatherMode.IM2COL_WS else "os")
+    rng = np.random.default_rng(19)
+    regs = {Reg.IN_ADDR: 8, Reg.IN_H: 1, Reg.IN_W: 1, Reg.IN_CP: 1, Reg.KH: 1, Reg.KW: 1, Reg.STRIDE_H: 1,
+            Reg.STRIDE_W: 1, Reg.DIL_H: 1, Reg.DIL_W: 1, Reg.OUT_H: 1, Reg.OUT_W: 1, Reg.CIN_G: 1, Reg.ZP_IN: 3}
+    count, lanes = (9, 1) if mode == GatherMode.IM2COL_WS else (1, 8)
+    ins = Instruction(Op.GATHER, {"slot": 1, "mode": int(mode), "count": count, "lanes": lanes, "m0": 100_003,
+                                  "k0": 0, "group": 0, "b_addr": 0})
+    assert (gather_addresses(ins, regs) >= 1 << 16).all()
+    _check_gathers(bench, rng, [(ins, regs)])
+
+
+def test_a_gather_of_geometry_registers_above_15_bits_matches_the_executor():
+    """A 2 x 50000 image, stride 40000 and dilation 3 along w: every 16-bit factor taken unsigned."""
+    bench = Bench("fpga-8x8")
+    rng = np.random.default_rng(23)
+    regs = {Reg.IN_ADDR: 16, Reg.IN_H: 2, Reg.IN_W: 50_000, Reg.IN_CP: 1, Reg.KH: 1, Reg.KW: 2, Reg.STRIDE_H: 1,
+            Reg.STRIDE_W: 40_000, Reg.PAD_H: 0, Reg.PAD_W: 1, Reg.DIL_H: 1, Reg.DIL_W: 3, Reg.OUT_H: 2,
+            Reg.OUT_W: 2, Reg.CIN_G: 1, Reg.ZP_IN: -5}
+    ins = Instruction(Op.GATHER, {"slot": 0, "mode": 0, "count": 4, "lanes": 2, "m0": 0, "k0": 0, "group": 0,
+                                  "b_addr": 100_024})
+    addresses = gather_addresses(ins, regs)
+    assert (addresses == system_timing.PAD).any() and addresses.max() > 1 << 16
+    _check_gathers(bench, rng, [(ins, regs)])
+
+
 def test_a_wrong_cycle_expectation_fails():
     bench = Bench("fpga-8x8")
     rng = np.random.default_rng(1)

@@ -2,9 +2,11 @@
 instruction does") and the four staging slots the core unit reads (docs/system-rtl.md).
 
 GATHER is im2col in hardware. From its issue cycle it reads B, ``banks`` consecutive words a cycle, while it
-starts up: four dividers split m0 into (n, oh, ow) and k0 into (r, s, c) (``GATHER_DIVIDE_CYCLES``), two counters
-take their first values (pixel: h = oh SH - PH, w = ow SW - PW and the byte offset of (n, h, w); tap: h = r DH,
-w = s DW, the offset of (r, s, c)), and the lanes' fixed half of every address (WS: the taps k0 + j, OS: the pixels
+starts up: four dividers split m0 into (n, oh, ow) and k0 into (r, s, c) (``GATHER_DIVIDE_CYCLES``) while four
+shared 32 x 16-bit multipliers make the pitches of the captured registers (row, image, strides, dilations, padding),
+then the same multipliers give two counters their first values from the quotients (``GATHER_PRODUCT_CYCLES``;
+pixel: h = oh SH - PH, w = ow SW - PW and the byte offset of (n, h, w); tap: h = r DH, w = s DW, the offset of
+(r, s, c)), and the lanes' fixed half of every address (WS: the taps k0 + j, OS: the pixels
 m0 + j) is stepped into lane registers ``GATHER_FILL_LANES`` a cycle. Then A, a row at a time, the rows' half (WS:
 pixel m0 + r, OS: tap k0 + r) stepped once per row: a row reads, in lane order, the distinct GLB words its lanes need
 that the word buffer (the last 2 x rows distinct words read) does not hold, packed into cycles by the bank rule,
@@ -27,7 +29,8 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.contract.isa import Op, Reg
 from codesign.contract.system_timing import (
-    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, LUT_BYTES, PARAM_ENTRY_BYTES, WORD_BUFFER_ROWS_FACTOR,
+    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, GATHER_PRODUCT_CYCLES, LUT_BYTES, PARAM_ENTRY_BYTES,
+    WORD_BUFFER_ROWS_FACTOR,
 )
 from codesign.errors import HdlError
 from hdl.system import ports
@@ -40,7 +43,8 @@ GEOMETRY_BITS = 16  # sizes, strides, paddings, dilations and CIN_G: their regis
 ADDRESS_BITS = 32  # GATHER address arithmetic, signed
 _DIVIDEND_BITS = 20  # m0 is 20 bits, k0 16: both split by 20-bit dividers
 _DIVISOR_BITS = _DIVIDEND_BITS + 1  # OUT_H OUT_W and KW CIN_G saturate here (any larger divides alike)
-_PRODUCT_DEPTH = 4  # cycles the registered products of the captured registers take to settle
+_MULTIPLIERS = 4  # the start-up's shared 32 x 16-bit multipliers (two MULT18X18D each on an ECP5)
+_STATIC_STEPS = 3  # start-up steps the products of the captured registers take (three levels of products)
 _ERR_GLB, _ERR_STAGING, _ERR_PARAMS = 2, 5, 8  # codesign.compiler.executor.ERROR_CODES
 
 # instruction fields (codesign.contract.isa.FORMATS) as (lsb, width)
@@ -73,7 +77,8 @@ def _any(terms, width: int):
 
 class _Divider(wiring.Component):
     """Restoring division of a ``_DIVIDEND_BITS`` dividend, ``bits_per_cycle`` quotient bits a cycle: ``load`` for
-    one cycle, then ``quotient`` / ``remainder`` hold the result ``_DIVIDEND_BITS / bits_per_cycle`` cycles later."""
+    one cycle, then ``quotient`` / ``remainder`` hold the result ``_DIVIDEND_BITS / bits_per_cycle`` cycles later,
+    until the next ``load``."""
 
     def __init__(self, bits_per_cycle: int):
         self.bits_per_cycle = bits_per_cycle
@@ -90,10 +95,12 @@ class _Divider(wiring.Component):
             fits = trial >= self.divisor
             r = Mux(fits, trial - self.divisor, trial)[:_DIVISOR_BITS + 1]
             q = Cat(fits, q[:-1])
+        steps = _DIVIDEND_BITS // self.bits_per_cycle
+        left = Signal(range(steps + 1))  # steps still to take
         with m.If(self.load):
-            m.d.sync += [rem.eq(0), shift.eq(self.dividend)]
-        with m.Else():
-            m.d.sync += [rem.eq(r), shift.eq(q)]
+            m.d.sync += [rem.eq(0), shift.eq(self.dividend), left.eq(steps)]
+        with m.Elif(left != 0):
+            m.d.sync += [rem.eq(r), shift.eq(q), left.eq(left - 1)]
         m.d.comb += [self.quotient.eq(shift), self.remainder.eq(rem)]
         return m
 
@@ -178,9 +185,12 @@ class StagingUnit(wiring.Component):
         if params.param_words > params.glb_banks:
             raise HdlError(f"a {PARAM_ENTRY_BYTES}-byte parameter entry spans {params.param_words} words, more than "
                            f"the {params.glb_banks} banks read in a cycle")
-        if _DIVIDEND_BITS % GATHER_DIVIDE_CYCLES or GATHER_DIVIDE_CYCLES < _PRODUCT_DEPTH:
+        if _DIVIDEND_BITS % GATHER_DIVIDE_CYCLES or GATHER_DIVIDE_CYCLES <= _STATIC_STEPS:
             raise HdlError(f"GATHER_DIVIDE_CYCLES={GATHER_DIVIDE_CYCLES} must divide {_DIVIDEND_BITS} and leave the "
-                           f"{_PRODUCT_DEPTH} cycles the start-up products take")
+                           f"{_STATIC_STEPS} steps the products of the captured registers take and one more")
+        if GATHER_PRODUCT_CYCLES != 3:
+            raise HdlError(f"GATHER_PRODUCT_CYCLES={GATHER_PRODUCT_CYCLES}: the start-up's post-division products "
+                           "take 3 cycles (two levels on 4 multipliers)")
         self.params = params
         super().__init__({
             "dispatch": In(ports.dispatch_signature()),
@@ -227,8 +237,10 @@ class StagingUnit(wiring.Component):
                 m.d.sync += phase.eq(phase + 1)
                 with m.If(phase == GATHER_DIVIDE_CYCLES - 1):
                     m.d.sync += [state.eq(_INIT), phase.eq(0)]
-        with m.If(state == _INIT):
-            m.d.sync += state.eq(_FILL)
+        with m.If(state == _INIT):  # the post-division products (GATHER_PRODUCT_CYCLES)
+            m.d.sync += phase.eq(phase + 1)
+            with m.If(phase == GATHER_PRODUCT_CYCLES - 1):
+                m.d.sync += [state.eq(_FILL), phase.eq(0)]
         with m.If(state == _FILL):
             m.d.sync += phase.eq(phase + 1)
             with m.If(phase == fill_cycles - 1):
@@ -320,7 +332,8 @@ class StagingUnit(wiring.Component):
         return busy
 
     def _gather_startup(self, x: _Build, c, go) -> SimpleNamespace:
-        """Dividers, products of the captured registers, the pixel and tap counters, the lanes' fixed half."""
+        """Dividers, the start-up products on a few shared multipliers, the pixel and tap counters, the lanes'
+        fixed half."""
         m, A, G, L = x.m, ADDRESS_BITS, GEOMETRY_BITS, x.wb
         cap = c.reg
 
@@ -333,34 +346,7 @@ class StagingUnit(wiring.Component):
                      cin_e.eq(effective(cap[Reg.CIN_G], cap[Reg.CIN_G] == 0)),
                      kw_e.eq(effective(cap[Reg.KW], cap[Reg.KW] == 0))]
         cp = cap[Reg.IN_CP]
-
-        def product(name, expr):
-            """Registered every cycle from the captured registers: settled ``_PRODUCT_DEPTH`` cycles after issue."""
-            s = Signal(signed(A), name=name)
-            m.d.sync += s.eq(expr)
-            return s
-
-        rowp = product("rowp", cap[Reg.IN_W] * cp)  # bytes per image row
-        img = product("img", cap[Reg.IN_H] * rowp)  # bytes per image
-        d_w = product("d_w", cap[Reg.STRIDE_W] * cp)  # to the next output column
-        shp = product("shp", cap[Reg.STRIDE_H] * rowp)  # to the next output row
-        owrap = product("owrap", (ow_e - 1) * d_w)
-        ohwrap = product("ohwrap", (oh_e - 1) * shp)
-        d_h = product("d_h", shp - owrap)  # last column -> next output row
-        d_n = product("d_n", img - ohwrap - owrap)  # last pixel -> next image
-        phw = product("phw", cap[Reg.PAD_H] * rowp + cap[Reg.PAD_W] * cp)
-        ohshp = product("ohshp", oh_e * shp)
-        img_x = product("img_x", img - ohshp)  # n (img - OH shp) + (m0 // OW) shp = n img + oh shp
-        ohsh = product("ohsh", oh_e * cap[Reg.STRIDE_H])
-        dwp = product("dwp", cap[Reg.DIL_W] * cp)  # to the next tap column
-        dhp = product("dhp", cap[Reg.DIL_H] * rowp)  # to the next tap row
-        kwrap = product("kwrap", (kw_e - 1) * dwp)
-        e_s = product("e_s", dwp - (cin_e - 1))  # last channel -> next tap column
-        e_r = product("e_r", dhp - kwrap - (cin_e - 1))  # last channel of a tap row -> next tap row
-        kwdwp = product("kwdwp", kw_e * dwp)
-        tap_y = product("tap_y", dhp - kwdwp)  # r (dhp - KW dwp) + (k0 // CIN_G) dwp = r dhp + s dwp
-        kwdw = product("kwdw", kw_e * cap[Reg.DIL_W])
-        gc = product("gc", c.group * cap[Reg.CIN_G])
+        s = SimpleNamespace(phase=Signal(range(max(GATHER_DIVIDE_CYCLES, GATHER_PRODUCT_CYCLES, L) + 1)))
 
         # m0 // OW (= n OH + oh), m0 % OW (= ow), m0 // (OH OW) (= n); k0 // CIN_G (= r KW + s), k0 % CIN_G (= c),
         # k0 // (KW CIN_G) (= r): four dividers side by side, loaded on the issue edge from the registers then
@@ -384,6 +370,79 @@ class StagingUnit(wiring.Component):
                 m.d.sync += held.eq(divisor)
             m.d.comb += [unit.load.eq(go), unit.dividend.eq(dividend), unit.divisor.eq(held)]
             div[name] = unit
+        q1, ow0 = div["pixel_row"].quotient, div["pixel_row"].remainder[:G]
+        n0 = div["pixel_image"].quotient
+        tap0, c0 = div["tap"].quotient, div["tap"].remainder[:G]
+        r0 = div["tap_row"].quotient
+
+        def reg(name):
+            return Signal(signed(A), name=name)
+
+        # the products of the captured registers (steps 0 .. _STATIC_STEPS - 1; all arithmetic modulo 2^32)
+        rowp, img, d_w, shp, owrap, ohwrap, phw, dwp, dhp, kwrap, gc = (reg(n) for n in (
+            "rowp", "img", "d_w", "shp", "owrap", "ohwrap", "phw", "dwp", "dhp", "kwrap", "gc"))
+        d_h, d_n, e_s, e_r = (reg(n) for n in ("d_h", "d_n", "e_s", "e_r"))
+        m.d.sync += [d_h.eq(shp - owrap),  # last column -> next output row
+                     d_n.eq(img - ohwrap - owrap),  # last pixel -> next image
+                     e_s.eq(dwp - (cin_e - 1)),  # last channel -> next tap column
+                     e_r.eq(dhp - kwrap - (cin_e - 1))]  # last channel of a tap row -> next tap row
+        pix, tap = _counter("p", "ow", "oh"), _counter("t", "c", "s")
+        n_oh, r_kw = Signal(G, name="n_oh"), Signal(G, name="r_kw")  # n OH and r KW, modulo 2^16
+        oh, s_ = Signal(G, name="oh0"), Signal(G, name="s0")
+        m.d.comb += [oh.eq(q1[:G] - n_oh), s_.eq(tap0[:G] - r_kw)]
+        # step: [(destination, "=" or "+", a (32 bits), b (16 bits)), ...], at most _MULTIPLIERS a step; the
+        # counters' first values (docs/isa.md GATHER): n img + oh shp + ow d_w and r dhp + s dwp, where
+        # oh = q1 - n OH and s = tap0 - r KW come from the first post-division step
+        d = GATHER_DIVIDE_CYCLES
+        plan = {
+            0: [(rowp, "=", cp, cap[Reg.IN_W]), (d_w, "=", cp, cap[Reg.STRIDE_W]),
+                (dwp, "=", cp, cap[Reg.DIL_W]), (phw, "=", cp, cap[Reg.PAD_W])],
+            1: [(img, "=", rowp, cap[Reg.IN_H]), (shp, "=", rowp, cap[Reg.STRIDE_H]),
+                (dhp, "=", rowp, cap[Reg.DIL_H]), (phw, "+", rowp, cap[Reg.PAD_H])],
+            2: [(owrap, "=", d_w, ow_e - 1), (kwrap, "=", dwp, kw_e - 1), (ohwrap, "=", shp, oh_e - 1),
+                (gc, "=", c.group, cap[Reg.CIN_G])],
+            d: [(n_oh, "=", n0, oh_e), (r_kw, "=", r0, kw_e), (pix[4], "+", img, n0[:G]),
+                (tap[4], "+", dhp, r0[:G])],
+            d + 1: [(pix[4], "+", d_w, ow0), (pix[4], "+", Cat(Const(0, G), img[:G]), n0[G:]),
+                    (pix[3], "+", ow0, cap[Reg.STRIDE_W]), (tap[2], "+", r0, cap[Reg.DIL_H])],
+            d + 2: [(pix[2], "+", oh, cap[Reg.STRIDE_H]), (pix[4], "+", shp, oh),
+                    (tap[3], "+", s_, cap[Reg.DIL_W]), (tap[4], "+", dwp, s_)],
+        }
+        assert all(len(ops) <= _MULTIPLIERS for ops in plan.values())
+        assert max(plan) == d + GATHER_PRODUCT_CYCLES - 1 and max(k for k in plan if k < d) < _STATIC_STEPS
+        step = Signal(range(d + GATHER_PRODUCT_CYCLES), name="startup_step")
+        m.d.comb += step.eq(Mux(x.state == _INIT, d + s.phase, s.phase))
+        running = (x.state == _DIVIDE) | (x.state == _INIT)
+        prod = []
+        for u in range(_MULTIPLIERS):
+            a, b = Signal(signed(A), name=f"mul{u}_a"), Signal(G, name=f"mul{u}_b")
+            a_v, b_v = Const(0, signed(A)), Const(0, G)
+            for k, ops in plan.items():
+                if u < len(ops):
+                    a_v, b_v = Mux(step == k, ops[u][2], a_v), Mux(step == k, ops[u][3], b_v)
+            p_u = Signal(signed(A), name=f"mul{u}_p")
+            m.d.comb += [a.eq(a_v), b.eq(b_v), p_u.eq(a * b)]
+            prod.append(p_u)
+        for k, ops in plan.items():
+            targets = {}
+            for u, (dest, kind, _a, _b) in enumerate(ops):
+                t = targets.setdefault(id(dest), [dest, kind == "+", []])
+                t[2].append(prod[u])
+            with m.If(running & (step == k)):
+                for dest, accumulate, terms in targets.values():
+                    total = dest if accumulate else Const(0, signed(A))
+                    if dest is tap[4] and k == d:
+                        total = total + c0
+                    for term in terms:
+                        total = total + term
+                    m.d.sync += dest.eq(total)
+        with m.If(running & (step == d - 1)):  # the sums' constant parts, before the first post-division step
+            m.d.sync += [pix[4].eq(cap[Reg.IN_ADDR] - phw), pix[3].eq(-cap[Reg.PAD_W]), pix[2].eq(-cap[Reg.PAD_H]),
+                         tap[4].eq(gc), tap[3].eq(0), tap[2].eq(0)]
+        with m.If(running & (step == d)):
+            m.d.sync += [pix[0].eq(ow0), tap[0].eq(c0)]
+        with m.If(running & (step == d + 2)):
+            m.d.sync += [pix[1].eq(oh), tap[1].eq(s_)]
 
         # the counters (ow, oh, h, w, offset) and (c, s, h, w, offset); a step is combinational, so FILL chains
         # GATHER_FILL_LANES of them
@@ -413,29 +472,12 @@ class StagingUnit(wiring.Component):
             ]
             return out
 
-        pix, tap = _counter("p", "ow", "oh"), _counter("t", "c", "s")
         pix_chain, tap_chain = [pix], [tap]
         for i in range(1, GATHER_FILL_LANES + 1):
             pix_chain.append(pixel_step(pix_chain[-1], f"p{i}"))
             tap_chain.append(tap_step(tap_chain[-1], f"t{i}"))
 
-        with m.If(x.state == _INIT):
-            q1, ow0 = div["pixel_row"].quotient, div["pixel_row"].remainder[:G]
-            n0 = div["pixel_image"].quotient
-            tap0, c0 = div["tap"].quotient, div["tap"].remainder[:G]
-            r0 = div["tap_row"].quotient
-            m.d.sync += [
-                pix[0].eq(ow0), pix[1].eq(q1 - n0 * oh_e),
-                pix[2].eq(q1 * cap[Reg.STRIDE_H] - n0 * ohsh - cap[Reg.PAD_H]),
-                pix[3].eq(ow0 * cap[Reg.STRIDE_W] - cap[Reg.PAD_W]),
-                pix[4].eq(cap[Reg.IN_ADDR] + n0 * img_x + q1 * shp + ow0 * d_w - phw),
-                tap[0].eq(c0), tap[1].eq(tap0 - r0 * kw_e), tap[2].eq(r0 * cap[Reg.DIL_H]),
-                tap[3].eq(tap0 * cap[Reg.DIL_W] - r0 * kwdw),
-                tap[4].eq(r0 * tap_y + tap0 * dwp + gc + c0),
-            ]
-
         # the lanes' fixed half (WS: taps, OS: pixels), GATHER_FILL_LANES lanes a cycle; the rows' half
-        s = SimpleNamespace(phase=Signal(range(max(GATHER_DIVIDE_CYCLES, L) + 1)))
         s.lane = [[Signal(signed(A), name=f"lane{j}_{n}") for n in ("h", "w", "off")] for j in range(L)]
         s.row = [Mux(c.os, tap[i], pix[i]) for i in (2, 3, 4)]
         with m.If(x.state == _FILL):
