@@ -16,7 +16,7 @@ from codesign.arch_loader import load_arch
 from codesign.contract import binary_timing
 from codesign.errors import HdlError
 from codesign.pe import PeKind
-from hdl.benches.amaranth_bench import _ports, run_cases_amaranth
+from hdl.benches.amaranth_bench import run_cases_amaranth, stream_ports
 from hdl.benches.binary_golden import assemble_binary_gemm, binary_gemm_case, binary_standard_cases, binary_tile_case
 from hdl.benches.driver import BinaryCaseDriver
 from hdl.binary_core import BinaryGemmCore
@@ -75,7 +75,7 @@ def test_random_stalls_never_lose_or_corrupt_results(seed):
 
 def _run_driver(params, driver) -> None:
     core = BinaryGemmCore(params)
-    inputs, outputs = _ports(core)
+    inputs, outputs = stream_ports(core, ("cmd", "weights", "acts"), ("results",))
 
     async def bench(ctx):
         for _ in range(driver.timeout_edges()):

@@ -10,22 +10,49 @@ from hdl.binary_core import BinaryGemmCore
 from hdl.core import GemmCore
 from hdl.params import BinaryCoreParams, CoreParams
 
-__all__ = ["run_cases_amaranth", "run_script_amaranth"]
+__all__ = ["run_cases_amaranth", "run_script_amaranth", "stream_ports", "run_drivers"]
 
 
-def _ports(core):
-    inputs = {
-        "cmd__valid": core.cmd.valid, "cmd__payload": core.cmd.payload.as_value(),
-        "weights__valid": core.weights.valid, "weights__payload": core.weights.payload.as_value(),
-        "acts__valid": core.acts.valid, "acts__payload": core.acts.payload.as_value(),
-        "results__ready": core.results.ready,
-    }
-    outputs = {
-        "cmd__ready": core.cmd.ready, "weights__ready": core.weights.ready, "acts__ready": core.acts.ready,
-        "results__valid": core.results.valid, "results__payload": core.results.payload.as_value(),
-        "busy": core.busy,
-    }
+def stream_ports(design, sources: tuple[str, ...], sinks: tuple[str, ...]):
+    """(inputs, outputs) by the names the drivers use (``cmd__valid``, ``results__payload``, ``busy``...): the
+    ``sources`` streams the bench drives into ``design`` and the ``sinks`` it takes from it."""
+    inputs, outputs = {}, {}
+    for name in sources:
+        port = getattr(design, name)
+        inputs[f"{name}__valid"], inputs[f"{name}__payload"] = port.valid, port.payload.as_value()
+        outputs[f"{name}__ready"] = port.ready
+    for name in sinks:
+        port = getattr(design, name)
+        inputs[f"{name}__ready"] = port.ready
+        outputs[f"{name}__valid"], outputs[f"{name}__payload"] = port.valid, port.payload.as_value()
+    outputs["busy"] = design.busy
     return inputs, outputs
+
+
+def run_drivers(design, inputs: dict, outputs: dict, drivers) -> list:
+    """Each driver (``drive``, ``observe``, ``done``, ``timeout_edges``, ``result``) on ``design`` one after
+    another, two idle edges between; their results."""
+    results = []
+
+    async def bench(ctx):
+        for driver in drivers:
+            for _ in range(driver.timeout_edges()):
+                if driver.done:
+                    break
+                for name, value in driver.drive().items():
+                    ctx.set(inputs[name], value)
+                driver.observe({name: int(ctx.get(sig)) for name, sig in outputs.items()})
+                await ctx.tick()
+            for name in inputs:
+                ctx.set(inputs[name], 0)
+            await ctx.tick().repeat(2)
+            results.append(driver.result)
+
+    sim = Simulator(design)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
 
 
 def run_cases_amaranth(params: CoreParams | BinaryCoreParams, cases: list[Case], seed: int = 0) -> list[CaseResult]:
@@ -34,29 +61,9 @@ def run_cases_amaranth(params: CoreParams | BinaryCoreParams, cases: list[Case],
     binary = isinstance(params, BinaryCoreParams)
     core = BinaryGemmCore(params) if binary else GemmCore(params)
     CaseDriver_ = BinaryCaseDriver if binary else CaseDriver
-    inputs, outputs = _ports(core)
-    results: list[CaseResult] = []
-
-    async def bench(ctx):
-        for number, case in enumerate(cases):
-            driver = CaseDriver_(params, case, seed + number)
-            for _ in range(driver.timeout_edges()):
-                if driver.done:
-                    break
-                for name, value in driver.drive().items():
-                    ctx.set(inputs[name], value)
-                driver.observe({name: ctx.get(sig) for name, sig in outputs.items()})
-                await ctx.tick()
-            for name in inputs:
-                ctx.set(inputs[name], 0)
-            await ctx.tick().repeat(2)
-            results.append(driver.result)
-
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return results
+    inputs, outputs = stream_ports(core, ("cmd", "weights", "acts"), ("results",))
+    return run_drivers(core, inputs, outputs,
+                       (CaseDriver_(params, case, seed + number) for number, case in enumerate(cases)))
 
 
 def _ports_by_verilog_name(component) -> dict:
