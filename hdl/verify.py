@@ -171,16 +171,7 @@ def verify_core(
             {"CODESIGN_BENCH_CASES": str(cases_path.resolve()), "CODESIGN_BENCH_OUT": str(out_path.resolve())},
             seed=seed, icarus_generation=icarus_generation,
         )
-        checks: list[Check] = []
-        if out_path.is_file():
-            measured = json.loads(out_path.read_text())["results"]
-            checks += [_case_check(params, case, result) for case, result in zip(cases, measured)]
-            if len(measured) != len(cases):
-                checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
-        checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,
-                            detail=f"{tests} test(s), {failed} failed"))
-        if lint and verilator_available():
-            checks.append(lint_check(design.verilog_path, params.top_name))
+        checks = _bench_checks(params, design, cases, out_path, _case_check, simulator, tests, failed, lint)
         return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
 
 
@@ -248,16 +239,7 @@ def verify_rs_array(params, simulator: str = "icarus", seed: int = 0, work_dir: 
             seed=seed, icarus_generation=icarus_generation,
             verilator_opt="-O1",  # every PE's scratchpads make a large model; -Os compiles it for many minutes
         )
-        checks: list[Check] = []
-        if out_path.is_file():
-            measured = json.loads(out_path.read_text())["results"]
-            checks += [rs_case_check(params, case, result) for case, result in zip(cases, measured)]
-            if len(measured) != len(cases):
-                checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
-        checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,
-                            detail=f"{tests} test(s), {failed} failed"))
-        if lint and verilator_available():
-            checks.append(lint_check(design.verilog_path, params.top_name))
+        checks = _bench_checks(params, design, cases, out_path, rs_case_check, simulator, tests, failed, lint)
         return VerifyReport(params, simulator, seed, tuple(checks), time.monotonic() - started)
 
 
@@ -282,3 +264,20 @@ def verilator_available() -> bool:
 def _params_json(params: CoreParams | BinaryCoreParams) -> dict:
     """The fields the bench rebuilds ``CoreParams(**...)`` / ``BinaryCoreParams(**...)`` from."""
     return dataclasses.asdict(params)
+
+
+def _bench_checks(params, design, cases, out_path, case_check, simulator: str, tests: int, failed: int,
+                  lint: bool) -> list[Check]:
+    """The checks of one cocotb bench run: each case's (``case_check`` on the bench's measured results), all cases
+    ran, the bench passed, and the Verilator lint when Verilator is there."""
+    checks: list[Check] = []
+    if out_path.is_file():
+        measured = json.loads(out_path.read_text())["results"]
+        checks += [case_check(params, case, result) for case, result in zip(cases, measured)]
+        if len(measured) != len(cases):
+            checks.append(Check("all cases ran", False, detail=f"{len(measured)} of {len(cases)}"))
+    checks.append(Check(f"cocotb bench on {simulator}", tests >= 1 and failed == 0,
+                        detail=f"{tests} test(s), {failed} failed"))
+    if lint and verilator_available():
+        checks.append(lint_check(design.verilog_path, params.top_name))
+    return checks
