@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from codesign.arch_loader import load_arch
 from codesign.contract.isa import INSTRUCTION_BYTES, GatherMode, Instruction, Op, Reg
 from codesign.contract.system_timing import (
-    ACC_LATENCY, OUTPUT_LATENCY, VECTOR_LATENCY, Target, a_cycles, gather_addresses, instruction_cycles,
+    ACC_LATENCY, OUTPUT_LATENCY, VECTOR_LATENCY, VECTOR_SETUP_CYCLES, Target, a_cycles, gather_addresses, instruction_cycles,
     gather_setup_cycles, packed_cycles, schedule, strided_cycles,
 )
 from codesign.contract import tile_timing
@@ -98,7 +98,7 @@ def test_dma_and_the_staging_unit_overlap_and_sync_waits_for_both():
     timing = schedule(program, Target(ARCH, "ws"), len(program) * INSTRUCTION_BYTES)
     boot = timing.boot_cycles
     load = ARCH.dram.latency_cycles + 400
-    assert timing.cycles[1] == 400 + VECTOR_LATENCY  # one word a cycle through the vector unit's multipliers
+    assert timing.cycles[1] == VECTOR_SETUP_CYCLES + 400 + VECTOR_LATENCY  # one word a cycle through the vector unit's multipliers
     assert boot == ARCH.dram.latency_cycles + math.ceil(len(program) * INSTRUCTION_BYTES / 2)
     assert timing.issue == (boot, boot + 1, boot + load, boot + load + 1)
     assert timing.total_cycles == boot + load + 2
@@ -108,9 +108,19 @@ def test_an_action_waits_for_its_unit_and_holds_the_instructions_behind_it():
     program = [_vact(100), _vact(20), Instruction(Op.LOAD, {"bytes": 8}), Instruction(Op.END)]
     timing = schedule(program, Target(ARCH, "ws"), 64)
     boot = timing.boot_cycles
-    first, second = 100 + VECTOR_LATENCY, 20 + VECTOR_LATENCY
-    assert timing.issue[:3] == (boot, boot + first, boot + first + 1)
-    assert timing.total_cycles == max(boot + first + second, boot + first + 1 + ARCH.dram.latency_cycles + 4) + 1
+    first, second = (VECTOR_SETUP_CYCLES + words + VECTOR_LATENCY for words in (100, 20))
+    assert timing.issue[:3] == (boot, boot + first, boot + first + VECTOR_SETUP_CYCLES)
+    assert timing.total_cycles == max(boot + first + second,
+                                      boot + first + VECTOR_SETUP_CYCLES + ARCH.dram.latency_cycles + 4) + 1
+
+
+def test_nothing_issues_during_a_vector_ops_setup():
+    """A vector op's checks take VECTOR_SETUP_CYCLES; the dispatcher issues nothing in them (a fault found there
+    stops at the vector op), so a LOAD for the idle DMA unit waits, and a SET too."""
+    for follower in (Instruction(Op.LOAD, {"bytes": 8}), Instruction(Op.SET, {"reg": 0, "value": 1})):
+        program = [_vact(10), follower, Instruction(Op.END)]
+        timing = schedule(program, Target(ARCH, "ws"), 48)
+        assert timing.issue[1] - timing.issue[0] == VECTOR_SETUP_CYCLES
 
 
 def test_the_core_takes_the_next_tile_after_its_issue_interval_and_results_come_later():

@@ -16,7 +16,9 @@ from amaranth.sim import Simulator
 from codesign.arch_loader import load_arch
 from codesign.compiler.executor import ExecutionError, Machine
 from codesign.contract.isa import Instruction, Op, Reg, encode
-from codesign.contract.system_timing import LUT_BYTES, VECTOR_LATENCY, Target, instruction_cycles, vector_slots
+from codesign.contract.system_timing import (
+    LUT_BYTES, VECTOR_LATENCY, VECTOR_SETUP_CYCLES, Target, instruction_cycles, vector_slots,
+)
 from hdl.emit import to_verilog
 from hdl.lint import verilator_lint
 from hdl.system.params import system_params_from_arch
@@ -41,6 +43,7 @@ class Observed:
     idle_after: int | None = None
     glb: np.ndarray | None = None  # the GLB at the cycle idle rose
     error_code: int = 0
+    error_after: int | None = None  # cycles from the start to error high
     late_accesses: list = field(default_factory=list)
     reads: int = 0
     writes: int = 0
@@ -124,6 +127,8 @@ class _Bench:
                     current.glb = memory.copy()
                 if ctx.get(dut.dispatch.error):
                     current.error_code = ctx.get(dut.dispatch.error_code)
+                    if current.error_after is None:
+                        current.error_after = elapsed
             started = False
             if queue and ready and (current is None or current.idle_after is not None):
                 if wait > 0:
@@ -387,7 +392,7 @@ def test_one_word_a_pass_for_every_ragged_length(setup):
         steps.append(vadd(setup, rng, n, bool(n % 3 == 0), (5 + 2 * n) * word, (200 + 3 * n) * word,
                           (1000 + 20 * n) * word))
     observed = check(setup, random_glb(setup, rng), steps, lut=random_lut(rng))
-    assert [item.idle_after for item in observed] == [passes * n + VECTOR_LATENCY for n in lengths
+    assert [item.idle_after for item in observed] == [VECTOR_SETUP_CYCLES + passes * n + VECTOR_LATENCY for n in lengths
                                                       for passes in (1, 2)]
 
 
@@ -440,7 +445,9 @@ def test_wrong_cycle_expectation_fails(setup):
 @pytest.mark.parametrize("case", ["src_range", "src2_range", "dst_range", "shift_low", "shift_high", "pool_src",
                                   "pool_shift", "pool_dst"])
 def test_errors(setup, case):
-    """Error 2 for a range leaving the GLB, 7 for a shift outside 1..62, as the executor; sources first."""
+    """Error 2 for a range leaving the GLB, 7 for a shift outside 1..62, as the executor; sources first. The
+    error rises, and the unit is ready again, in the cycle the slots would have begun (VECTOR_SETUP_CYCLES after
+    the start: the dispatcher issues nothing before it), and nothing is written."""
     rng = np.random.default_rng(11)
     word, words_total = setup.word, setup.params.glb_words
     if case.startswith("pool"):
@@ -467,9 +474,10 @@ def test_errors(setup, case):
             step.regs[Reg.VSHIFT] = 63
     want = expect(setup, random_glb(setup, rng), [step])
     assert want[0].error_code in (2, 7)
-    seen = simulate(setup, random_glb(setup, rng), [step], limit=10)
+    seen = simulate(setup, random_glb(setup, rng), [step], limit=VECTOR_SETUP_CYCLES + 6)
     assert seen[0].error_code == want[0].error_code
-    assert seen[0].writes == 0 and seen[0].ready_after == 1
+    assert seen[0].error_after == VECTOR_SETUP_CYCLES
+    assert seen[0].writes == 0 and seen[0].ready_after == VECTOR_SETUP_CYCLES
 
 
 def test_pool_random_geometries(setup):
@@ -533,7 +541,7 @@ def test_pool_window_in_the_padding(setup):
         step.regs.update({Reg.OUT_H: 1, Reg.OUT_W: 1})
         steps.append(step)
     observed = check(setup, random_glb(setup, rng), steps)
-    assert [item.idle_after for item in observed] == [1 + VECTOR_LATENCY] * 2
+    assert [item.idle_after for item in observed] == [VECTOR_SETUP_CYCLES + 1 + VECTOR_LATENCY] * 2
 
 
 def test_max_pool_ignores_the_shift(setup):

@@ -21,7 +21,7 @@ from codesign.contract.isa import GatherMode, Instruction, Op, Reg, Unit, unit_o
 from codesign.contract import memory, tile_timing
 
 __all__ = [
-    "ACC_LATENCY", "OUTPUT_LATENCY", "VECTOR_LATENCY", "PARAM_ENTRY_BYTES", "LUT_BYTES", "STAGE_ROWS",
+    "ACC_LATENCY", "OUTPUT_LATENCY", "VECTOR_LATENCY", "VECTOR_SETUP_CYCLES", "VECTOR_OPS", "PARAM_ENTRY_BYTES", "LUT_BYTES", "STAGE_ROWS",
     "WORD_BUFFER_ROWS_FACTOR", "GATHER_DIVIDE_CYCLES", "GATHER_FILL_LANES", "STAGING_LATENCY",
     "GATHER_PRODUCT_CYCLES", "gather_setup_cycles",
     "Target", "gather_addresses", "gather_cycles", "a_cycles", "b_rows", "pool_cycles",
@@ -33,6 +33,11 @@ __all__ = [
 ACC_LATENCY = 2  # accumulator read-add-write behind the core's last result row
 OUTPUT_LATENCY = 4  # bias + multiply, shift + clamp, table, GLB write
 VECTOR_LATENCY = 5  # behind a vector op's last slot: its last pass, product, sum and shift, the tail, the write
+# from a vector op's issue to its first slot: the start edge, POOL's sizes (three levels of products, one a cycle)
+# and the range and shift checks, registered, so that nothing of a vector op is combinational from its dispatch;
+# the dispatcher issues nothing in between (a fault found there stops at the vector op, as the executor does)
+VECTOR_SETUP_CYCLES = 5
+VECTOR_OPS = (Op.VACT, Op.VADD, Op.POOL)
 PARAM_ENTRY_BYTES = 16  # bias int32, multiplier int32, shift uint8, 7 bytes zero
 LUT_BYTES = 256
 STAGE_ROWS = tile_timing.MAX_STREAM_TILE  # rows of each operand staging slot
@@ -219,11 +224,11 @@ def instruction_cycles(ins: Instruction, regs: dict, target: Target) -> int:
     if op is Op.LOADLUT:
         return -(-LUT_BYTES // word) + STAGING_LATENCY
     if op is Op.VACT:  # one pass (product) a word through one word of multipliers
-        return vector_slots(ins["words"], 1, arch) + VECTOR_LATENCY
+        return VECTOR_SETUP_CYCLES + vector_slots(ins["words"], 1, arch) + VECTOR_LATENCY
     if op is Op.VADD:  # two passes a word, a then b, through the same multipliers
-        return vector_slots(ins["words"], 2, arch) + VECTOR_LATENCY
+        return VECTOR_SETUP_CYCLES + vector_slots(ins["words"], 2, arch) + VECTOR_LATENCY
     if op is Op.POOL:
-        return pool_cycles(regs, target) + VECTOR_LATENCY
+        return VECTOR_SETUP_CYCLES + pool_cycles(regs, target) + VECTOR_LATENCY
     return 0
 
 
@@ -273,7 +278,7 @@ class Dispatcher:
                     t = max(t, self.free[name], self.done[name])
         elif ins.op is Op.END:
             t = max([t, *self.free.values(), *self.done.values()])
-        self.next = t + 1
+        self.next = t + (VECTOR_SETUP_CYCLES if ins.op in VECTOR_OPS else 1)
         return t
 
 

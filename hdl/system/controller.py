@@ -16,7 +16,8 @@ is the one dispatched.
 
 **Dispatch** is ``system_timing.Dispatcher``'s rule decided combinationally from the units' ``ready`` and
 ``idle`` (which never depend on ``start``), so with units that keep the dispatch contract the issue cycles are
-the Dispatcher's exactly. Any unit's ``error`` stops dispatch: ERROR with the unit's code, ERROR_PC the last
+the Dispatcher's exactly; after a vector op nothing issues for ``VECTOR_SETUP_CYCLES`` cycles, while the unit
+checks it (so its fault stops dispatch at the vector op). Any unit's ``error`` stops dispatch: ERROR with the unit's code, ERROR_PC the last
 instruction dispatched to that unit (the units check an instruction when they take it; the DMA and staging
 units run one at a time). A decode error (unknown opcode, set reserved bits per ``isa.FORMATS``, dispatching
 past PROGRAM_COUNT without END) stops with code 1 and a SET of a register beyond 29 with code 7, ERROR_PC the
@@ -35,6 +36,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.contract.isa import FORMATS, Op
+from codesign.contract.system_timing import VECTOR_OPS, VECTOR_SETUP_CYCLES
 from codesign.errors import HdlError
 from hdl.system.params import DRAM_ADDRESS_BITS, N_CONFIG_REGS, SystemParams
 from hdl.system.ports import ERROR_CODE_BITS, INSTRUCTION_BITS, dispatch_signature
@@ -206,8 +208,14 @@ class Controller(wiring.Component):
         with m.Elif(is_op[Op.SET] & (reg_index >= N_CONFIG_REGS)):
             m.d.comb += [decode_fault.eq(1), decode_code.eq(ERROR_REGISTER)]
 
+        # a vector op's setup (system_timing.VECTOR_SETUP_CYCLES): nothing issues until its checks are in
+        hold = Signal(range(VECTOR_SETUP_CYCLES))
         fire = Signal()
-        m.d.comb += fire.eq(running & ~unit_fault & ~decode_fault & can_issue)
+        m.d.comb += fire.eq(running & ~unit_fault & ~decode_fault & can_issue & (hold == 0))
+        with m.If(fire & Cat(*(is_op[op] for op in VECTOR_OPS)).any()):
+            m.d.sync += hold.eq(VECTOR_SETUP_CYCLES - 1)
+        with m.Elif(hold != 0):
+            m.d.sync += hold.eq(hold - 1)
         ending = fire & is_op[Op.END]
 
         # -- CSR writes (one a cycle; a write is accepted when address and data are both valid) ------------

@@ -36,7 +36,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.contract.isa import FORMATS, Op, Reg
-from codesign.contract.system_timing import VECTOR_LATENCY
+from codesign.contract.system_timing import VECTOR_LATENCY, VECTOR_OPS, VECTOR_SETUP_CYCLES
 from codesign.errors import HdlError
 from hdl.system import ports
 from hdl.system.params import SystemParams
@@ -45,7 +45,6 @@ from hdl.system.tail import HALF_BITS, PASS_X_BITS, REG_BITS, SHIFT_BITS, TAIL_R
 
 __all__ = ["VectorUnit", "PoolWalk", "VECTOR_OPS", "QUEUE_DEPTH", "ERROR_GLB_RANGE", "ERROR_SHIFT"]
 
-VECTOR_OPS = (Op.VACT, Op.VADD, Op.POOL)
 # results waiting for a write slot: a POOL word's arrives VECTOR_LATENCY cycles after its write slot and is written
 # by the slot that many words later (or in the drain), so at most that many wait (VACT/VADD: at most one)
 QUEUE_DEPTH = VECTOR_LATENCY
@@ -104,7 +103,12 @@ def _product(a, b, width: int | None = None):
     POOL stay in logic so the DSP blocks are left to the requantizers (docs/system-rtl.md, "Resources")."""
     width = len(a) + len(b) if width is None else width
     terms = [Mux(b[i], a << i, 0)[:width] for i in range(min(len(b), width))]
-    return sum(terms[1:], terms[0])[:width] if terms else Const(0, width)
+    if not terms:
+        return Const(0, width)
+    while len(terms) > 1:  # a balanced tree of adders: log2 of the terms deep, not a chain of them
+        terms = [(terms[i] + terms[i + 1])[:width] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 class PoolWalk(wiring.Component):
@@ -115,7 +119,9 @@ class PoolWalk(wiring.Component):
     Ports: In ``begin`` (the start cycle; every geometry input is used combinationally in it and must hold its
     value while the walk runs) and the geometry: ``src`` (word address), ``in_h``, ``in_w``, ``kh``, ``kw``,
     ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``, ``out_h``, ``out_w``, ``images``, ``cpw`` (words per pixel),
-    ``row_words`` (in_w x cpw) and ``image_words`` (in_h x row_words) modulo the pointer width. Out, for the
+    ``row_words`` (in_w x cpw), ``image_words`` (in_h x row_words), ``stride_w_words`` / ``pad_w_words``
+    (stride_w, pad_w x cpw) and ``stride_h_words`` / ``pad_h_words`` (x row_words), all modulo the pointer width:
+    the walk steps its pointers by these, with no product of its own. Out, for the
     current cycle: ``active`` (a slot), ``read`` (a read slot; ``en``/``addr`` per bank), ``end`` (the current
     word's last read), ``gap`` (its slot without reads), ``empty`` (a gap of a word with no tap inside),
     ``last`` (the final slot).
@@ -137,14 +143,17 @@ class PoolWalk(wiring.Component):
             **geometry,
             "row_words": In(self.pointer_bits),
             "image_words": In(self.pointer_bits),
+            **{name: In(self.pointer_bits) for name in (
+                "stride_w_words", "pad_w_words", "stride_h_words", "pad_h_words")},
             "active": Out(1), "read": Out(1), "end": Out(1), "gap": Out(1), "empty": Out(1), "last": Out(1),
             "en": Out(self.banks),
             "addr": Out(bank_addr).array(self.banks),
         })
 
-    def _window(self, m: Module, ih_s, iw_s, image_base, tag: str):
+    def _window(self, m: Module, ih_s, iw_s, row_s, col_s, image_base, tag: str):
         """The window of the output pixel whose top-left tap is (ih_s, iw_s): its taps inside the image are rows
-        ih_lo .. ih_hi-1, columns iw_lo .. iw_hi-1; ``pointer`` is the word of (ih_lo, iw_lo), channel word 0."""
+        ih_lo .. ih_hi-1, columns iw_lo .. iw_hi-1; ``pointer`` is the word of (ih_lo, iw_lo), channel word 0,
+        from ``row_s`` (the word of row ih_s, column 0: image_base + ih_s row_words) and ``col_s`` (iw_s cpw)."""
         g, p = signed(GEOMETRY_BITS), self.pointer_bits
         out = {name: Signal(g, name=f"{name}_{tag}") for name in ("ih_lo", "ih_hi", "iw_lo", "iw_hi")}
         pointer = Signal(p, name=f"pointer_{tag}")
@@ -155,8 +164,7 @@ class PoolWalk(wiring.Component):
             out["iw_lo"].eq(_max(iw_s, 0)),
             out["iw_hi"].eq(_min(iw_s + self.kw, self.in_w)),
             empty.eq((out["ih_lo"] >= out["ih_hi"]) | (out["iw_lo"] >= out["iw_hi"])),
-            pointer.eq(image_base + _product(out["ih_lo"][:p], self.row_words, p)
-                       + _product(out["iw_lo"][:p], self.cpw[:p], p)),
+            pointer.eq(Mux(ih_s < 0, image_base, row_s) + Mux(iw_s < 0, 0, col_s)),
         ]
         return out, pointer, empty
 
@@ -175,14 +183,18 @@ class PoolWalk(wiring.Component):
 
         # -- the walk's state as it stands this cycle (its start values in the begin cycle) -----------------
         ih_s0, iw_s0 = Signal(g), Signal(g)
-        m.d.comb += [ih_s0.eq(-self.pad_h), iw_s0.eq(-self.pad_w)]
-        first, first_pointer, first_empty = self._window(m, ih_s0, iw_s0, self.src, "first")
+        row_s0, col_s0 = Signal(p), Signal(p)  # the words of row -pad_h (image 0) and of column -pad_w
+        m.d.comb += [ih_s0.eq(-self.pad_h), iw_s0.eq(-self.pad_w), row_s0.eq(self.src - self.pad_h_words),
+                     col_s0.eq(-self.pad_w_words)]
+        first, first_pointer, first_empty = self._window(m, ih_s0, iw_s0, row_s0, col_s0, self.src, "first")
         running = state("running", (self.out_h != 0) & (self.out_w != 0), unsigned(1))
         reading = state("reading", ~first_empty, unsigned(1))
         n, oh, ow, c = (state(name, Const(0, 32), unsigned(32)) for name in ("n", "oh", "ow", "c"))
         ih_s = state("ih_s", ih_s0, g)
         iw_s = state("iw_s", iw_s0, g)
         image_base = state("image_base", self.src, unsigned(p))
+        row_s = state("row_s", row_s0, unsigned(p))
+        col_s = state("col_s", col_s0, unsigned(p))
         bounds = {name: state(name, first[name], g) for name in ("ih_lo", "ih_hi", "iw_lo", "iw_hi")}
         pixel = state("pixel", first_pointer, unsigned(p))
         empty = state("word_empty", first_empty, unsigned(1))
@@ -238,16 +250,20 @@ class PoolWalk(wiring.Component):
         n2, oh2, ow2, c2 = (Signal(32, name=f"{name}_next") for name in ("n", "oh", "ow", "c"))
         ih_s2, iw_s2 = Signal(g, name="ih_s_next"), Signal(g, name="iw_s_next")
         image_base2 = Signal(p, name="image_base_next")
+        row_s2, col_s2 = Signal(p, name="row_s_next"), Signal(p, name="col_s_next")
         m.d.comb += [n2.eq(n), oh2.eq(oh), ow2.eq(ow), c2.eq(c + 1), ih_s2.eq(ih_s), iw_s2.eq(iw_s),
-                     image_base2.eq(image_base)]
+                     image_base2.eq(image_base), row_s2.eq(row_s), col_s2.eq(col_s)]
         with m.If(last_c):
-            m.d.comb += [c2.eq(0), ow2.eq(ow + 1), iw_s2.eq(iw_s + self.stride_w)]
+            m.d.comb += [c2.eq(0), ow2.eq(ow + 1), iw_s2.eq(iw_s + self.stride_w),
+                         col_s2.eq(col_s + self.stride_w_words)]
             with m.If(last_ow):
-                m.d.comb += [ow2.eq(0), iw_s2.eq(iw_s0), oh2.eq(oh + 1), ih_s2.eq(ih_s + self.stride_h)]
+                m.d.comb += [ow2.eq(0), iw_s2.eq(iw_s0), col_s2.eq(col_s0), oh2.eq(oh + 1),
+                             ih_s2.eq(ih_s + self.stride_h), row_s2.eq(row_s + self.stride_h_words)]
                 with m.If(last_oh):
                     m.d.comb += [oh2.eq(0), ih_s2.eq(ih_s0), n2.eq(n + 1),
-                                 image_base2.eq(image_base + self.image_words)]
-        window, pointer2, empty2 = self._window(m, ih_s2, iw_s2, image_base2, "next")
+                                 image_base2.eq(image_base + self.image_words),
+                                 row_s2.eq(image_base + self.image_words - self.pad_h_words)]
+        window, pointer2, empty2 = self._window(m, ih_s2, iw_s2, row_s2, col_s2, image_base2, "next")
         start2 = Signal(p)
         m.d.comb += start2.eq(Mux(last_c, pointer2, pixel) + c2[:p])
 
@@ -269,7 +285,8 @@ class PoolWalk(wiring.Component):
                     hold(name, window[name])
             word_empty = Mux(last_c, empty2, empty)
             for name, value in (("n", n2), ("oh", oh2), ("ow", ow2), ("c", c2), ("ih_s", ih_s2), ("iw_s", iw_s2),
-                                ("image_base", image_base2), ("ptr", start2), ("row", start2),
+                                ("image_base", image_base2), ("row_s", row_s2), ("col_s", col_s2),
+                                ("ptr", start2), ("row", start2),
                                 ("reading", ~word_empty),
                                 ("ih", Mux(last_c, window["ih_lo"], bounds["ih_lo"])),
                                 ("iw", Mux(last_c, window["iw_lo"], bounds["iw_lo"]))):
@@ -312,16 +329,34 @@ class VectorUnit(wiring.Component):
         word_bits = p.glb_word_bits
         m.submodules.walk = walk = PoolWalk(p)
         pb = walk.pointer_bits
-        instr, regs = self.dispatch.instr, self.dispatch.regs
         byte_bits = (word - 1).bit_length()
         cap = p.glb_words + 1  # a size of more words than the GLB holds: saturated here (an error anyway)
 
+        # -- the setup (VECTOR_SETUP_CYCLES): the instruction and the registers it uses are captured when it is
+        # taken (``accept``, cycle t); POOL's sizes are made from them one level of products a cycle; the checks
+        # run in cycle t + S - 1 and are registered; the slots begin in cycle t + S (``take``), from registers only
         busy = Signal()
         m.d.comb += [self.dispatch.ready.eq(~busy), self.dispatch.idle.eq(~busy)]
-        opcode = instr[:8]
+        accept = Signal()
+        m.d.comb += accept.eq(self.dispatch.start & ~busy
+                              & Cat(*(self.dispatch.instr[:8] == int(op) for op in VECTOR_OPS)).any())
+        instr = Signal(ports.INSTRUCTION_BITS)
+        regs = Signal(ports.REGS_BITS)
+        used = [r for r in Reg if r in _USED_REGS]
+        with m.If(accept):
+            m.d.sync += instr.eq(self.dispatch.instr)
+            m.d.sync += [_reg(regs, r).eq(_reg(self.dispatch.regs, r)) for r in used]
+        setup = Signal(range(VECTOR_SETUP_CYCLES + 1))
+        with m.If(accept):
+            m.d.sync += setup.eq(1)
+        with m.Elif((setup != 0) & (setup != VECTOR_SETUP_CYCLES)):
+            m.d.sync += setup.eq(setup + 1)
+        with m.Elif(setup == VECTOR_SETUP_CYCLES):
+            m.d.sync += setup.eq(0)
+        checking = Signal()
         take = Signal()
-        m.d.comb += take.eq(self.dispatch.start & ~busy
-                            & Cat(*(opcode == int(op) for op in VECTOR_OPS)).any())
+        m.d.comb += [checking.eq(setup == VECTOR_SETUP_CYCLES - 1), take.eq(setup == VECTOR_SETUP_CYCLES)]
+        opcode = instr[:8]
         now = _Now(m, take)
 
         def config(name, value, shape=None):
@@ -339,31 +374,46 @@ class VectorUnit(wiring.Component):
         average = config("average", is_pool_in & _field(instr, Op.POOL, "mode")[0], unsigned(1))
         src = config("src", src_in[byte_bits:], unsigned(24 - byte_bits))
         src2 = config("src2", src2_in[byte_bits:], unsigned(24 - byte_bits))
-        reg = {r: config(r.name.lower(), _reg(regs, r)) for r in _USED_REGS}
+        reg = {r: _reg(regs, r) for r in _USED_REGS}  # captured: constant from cycle t + 1 to the next accept
 
-        # -- POOL's sizes: strides modulo the pointer width, range checks saturated at ``cap`` words --------
-        cp = reg[Reg.IN_CP]
-        cpw = Signal(32)
-        m.d.comb += cpw.eq(Mux(cp[byte_bits:] == 0, 1, cp[byte_bits:]))  # system_timing: max(1, IN_CP // word)
-        row_words, image_words = Signal(pb), Signal(pb)
-        m.d.comb += [row_words.eq(_product(reg[Reg.IN_W][:pb], cpw[:pb], pb)),
-                     image_words.eq(_product(reg[Reg.IN_H][:pb], row_words, pb))]
+        # -- POOL's sizes, one level of products a cycle from the captured registers (setup cycles 1..3): the
+        # walk's pitches modulo the pointer width, the range checks' sizes saturated at ``cap`` words -----------
+        def staged(name, value, shape):
+            out = Signal(shape, name=name)
+            m.d.sync += out.eq(value)
+            return out
 
         def sat(value, name):
             out = Signal(range(cap + 1), name=name)
             m.d.comb += out.eq(Mux(value > cap, cap, value))
             return out
 
-        in_row = sat(_product(sat(reg[Reg.IN_W], "in_w_s"), sat(cpw, "cpw_s")), "in_row_s")
-        in_image = sat(_product(sat(reg[Reg.IN_H], "in_h_s"), in_row), "in_image_s")
-        batch_s = sat(reg[Reg.BATCH], "batch_s")
-        in_size = sat(_product(batch_s, in_image), "in_size_s")
-        out_row = sat(_product(sat(reg[Reg.OUT_W], "out_w_s"), sat(cpw, "cpw_s2")), "out_row_s")
-        out_size = sat(_product(batch_s, sat(_product(sat(reg[Reg.OUT_H], "out_h_s"), out_row), "out_image_s")),
-                       "out_size_s")
+        cp = reg[Reg.IN_CP]
+        cpw = Signal(32)
+        m.d.comb += cpw.eq(Mux(cp[byte_bits:] == 0, 1, cp[byte_bits:]))  # system_timing: max(1, IN_CP // word)
+        # level 1 (from the registers)
+        row_words = staged("row_words", _product(reg[Reg.IN_W][:pb], cpw[:pb], pb), unsigned(pb))
+        stride_w_words = staged("stride_w_words", _product(reg[Reg.STRIDE_W][:pb], cpw[:pb], pb), unsigned(pb))
+        pad_w_words = staged("pad_w_words", _product(reg[Reg.PAD_W][:pb], cpw[:pb], pb), unsigned(pb))
+        cpw_s = sat(cpw, "cpw_s")
+        in_row = staged("in_row_s", sat(_product(sat(reg[Reg.IN_W], "in_w_s"), cpw_s), "in_row_c"), range(cap + 1))
+        out_row = staged("out_row_s", sat(_product(sat(reg[Reg.OUT_W], "out_w_s"), cpw_s), "out_row_c"),
+                         range(cap + 1))
+        batch_s = staged("batch_s", sat(reg[Reg.BATCH], "batch_c"), range(cap + 1))
+        # level 2
+        image_words = staged("image_words", _product(reg[Reg.IN_H][:pb], row_words, pb), unsigned(pb))
+        stride_h_words = staged("stride_h_words", _product(reg[Reg.STRIDE_H][:pb], row_words, pb), unsigned(pb))
+        pad_h_words = staged("pad_h_words", _product(reg[Reg.PAD_H][:pb], row_words, pb), unsigned(pb))
+        in_image = staged("in_image_s", sat(_product(sat(reg[Reg.IN_H], "in_h_s"), in_row), "in_image_c"),
+                          range(cap + 1))
+        out_image = staged("out_image_s", sat(_product(sat(reg[Reg.OUT_H], "out_h_s"), out_row), "out_image_c"),
+                           range(cap + 1))
+        # level 3
+        in_size = staged("in_size_s", sat(_product(batch_s, in_image), "in_size_c"), range(cap + 1))
+        out_size = staged("out_size_s", sat(_product(batch_s, out_image), "out_size_c"), range(cap + 1))
         no_pool_data = (cp == 0) | (reg[Reg.BATCH] == 0)  # the executor moves no bytes; the timing still walks
 
-        # -- faults, checked in the start cycle (executor order: sources, shift, destination) -----------------
+        # -- faults, checked in the last setup cycle and registered (executor order: sources, shift, destination)
         def outside(address_bytes, size_words):
             return (address_bytes[:byte_bits] != 0) | (address_bytes[byte_bits:] + size_words > p.glb_words)
 
@@ -374,16 +424,21 @@ class VectorUnit(wiring.Component):
         shift = _reg(regs, Reg.VSHIFT)
         bad_shift = (~is_pool_in | _field(instr, Op.POOL, "mode")[0]) & ((shift < 1) | (shift > 62))
         bad_dest = outside(dst_in, Mux(is_pool_in, pool_out_words, words_in))
-        fault = Signal()
+        found = Signal()
         code = Signal(ports.ERROR_CODE_BITS)
         with m.If(bad_source):
-            m.d.comb += [fault.eq(1), code.eq(ERROR_GLB_RANGE)]
+            m.d.comb += [found.eq(1), code.eq(ERROR_GLB_RANGE)]
         with m.Elif(bad_shift):
-            m.d.comb += [fault.eq(1), code.eq(ERROR_SHIFT)]
+            m.d.comb += [found.eq(1), code.eq(ERROR_SHIFT)]
         with m.Elif(bad_dest):
-            m.d.comb += [fault.eq(1), code.eq(ERROR_GLB_RANGE)]
-        with m.If(take & fault & ~self.dispatch.error):
-            m.d.sync += [self.dispatch.error.eq(1), self.dispatch.error_code.eq(code)]
+            m.d.comb += [found.eq(1), code.eq(ERROR_GLB_RANGE)]
+        fault = Signal()
+        with m.If(checking):
+            m.d.sync += fault.eq(found)
+            with m.If(found):
+                m.d.sync += busy.eq(0)  # ready (and idle) again with the error, in cycle t + S
+            with m.If(found & ~self.dispatch.error):
+                m.d.sync += [self.dispatch.error.eq(1), self.dispatch.error_code.eq(code)]
         run = Signal()
         m.d.comb += run.eq(take & ~fault)
 
@@ -445,15 +500,15 @@ class VectorUnit(wiring.Component):
             walk.pad_h.eq(reg[Reg.PAD_H]), walk.pad_w.eq(reg[Reg.PAD_W]), walk.out_h.eq(reg[Reg.OUT_H]),
             walk.out_w.eq(reg[Reg.OUT_W]), walk.images.eq(Mux(reg[Reg.BATCH] == 0, 1, reg[Reg.BATCH])),
             walk.cpw.eq(cpw), walk.row_words.eq(row_words), walk.image_words.eq(image_words),
+            walk.stride_w_words.eq(stride_w_words), walk.pad_w_words.eq(pad_w_words),
+            walk.stride_h_words.eq(stride_h_words), walk.pad_h_words.eq(pad_h_words),
         ]
         pool_slot = in_slots & is_pool & walk.gap
         m.d.comb += last_slot.eq(Mux(is_pool, in_slots & is_pool & walk.last, vector_last))
 
         # slot and drain sequencing; busy from the cycle after the start to the end of the drain
-        with m.If(take):
+        with m.If(accept):
             m.d.sync += busy.eq(1)
-        with m.If(take & fault):
-            m.d.sync += busy.eq(0)
         with m.If(run & ~(Mux(is_pool_in, walk.active, 1))):  # a POOL without outputs: no slots, the drain only
             m.d.sync += [slots_held.eq(0), draining.eq(1), drain.eq(VECTOR_LATENCY - 2)]
         with m.Elif(run):
