@@ -21,7 +21,8 @@ from codesign.contract.isa import GatherMode, Instruction, Op, Reg, Unit, unit_o
 from codesign.contract import memory, tile_timing
 
 __all__ = [
-    "ACC_LATENCY", "OUTPUT_LATENCY", "VECTOR_LATENCY", "VECTOR_SETUP_CYCLES", "VECTOR_OPS", "PARAM_ENTRY_BYTES", "LUT_BYTES", "STAGE_ROWS",
+    "ACC_LATENCY", "OUTPUT_LATENCY", "VECTOR_LATENCY", "VECTOR_SETUP_CYCLES", "VECTOR_OPS", "PARAM_ENTRY_BYTES",
+    "LUT_BYTES", "STAGE_ROWS",
     "WORD_BUFFER_ROWS_FACTOR", "GATHER_DIVIDE_CYCLES", "GATHER_FILL_LANES", "STAGING_LATENCY",
     "GATHER_PRODUCT_CYCLES", "gather_setup_cycles",
     "Target", "gather_addresses", "gather_cycles", "a_cycles", "b_rows", "pool_cycles",

@@ -3,8 +3,13 @@ docs/system-rtl.md). It shares the staging unit's dispatch port and GLB ports (t
 unit is idle while it runs; every output of a port is 0 in a cycle the unit does not access that bank, so an OR
 of the two units' ports is such a mux) and keeps its own copy of the table, written through ``lut_write``.
 
-**Slots.** An instruction's GLB accesses fill ``T`` slots, the cycles t .. t+T-1 from its start cycle t (the first
-reads are driven in the start cycle itself, combinationally from ``instr`` and ``regs``). The multipliers
+**Setup.** An instruction taken in cycle t (``dispatch.start``) is captured on that edge: its instruction word and
+the registers it uses. Cycles t+1 .. t+3 make POOL's sizes from them, one level of products a cycle; cycle t+4
+checks them and registers the result; its slots begin in cycle t + ``VECTOR_SETUP_CYCLES`` (docs/isa.md, "The vector
+ops' setup"), so nothing is combinational from the dispatch port.
+
+**Slots.** An instruction's GLB accesses fill ``T`` slots, the cycles s .. s+T-1 from its first slot s (the first
+reads are driven in cycle s itself, from registers). The multipliers
 (``PassRequantize``) take one GLB word of lanes a cycle, one product per lane (a pass): VACT one pass a word, VADD
 two (a, then b), an average POOL's window two (the int32 sum's halves; a window without taps one). VACT/VADD read
 groups of ``banks`` consecutive words in one cycle (VADD: a, then b) and pass their words one a cycle from the next
@@ -14,10 +19,11 @@ then channel word) reads its window's taps inside the image packed by the bank r
 (T = ``system_timing.pool_cycles``); its passes run from that slot. Results leave the pipeline (products, sum and
 shift, ``OutputTail``: 1 + REQUANT_LATENCY + TAIL_LATENCY cycles behind the last slot) in order into a short queue,
 and each slot without reads (and every cycle of the drain after the last slot) writes the queue's head. The drain
-lasts VECTOR_LATENCY cycles, so ``idle`` rises at t + T + VECTOR_LATENCY (``system_timing.instruction_cycles``),
+lasts VECTOR_LATENCY cycles, so ``idle`` rises at s + T + VECTOR_LATENCY (``system_timing.instruction_cycles``),
 when every result is in the GLB.
 
-**Faults**, found when the instruction is taken and reported from the next cycle (no GLB write is made):
+**Faults**, found in the last setup cycle and reported from cycle t + ``VECTOR_SETUP_CYCLES`` on, when the unit is
+ready again (no GLB access is made):
 error 2 when a source or destination range leaves the GLB (as ``executor.Machine``), or an address or POOL's
 ``IN_CP`` is not a whole number of words (the unit moves whole words; the executor has no such case); error 7 for
 ``VSHIFT`` outside 1..62 (VACT, VADD, average POOL), in the executor's order (sources, shift, destination).
@@ -341,11 +347,11 @@ class VectorUnit(wiring.Component):
         m.d.comb += accept.eq(self.dispatch.start & ~busy
                               & Cat(*(self.dispatch.instr[:8] == int(op) for op in VECTOR_OPS)).any())
         instr = Signal(ports.INSTRUCTION_BITS)
-        regs = Signal(ports.REGS_BITS)
-        used = [r for r in Reg if r in _USED_REGS]
+        # captured: constant from cycle t + 1 to the next accept
+        reg = {r: Signal(32, name=f"{r.name.lower()}_held") for r in _USED_REGS}
         with m.If(accept):
             m.d.sync += instr.eq(self.dispatch.instr)
-            m.d.sync += [_reg(regs, r).eq(_reg(self.dispatch.regs, r)) for r in used]
+            m.d.sync += [reg[r].eq(_reg(self.dispatch.regs, r)) for r in _USED_REGS]
         setup = Signal(range(VECTOR_SETUP_CYCLES + 1))
         with m.If(accept):
             m.d.sync += setup.eq(1)
@@ -374,7 +380,6 @@ class VectorUnit(wiring.Component):
         average = config("average", is_pool_in & _field(instr, Op.POOL, "mode")[0], unsigned(1))
         src = config("src", src_in[byte_bits:], unsigned(24 - byte_bits))
         src2 = config("src2", src2_in[byte_bits:], unsigned(24 - byte_bits))
-        reg = {r: _reg(regs, r) for r in _USED_REGS}  # captured: constant from cycle t + 1 to the next accept
 
         # -- POOL's sizes, one level of products a cycle from the captured registers (setup cycles 1..3): the
         # walk's pitches modulo the pointer width, the range checks' sizes saturated at ``cap`` words -----------
@@ -421,7 +426,7 @@ class VectorUnit(wiring.Component):
         pool_out_words = Mux(cp == 0, 0, out_size)
         bad_source = Mux(is_pool_in, outside(src_in, pool_in_words) | (cp[:byte_bits] != 0),
                          outside(src_in, words_in) | (is_vadd_in & outside(src2_in, words_in)))
-        shift = _reg(regs, Reg.VSHIFT)
+        shift = reg[Reg.VSHIFT]
         bad_shift = (~is_pool_in | _field(instr, Op.POOL, "mode")[0]) & ((shift < 1) | (shift > 62))
         bad_dest = outside(dst_in, Mux(is_pool_in, pool_out_words, words_in))
         found = Signal()
@@ -613,7 +618,7 @@ class VectorUnit(wiring.Component):
                     zp, piece_mult = pieces[j]
                     half = zp[HALF_BITS:].as_signed() if j % 2 else Cat(zp[:HALF_BITS], Const(0, 1)).as_signed()
                     m.d.comb += [x.eq(Mux(is_pool_in | ((j >= 2) & ~is_vadd_in), 0, half)),
-                                 mult.eq(Mux(j >= 2, _reg(regs, Reg.VMULT2), _reg(regs, Reg.VMULT1)).as_signed())]
+                                 mult.eq(Mux(j >= 2, reg[Reg.VMULT2], reg[Reg.VMULT1]).as_signed())]
             with m.Elif(j >= word):
                 pass
             with m.Elif(pool_hi):
