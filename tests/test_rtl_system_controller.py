@@ -14,7 +14,9 @@ from amaranth.sim import Simulator
 from codesign.arch_loader import load_arch
 from codesign.contract.isa import FORMATS, INSTRUCTION_BYTES, Instruction, Op, Reg, Unit, decode, encode, unit_of
 from codesign.contract.memory import read_cycles
-from codesign.contract.system_timing import Target, boot_cycles, instruction_cycles, occupancy, schedule
+from codesign.contract.system_timing import (
+    VECTOR_SETUP_CYCLES, Target, boot_cycles, instruction_cycles, occupancy, schedule,
+)
 from codesign.errors import HdlError
 from hdl.system.controller import (CSR, ERROR_DECODE, ERROR_REGISTER, RESP_OKAY, RESP_SLVERR, STATUS_BUSY,
                                    STATUS_DONE, STATUS_ERROR, Controller, used_bits)
@@ -547,6 +549,24 @@ def test_a_units_error_stops_dispatch_at_the_instruction_that_faulted(unit, op, 
     assert (run.status, run.error_code, run.error_pc) == (STATUS_ERROR, code, faulty)
     assert run.issue == {i: t for i, t in enumerate(timing.issue) if t < seen}
     assert run.cycles == seen + 1  # the stopping cycle counts
+
+
+@pytest.mark.parametrize("op,code", [(Op.VACT, 7), (Op.VADD, 2), (Op.POOL, 2)], ids=["vact", "vadd", "pool"])
+def test_a_vector_ops_fault_at_the_end_of_its_setup_stops_before_anything_behind_it_issues(op, code):
+    """The vector unit reports a fault VECTOR_SETUP_CYCLES after it takes the op; the controller issues nothing in
+    between, so ERROR_PC is the vector op and no later instruction was dispatched (as the executor stops)."""
+    target = Target(ARCHS["fpga-8x8"], "ws")
+    seed = next(seed for seed in range(30, 90) if _indices(random_program(seed, target), op))
+    program = random_program(seed, target)
+    faulty = _indices(program, op)[0]
+    # a SET behind it would issue the next cycle but for the setup
+    program = program[:faulty + 1] + [Instruction(Op.SET, {"reg": 0, "value": 1}), Instruction(Op.END)]
+    (run,), bench = simulate("fpga-8x8", "ws", program, faults={"stage": (faulty, VECTOR_SETUP_CYCLES, code)})
+    seen = bench.units["stage"].error_at - run.zero
+    timing = expected(program, target)
+    assert seen == timing.issue[faulty] + VECTOR_SETUP_CYCLES == timing.issue[faulty + 1]
+    assert (run.status, run.error_code, run.error_pc) == (STATUS_ERROR, code, faulty)
+    assert max(run.issue) == faulty
 
 
 def test_a_core_error_names_the_tile_it_took_while_the_last_drained():
