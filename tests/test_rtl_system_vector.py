@@ -481,15 +481,16 @@ def test_errors(setup, case):
 
 
 def test_pool_random_geometries(setup):
-    """Seeded random pooling layers back to back: kernels 1-3 per side, strides 1-3, padding up to half the
-    kernel, batches, pitches of 1-3 words, either mode, at random word addresses."""
+    """Seeded random pooling layers back to back: kernels 1-6 per side (wider and taller than the banks + 1 taps
+    a read cycle looks ahead), strides 1-3, padding up to half the kernel, batches, pitches of 1-3 words, either
+    mode, at random word addresses."""
     rng = np.random.default_rng(12)
     word, steps, base = setup.word, [], 64
-    while len(steps) < 6:
-        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    while len(steps) < 8:
+        k = (int(rng.integers(1, 7)), int(rng.integers(1, 7)))
         stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
         pad = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
-        h, w = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
         if h + 2 * pad[0] < k[0] or w + 2 * pad[1] < k[1]:
             continue
         cpw, batch = int(rng.integers(1, 4)), int(rng.integers(1, 3))

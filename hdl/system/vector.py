@@ -204,32 +204,59 @@ class PoolWalk(wiring.Component):
         bounds = {name: state(name, first[name], g) for name in ("ih_lo", "ih_hi", "iw_lo", "iw_hi")}
         pixel = state("pixel", first_pointer, unsigned(p))
         empty = state("word_empty", first_empty, unsigned(1))
-        ih = state("ih", first["ih_lo"], g)
-        iw = state("iw", first["iw_lo"], g)
+        # the taps left in the current row and the rows left in the window (from the current tap), exact in the
+        # state; a read cycle looks at most banks taps ahead, so the bank rule's chain runs on copies saturated at
+        # banks + 1 (small counts, no wide compares in the chain)
+        span = banks + 1
+        count = unsigned(GEOMETRY_BITS)
+
+        def extent(value, name):
+            out = Signal(count, name=name)
+            m.d.comb += out.eq(Mux(value <= 0, 0, value))
+            return out
+
+        def small(value, name):
+            out = Signal(range(span + 1), name=name)
+            m.d.comb += out.eq(Mux(value > span, span, value))
+            return out
+
+        first_width = extent(first["iw_hi"] - first["iw_lo"], "width_first")
+        first_height = extent(first["ih_hi"] - first["ih_lo"], "height_first")
+        cols = state("cols", first_width, count)
+        rows = state("rows", first_height, count)
+        width = state("width", first_width, count)
+        height = state("height", first_height, count)
         ptr = state("ptr", first_pointer, unsigned(p))
         row = state("row", first_pointer, unsigned(p))
         m.d.comb += [self.active.eq(running), self.read.eq(running & reading),
                      self.gap.eq(running & ~reading), self.empty.eq(running & ~reading & empty)]
 
         # -- a read cycle: the next taps of the window, row-major, up to one per bank (the bank rule) ---------
-        cand = [(ih, iw, ptr, row)]
+        width_s = small(width, "width_s")
+        cand = [(cols, rows, ptr, row)]  # the exact state of each candidate tap, for the next cycle's state
+        cand_s = [(small(cols, "cols_s0"), small(rows, "rows_s0"))]  # its saturated copy, for the decisions
         for k in range(banks):
-            ih_k, iw_k, ptr_k, row_k = cand[-1]
+            cols_k, rows_k, ptr_k, row_k = cand[-1]
+            cols_sk, rows_sk = cand_s[-1]
             along = Signal(name=f"along{k}")
-            m.d.comb += along.eq(iw_k + 1 < bounds["iw_hi"])
-            nxt = (Signal(g, name=f"ih{k + 1}"), Signal(g, name=f"iw{k + 1}"),
+            m.d.comb += along.eq(cols_sk > 1)  # the next tap is in this row
+            nxt = (Signal(count, name=f"cols{k + 1}"), Signal(count, name=f"rows{k + 1}"),
                    Signal(p, name=f"ptr{k + 1}"), Signal(p, name=f"row{k + 1}"))
+            nxt_s = (Signal(range(span + 1), name=f"cols_s{k + 1}"), Signal(range(span + 1), name=f"rows_s{k + 1}"))
             m.d.comb += [
-                nxt[0].eq(Mux(along, ih_k, ih_k + 1)),
-                nxt[1].eq(Mux(along, iw_k + 1, bounds["iw_lo"])),
+                nxt[0].eq(Mux(along, cols_k - 1, width)),
+                nxt[1].eq(Mux(along, rows_k, rows_k - 1)),
                 nxt[2].eq(Mux(along, ptr_k + self.cpw[:p], row_k + self.row_words)),
                 nxt[3].eq(Mux(along, row_k, row_k + self.row_words)),
+                nxt_s[0].eq(Mux(along, cols_sk - 1, width_s)),
+                nxt_s[1].eq(Mux(along, rows_sk, rows_sk - 1)),
             ]
             cand.append(nxt)
+            cand_s.append(nxt_s)
         inside = Signal(banks + 1)
         # one signal per tap (a priority chain: a single vector would look like a loop to Verilator's UNOPTFLAT)
         taken = [Signal(name=f"taken_{k}") for k in range(banks)]
-        m.d.comb += [inside[k].eq(cand[k][0] < bounds["ih_hi"]) for k in range(banks + 1)]
+        m.d.comb += [inside[k].eq(cand_s[k][1] != 0) for k in range(banks + 1)]
         bank_of = [cand[k][2][:self.bank_bits] if self.bank_bits else Const(0, 1) for k in range(banks + 1)]
         for k in range(banks):
             clash = Cat(*(bank_of[k] == bank_of[j] for j in range(k))).any() if k else Const(0, 1)
@@ -272,9 +299,11 @@ class PoolWalk(wiring.Component):
         window, pointer2, empty2 = self._window(m, ih_s2, iw_s2, row_s2, col_s2, image_base2, "next")
         start2 = Signal(p)
         m.d.comb += start2.eq(Mux(last_c, pointer2, pixel) + c2[:p])
+        next_width = extent(window["iw_hi"] - window["iw_lo"], "width_next")
+        next_height = extent(window["ih_hi"] - window["ih_lo"], "height_next")
 
         with m.If(running & reading):
-            for name, i in (("ih", 0), ("iw", 1), ("ptr", 2), ("row", 3)):
+            for name, i in (("cols", 0), ("rows", 1), ("ptr", 2), ("row", 3)):
                 chosen = cand[0][i]
                 for k in range(1, banks + 1):
                     chosen = Mux(stop == k, cand[k][i], chosen)
@@ -294,8 +323,10 @@ class PoolWalk(wiring.Component):
                                 ("image_base", image_base2), ("row_s", row_s2), ("col_s", col_s2),
                                 ("ptr", start2), ("row", start2),
                                 ("reading", ~word_empty),
-                                ("ih", Mux(last_c, window["ih_lo"], bounds["ih_lo"])),
-                                ("iw", Mux(last_c, window["iw_lo"], bounds["iw_lo"]))):
+                                ("cols", Mux(last_c, next_width, width)),
+                                ("width", Mux(last_c, next_width, width)),
+                                ("rows", Mux(last_c, next_height, height)),
+                                ("height", Mux(last_c, next_height, height))):
                 hold(name, value)
         return m
 
