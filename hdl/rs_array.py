@@ -3,7 +3,7 @@
 The ``rows`` x ``cols`` PEs form ``(rows // r) * (cols // e)`` sets of r filter rows x e output rows
 (Chen, Emer, Sze, ISCA 2016, Sec. V-B). Within a set, filter row i is multicast along set row i, input row
 d to the PEs with i + U*j = d (the diagonal at stride U = 1, Sec. V), and the psums of a column climb it
-(each PE adds its own to the one from below), so set column j delivers output row j. One command runs one
+(an adder tree sums its r PEs' drain heads), so set column j delivers output row j. One command runs one
 pass: ``p`` filters x ``q`` channels x a ``taps``-long filter-row segment over ``out_cols`` output columns at
 stride U, in every set at once. Ports, data order
 and timing are in docs/rs-array.md; with every stream valid and ``psums.ready`` high a pass takes exactly
@@ -42,20 +42,19 @@ def _clamped(m: Module, value, maximum: int, name: str) -> Signal:
     return out
 
 
-def _max_tree(m: Module, values: list, shape, name: str) -> Signal:
-    """The largest of ``values`` through a balanced tree of comparators."""
+def _tree(values: list, join):
+    """``values`` joined pairwise through a balanced tree (depth ceil(log2(len)))."""
     level = list(values)
     while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            a, b = level[i], level[i + 1]
-            nxt.append(Mux(a > b, a, b))
+        nxt = [join(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    out = Signal(shape, name=name)
-    m.d.comb += out.eq(level[0])
-    return out
+    return level[0]
+
+
+def _or_tree(values: list):
+    return _tree(values, lambda a, b: a | b)
 
 
 class RsArray(wiring.Component):
@@ -162,8 +161,7 @@ class RsArray(wiring.Component):
         s_k = Signal(range(p.max_taps + 1))  # of the n new taps of the channel being staged
         s_addr = Signal(range(rf_a + p.max_taps + 1))  # c*taps + taps - n + s_k, kept by adding
         drain_left = Signal(range(p.max_p + 1))
-        last_col = Signal()
-        m.d.comb += last_col.eq(col == ccols - 1)
+        last_col = Signal()  # col == ccols - 1, kept as a register (it gates the input stream's ready)
         stage_beat = Signal()
         m.d.comb += stage_beat.eq(input_beat & computing)
         m.d.comb += self.inputs.ready.eq((filling & ~p_done) | (computing & ~last_col & (staged < cqn)))
@@ -177,24 +175,46 @@ class RsArray(wiring.Component):
 
         # -- the PEs, their buses, the psum climb ---------------------------------------------------------
         pes = {}
-        nonzeros = []
         for set_index in range(p.sets):
             for i in range(p.set_rows):
                 for j in range(p.set_cols):
                     pe = RsPe(p)
                     m.submodules[f"pe_s{set_index}_{i}_{j}"] = pe
                     pes[set_index, i, j] = pe
-                    nonzeros.append(pe.nonzeros)
-        most = _max_tree(m, nonzeros, range(p.weight_rf_words + 1), "most_nonzeros")
+        # The busiest PE's entries, kept beside the fill instead of a max tree over every PE's count (that tree
+        # fed the column end and so every PE's enables): the PEs of a set row hold the same entries, and the
+        # most grows by one on a beat that one of the set rows at the most keeps.
+        most = Signal(range(p.weight_rf_words + 1), name="most_nonzeros")
+        grows = []
+        for set_index in range(p.sets):
+            for i in range(p.set_rows):
+                row = pes[set_index, i, 0]
+                kept = row.fill_we
+                if p.skip_zero_weights:
+                    kept = kept & (row.fill_word != 0)
+                grows.append(kept & (row.nonzeros == most) & (most < p.weight_rf_words))
+        with m.If(accept):
+            m.d.sync += most.eq(0)
+        with m.Elif(_or_tree(grows)):
+            m.d.sync += most.eq(most + 1)
         column = Signal(range(max(p.weight_rf_words, p.max_p, rf_a) + 1))  # max(nonzeros, p, q*n)
         m.d.comb += column.eq(Mux(most > cp, Mux(most > cqn, most, cqn), Mux(cp > cqn, cp, cqn)))
 
+        fill_over = filling & (f_done | (filter_beat & f_last)) & (p_done | (prime_beat & p_last))
         mac_en = Signal()
         m.d.comb += mac_en.eq(computing & (slot < column))
         stage_ok = last_col | (staged == cqn) | ((staged == cqn - 1) & stage_beat)
         drain_ok = (drain_left == 0) | ((drain_left == 1) & out_beat)
         col_end = Signal()
         m.d.comb += col_end.eq(computing & (slot + 1 >= column) & stage_ok & drain_ok)
+        # The slot of the next edge (the PEs read their filter scratchpads one edge ahead): 0 when a pass's
+        # fill or a column ends, one more while the column has slots left.
+        next_slot = Signal.like(slot)
+        m.d.comb += next_slot.eq(slot)
+        with m.If(fill_over | col_end):
+            m.d.comb += next_slot.eq(0)
+        with m.Elif(computing & (slot < column)):
+            m.d.comb += next_slot.eq(slot + 1)
 
         stage_regs = {}
         for set_index in range(p.sets):
@@ -219,7 +239,6 @@ class RsArray(wiring.Component):
                 lane = set_index * p.diagonals + i + u * j
                 in_word = Mux(cstride == u, self.inputs.payload[lane], in_word)
                 stage = Mux(cstride == u, stage_regs[set_index, i + u * j].as_value(), stage)
-            below = pes.get((set_index, i + 1, j))
             m.d.comb += [
                 pe.fill_start.eq(accept),
                 pe.fill_we.eq(filter_beat),
@@ -236,12 +255,16 @@ class RsArray(wiring.Component):
                 pe.stage.eq(stage),
                 pe.mac_en.eq(mac_en),
                 pe.slot.eq(slot),
+                pe.next_slot.eq(next_slot),
                 pe.col_end.eq(col_end),
                 pe.drain.eq(out_beat),
-                pe.climb_in.eq(below.climb_out if below is not None else 0),  # psums climb the column
             ]
-            if i == 0:
-                m.d.comb += self.psums.payload[set_index * p.set_cols + j].eq(pe.climb_out)
+        # The psum of set column j: its r PEs' drain heads summed by a balanced adder tree (the column's climb).
+        for set_index in range(p.sets):
+            for j in range(p.set_cols):
+                heads = [pes[set_index, i, j].drain_word for i in range(p.set_rows)]
+                total = _tree(heads, lambda a, b: a + b)
+                m.d.comb += self.psums.payload[set_index * p.set_cols + j].eq(total)
 
         # -- the controller's state -----------------------------------------------------------------------
         with m.If(accept):
@@ -255,18 +278,17 @@ class RsArray(wiring.Component):
                 f_f.eq(0), f_c.eq(0), f_s.eq(0), f_base.eq(0), f_done.eq(0),
                 p_c.eq(0), p_s.eq(0), p_addr.eq(0), p_done.eq(0),
             ]
-        fill_over = filling & (f_done | (filter_beat & f_last)) & (p_done | (prime_beat & p_last))
+        m.d.sync += slot.eq(next_slot)
         with m.If(fill_over):
-            m.d.sync += [filling.eq(0), computing.eq(1), col.eq(0), slot.eq(0), staged.eq(0), s_k.eq(0),
-                         s_addr.eq(ctaps - cnew)]
+            m.d.sync += [filling.eq(0), computing.eq(1), col.eq(0), last_col.eq(ccols == 1), staged.eq(0),
+                         s_k.eq(0), s_addr.eq(ctaps - cnew)]
         with m.If(computing):
             with m.If(col_end):
-                m.d.sync += [slot.eq(0), staged.eq(0), s_k.eq(0), s_addr.eq(ctaps - cnew), col.eq(col + 1)]
+                m.d.sync += [staged.eq(0), s_k.eq(0), s_addr.eq(ctaps - cnew), col.eq(col + 1),
+                             last_col.eq(col + 2 == ccols)]
                 with m.If(last_col):
                     m.d.sync += [computing.eq(0), idle.eq(1)]
             with m.Else():
-                with m.If(slot < column):
-                    m.d.sync += slot.eq(slot + 1)
                 with m.If(stage_beat):
                     m.d.sync += staged.eq(staged + 1)
                     with m.If(s_k == cnew - 1):  # on to the next channel's first new tap

@@ -262,11 +262,12 @@ class RsPe(wiring.Component):
     filter ``fill_f``, channel base ``fill_base`` (c*taps) and tap ``fill_s``; the entry is kept unless
     zero weights are skipped and it is zero; ``nonzeros`` counts the kept entries. ``prime_we`` writes
     ``prime_word`` into the input window at ``prime_addr``. Walk: ``mac_en`` with ``slot`` MACs entry
-    ``slot`` if it exists. ``col_end`` moves the psums (with this edge's MAC) into the drain buffer and
-    clears them, and ``shift`` advances each channel's window ``stride`` inputs: word a takes word
+    ``slot`` if it exists. ``col_end`` moves the psums into the drain buffer (the MAC still registered
+    follows on the next edge) and clears them, and ``shift`` advances each channel's window ``stride`` inputs: word a takes word
     a+stride, or the staged input ``stage[a]`` where ``is_last[a]`` (one of a channel's last min(stride, taps)
-    taps, the ones the next column reads anew). ``drain`` shifts the drain
-    buffer; ``climb_out = climb_in + drain buffer head`` is the psum climbing the set column.
+    taps, the ones the next column reads anew). ``next_slot`` is the slot of the next edge (the filter
+    scratchpad is read one edge ahead). ``drain`` shifts the drain buffer; ``drain_word`` is its head, this
+    PE's share of the psum the array sums up the set column.
     """
 
     def __init__(self, params: RsParams):
@@ -291,11 +292,11 @@ class RsPe(wiring.Component):
             "is_last": In(p.activation_rf_words),
             "stage": In(data.ArrayLayout(p.activation_shape, p.activation_rf_words)),
             "mac_en": In(1),
-            "slot": In(range(p.weight_rf_words + 1)),
+            "slot": In(range(p.weight_rf_words + 2)),
+            "next_slot": In(range(p.weight_rf_words + 2)),
             "col_end": In(1),
             "drain": In(1),
-            "climb_in": In(p.psum_shape),
-            "climb_out": Out(p.psum_shape),
+            "drain_word": Out(p.psum_shape),
         })
 
     def elaborate(self, platform):
@@ -304,10 +305,12 @@ class RsPe(wiring.Component):
         pe_acc = p.acc_bits_for(p.pe_reduction)
         psum_shape = signed(pe_acc) if p.signed else unsigned(pe_acc)
 
-        # Filter scratchpad: entries written in arrival order, read combinationally by the walk.
+        # Filter scratchpad: entries written in arrival order, read synchronously one edge ahead of the walk
+        # (address ``next_slot``, the slot of the next edge), so it maps to RAM with a registered output; the
+        # read is transparent for a write on the same edge (the fill's last beat may write entry 0).
         rf = m.submodules.filter_rf = memory.Memory(shape=self._layout, depth=p.weight_rf_words, init=[])
         wr = rf.write_port()
-        rd = rf.read_port(domain="comb")
+        rd = rf.read_port(domain="sync", transparent_for=(wr,))
         keep = self.fill_we
         if p.skip_zero_weights:
             keep = self.fill_we & (self.fill_word != 0)
@@ -318,7 +321,7 @@ class RsPe(wiring.Component):
             wr.data.f.eq(self.fill_f),
             wr.data.base.eq(self.fill_base),
             wr.data.s.eq(self.fill_s),
-            rd.addr.eq(self.slot),
+            rd.addr.eq(self.next_slot),
         ]
         with m.If(self.fill_start):
             m.d.sync += self.nonzeros.eq(0)
@@ -338,30 +341,48 @@ class RsPe(wiring.Component):
                     nxt = Mux(self.stride == u, ahead(u), nxt)
                 m.d.sync += window[a].eq(Mux(self.is_last[a], self.stage[a], nxt))
 
-        # The row primitive: one MAC per edge, psum[f] += w * in[c][j + s].
+        # The row primitive: one MAC per edge, psum[f] += w * in[c][j + s], in two stages: the entry's input
+        # is selected and multiplied on its slot's edge, the product registered and added one edge later.
         entry = rd.data
         act = Signal(p.activation_shape)
         m.d.comb += act.eq(window[entry.base + entry.s])
         prod = product(m, p.pe, act, entry.weight)
-        mac = Signal()
         on = self.mac_en & (self.slot < self.nonzeros)
         if p.gate_zero_activations:
             on = on & (act != 0)
-        m.d.comb += mac.eq(on)
+        prod_r = Signal.like(prod, name="product_r")
+        mac_r = Signal()  # the registered product is a MAC to add
+        f_r = Signal.like(entry.f, name="f_r")
+        tail = Signal()  # ... of the column that ended on the previous edge: it belongs in the drain buffer
+        m.d.sync += [prod_r.eq(prod), mac_r.eq(on), f_r.eq(entry.f), tail.eq(self.col_end)]
         psums = Array(Signal(psum_shape, name=f"psum{f}") for f in range(p.max_p))
         acc_next = Signal(psum_shape)
-        m.d.comb += acc_next.eq(psums[entry.f] + prod)
+        m.d.comb += acc_next.eq(psums[f_r] + prod_r)
+        into_psums = mac_r & ~tail
 
-        # Drain buffer: the finished column's psums, shifted out one per edge up the set column.
+        # Drain buffer: the finished column's psums, shifted out one per edge up the set column. The column's
+        # last MAC is still in the product register on the edge after col_end: it waits beside the buffer
+        # (``pend``, its word's place in the line ``pend_at``) and is added to that word as it leaves.
         out = [Signal(psum_shape, name=f"out{f}") for f in range(p.max_p)]
         with m.If(self.col_end):
             for f in range(p.max_p):
-                m.d.sync += [out[f].eq(Mux(mac & (entry.f == f), acc_next, psums[f])), psums[f].eq(0)]
+                m.d.sync += [out[f].eq(Mux(into_psums & (f_r == f), acc_next, psums[f])), psums[f].eq(0)]
         with m.Else():
-            with m.If(mac):
-                m.d.sync += psums[entry.f].eq(acc_next)
+            with m.If(into_psums):
+                m.d.sync += psums[f_r].eq(acc_next)
             with m.If(self.drain):
                 for f in range(p.max_p):
                     m.d.sync += out[f].eq(out[f + 1] if f + 1 < p.max_p else 0)
-        m.d.comb += self.climb_out.eq(self.climb_in + out[0])
+        pend = Signal.like(prod, name="pend")
+        pend_at = Signal.like(f_r, name="pend_at")
+        pend_on = Signal()
+        late = mac_r & tail  # the registered product is the ended column's
+        held, held_at, held_on = Mux(late, prod_r, pend), Mux(late, f_r, pend_at), late | pend_on
+        leaves = held_on & (held_at == 0)
+        with m.If(self.drain & leaves):
+            m.d.sync += pend_on.eq(0)
+        with m.Else():
+            m.d.sync += [pend.eq(held), pend_on.eq(held_on),
+                         pend_at.eq(Mux(self.drain, held_at - 1, held_at))]
+        m.d.comb += self.drain_word.eq(out[0] + Mux(leaves, held, 0))
         return m

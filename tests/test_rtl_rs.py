@@ -117,6 +117,21 @@ def test_zero_weights_are_skipped_and_the_busiest_pe_sets_the_column():
     assert walked.cycles == [rs_timing.pass_cycles(2, 2, 3, 4)] != result.cycles[:1]
 
 
+def test_an_entry_written_on_the_fill_s_last_edge_is_read_by_the_first_slot():
+    # The filter scratchpad is read one edge ahead of the walk: when only the last filter word of a pass is
+    # nonzero, its entry 0 is written on the edge that reads slot 0, and a one-slot column (p = q*n = 1)
+    # MACs it on the very next edge.
+    rng = np.random.default_rng(19)
+    pattern = np.ones((SKIPPING.sets, 2, 1, 1, 2), dtype=bool)
+    pattern[..., 1] = False  # tap 1 of 2 kept, the fill's last beat
+    last_only = random_pass(SKIPPING, rng, 1, 1, 2, 4, zero_pattern=pattern)
+    last_only.weights[~pattern & (last_only.weights == 0)] = 3
+    assert busiest_nonzeros(last_only, SKIPPING) == 1
+    result = _alone(SKIPPING, [last_only, last_only])
+    _assert_exact(result)
+    assert result.cycles == [predicted_cycles(last_only, SKIPPING)] * 2 == [2 + 4 * 1 + 1] * 2
+
+
 def test_the_simulator_costs_an_evenly_sparse_pass_as_the_rtl_takes_it():
     arch = make_arch(rows=4, cols=4, rf_words=(64, 12, 16))
     problem = problem_of(conv_layer(k=8, c=8, density=0.25), arch)
