@@ -505,7 +505,7 @@ def test_no_memory_of_the_system_is_left_to_flip_flops(arch, dataflow):
 @pytest.mark.slow
 @pytest.mark.long
 @pytest.mark.xfail(strict=True, raises=HdlError,
-                   reason="the system's post-route Fmax is 7.3 MHz, below the board's 25 MHz (docs/board.md)")
+                   reason="the system's post-route Fmax is 19.5 MHz, below the board's 25 MHz (docs/board.md)")
 def test_the_ulx3s_build_reports_utilisation_fmax_and_a_bitstream(tmp_path):
     from hdl.system.board import build_board
 
