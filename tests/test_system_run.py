@@ -191,3 +191,21 @@ def test_run_system_gives_the_executors_dram_and_the_schedules_dispatch_cycles_a
     assert not run.done and run.error_code == error.value.code == 3 and run.error_pc == error.value.index == 0
     # the LOAD dispatched when predicted; dispatch stopped before the STORE
     assert run.issue[0] == schedule(instructions, target, len(binary)).issue[0] and run.issue[2:] == (-1, -1, -1)
+
+
+def test_a_cached_simulator_build_is_not_reused_by_another_environment(monkeypatch):
+    """A build's makefiles name cocotb's files by absolute path: a build cached by another venv (or another cocotb
+    or simulator) must not be taken, so the build folder is keyed by the toolchain as well as the Verilog."""
+    import sys
+
+    import cocotb
+
+    from hdl.system.rtl_run import toolchain_key
+
+    here = toolchain_key("verilator")
+    assert toolchain_key("verilator") == here != toolchain_key("icarus")
+    monkeypatch.setattr(sys, "prefix", "/elsewhere/.venv")
+    assert toolchain_key("verilator") != here
+    monkeypatch.undo()
+    monkeypatch.setattr(cocotb, "__file__", "/elsewhere/site-packages/cocotb/__init__.py")
+    assert toolchain_key("verilator") != here

@@ -24,7 +24,8 @@ from hdl.emit import to_verilog
 from hdl.system.generate import SYSTEM_TOP
 from hdl.system.params import SystemParams
 
-__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "sim_top_verilog", "run_system", "build_cache_dir"]
+__all__ = ["SYSTEM_TOP", "SystemRun", "system_verilog", "sim_top_verilog", "run_system", "build_cache_dir",
+           "toolchain_key"]
 
 VERILATOR_OPT = "-O1"  # the system's C++ at -Os takes over ten minutes to compile; -O1 a fraction, and runs fast
 # The memories' initial values make functions of hundreds of thousands of statements; split them for the compiler.
@@ -32,10 +33,26 @@ VERILATOR_ARGS = ("--output-split-cfuncs", "2000", "--output-split", "20000")
 
 
 def build_cache_dir() -> Path:
-    """Where simulator builds of system Verilog are kept, one folder per distinct Verilog text
-    (``CODESIGN_RTL_CACHE``, else ~/.cache/codesign/rtl): a second run of the same system skips the build."""
+    """Where simulator builds of system Verilog are kept, one folder per distinct Verilog text, a build in it per
+    simulator and ``toolchain_key`` (``CODESIGN_RTL_CACHE``, else ~/.cache/codesign/rtl): a second run of the same
+    system in the same environment skips the build."""
     root = os.environ.get("CODESIGN_RTL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "codesign", "rtl")
     return Path(root)
+
+
+def toolchain_key(simulator: str) -> str:
+    """A short digest of what a simulator build depends on beside the Verilog: the Python environment, cocotb's
+    version and folder (its makefiles name its files by absolute path) and the simulator's executable. A cached
+    build made by another environment is not reused (its makefiles would point into that environment)."""
+    import shutil
+    import sys
+
+    import cocotb
+
+    program = {"verilator": "verilator", "icarus": "iverilog"}.get(simulator, simulator)
+    parts = (sys.prefix, getattr(cocotb, "__version__", ""), os.path.dirname(os.path.abspath(cocotb.__file__)),
+             simulator, shutil.which(program) or "")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -94,19 +111,20 @@ def run_system(params: SystemParams, dram: bytes, program_addr: int, program_cou
     for stale in ("result.json", "dram_out.bin"):
         (folder / stale).unlink(missing_ok=True)
     started = time.monotonic()
+    build_dir = build / f"build_{simulator}_{toolchain_key(simulator)}"
     from hdl.benches.system_bench import CASE_ENV
 
     import fcntl
 
     with open(build / f".lock_{simulator}", "w") as lock:  # one run at a time per build (results share its folder)
         fcntl.flock(lock, fcntl.LOCK_EX)
-        run_cocotb([source], SYSTEM_TOP, "hdl.benches.system_bench", simulator, build / f"build_{simulator}",
+        run_cocotb([source], SYSTEM_TOP, "hdl.benches.system_bench", simulator, build_dir,
                    {CASE_ENV: str((folder / "case.json").resolve())}, always=False, verilator_opt=VERILATOR_OPT,
                    verilator_args=VERILATOR_ARGS)
     seconds = time.monotonic() - started
     result_file = folder / "result.json"
     if not result_file.is_file():
-        raise HdlError(f"the {simulator} run of the system wrote no result (see {build / f'build_{simulator}'})")
+        raise HdlError(f"the {simulator} run of the system wrote no result (see {build_dir})")
     result = json.loads(result_file.read_text())
     issue = [-1] * program_count
     for cycle, pc in result["issue"]:
