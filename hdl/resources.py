@@ -1021,12 +1021,13 @@ if __name__ == "__main__":
 
 
 # --- the row-stationary array (hdl.rs_array) -----------------------------------------------------
-# Its cost is per PE: a filter scratchpad (a memory with a combinational read: distributed RAM on ECP5, logic
-# on iCE40, never block RAM), an input window and staging registers, psum and drain registers, one multiplier.
+# Its cost is per PE: a filter scratchpad (a memory with a registered read: distributed RAM on ECP5, one
+# SB_RAM40_4K on iCE40), an input window and staging registers, psum and drain registers, one multiplier.
 # The rows are board builds of `codesign fpga --dataflow rs` (LfsrHarness included; nextpnr's packed counts),
 # in hdl/resource_data/rs.json: ``quantity = const + per_bit * state_bits`` per family, fitted by
-# ``fit_rs_model`` on those builds; DSP blocks (one ``*`` per PE, ``dsp_blocks_per_pe``), block RAMs (none)
-# and ECP5's distributed-RAM slices (16 words x 4 bits each) are counted structurally.
+# ``fit_rs_model`` on those builds; DSP blocks (one ``*`` per PE, ``dsp_blocks_per_pe``), block RAMs (iCE40:
+# each PE's filter scratchpad in its cheapest block shape; ECP5: none) and ECP5's distributed-RAM slices (16 words
+# x 4 bits each) are counted structurally.
 
 RS_DATA = "rs.json"
 
@@ -1049,6 +1050,13 @@ def _rs_structural(params, family: str) -> dict[str, float]:
     dsp = dsp_blocks_per_pe(family, params.weight_bits, params.activation_bits, params.weight_signed,
                             params.activation_signed) if params.multiplier == "dsp" else 0
     values = {"dsps": float(params.pes * dsp), "brams": 0.0}
+    if family == "ice40":  # Yosys maps each registered-read filter scratchpad to block RAM (measured: 2x2, 4x4),
+        # and since the PE registers its product it builds the multiplier in logic: no SB_MAC16 (measured: 2x2, 4x4)
+        from hdl.system.board import memory_blocks
+
+        values["dsps"] = 0.0
+
+        values["brams"] = float(params.pes * memory_blocks(params.weight_rf_words, entry_layout(params).size, family))
     if family == "ecp5":
         slices = math.ceil(params.weight_rf_words / 16) * math.ceil(entry_layout(params).size / 4)
         values["lutram"] = float(params.pes * slices)
