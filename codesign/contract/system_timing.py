@@ -24,7 +24,7 @@ __all__ = [
     "ACC_LATENCY", "OUTPUT_LATENCY", "VECTOR_LATENCY", "VECTOR_SETUP_CYCLES", "VECTOR_OPS", "PARAM_ENTRY_BYTES",
     "LUT_BYTES", "STAGE_ROWS",
     "WORD_BUFFER_ROWS_FACTOR", "GATHER_DIVIDE_CYCLES", "GATHER_FILL_LANES", "STAGING_LATENCY",
-    "GATHER_PRODUCT_CYCLES", "gather_setup_cycles",
+    "GATHER_PRODUCT_CYCLES", "GATHER_LOOKAHEAD_CYCLES", "gather_setup_cycles",
     "Target", "gather_addresses", "gather_cycles", "a_cycles", "b_rows", "pool_cycles",
     "packed_cycles", "strided_cycles", "vector_slots",
     "instruction_cycles", "occupancy", "Schedule", "schedule",
@@ -46,6 +46,7 @@ WORD_BUFFER_ROWS_FACTOR = 2  # the GATHER word buffer holds this many words per 
 GATHER_DIVIDE_CYCLES = 5  # a GATHER's start-up divisions of m0 and k0 (20 quotient bits, 4 a cycle)
 GATHER_PRODUCT_CYCLES = 3  # then its products of the quotients on four shared multipliers (two dependent levels)
 GATHER_FILL_LANES = 2  # lanes whose first address a GATHER steps into place per cycle
+GATHER_LOOKAHEAD_CYCLES = 1  # then the first row's lane addresses are registered: each row's are made a row ahead
 STAGING_LATENCY = 1  # WRITEBACK, LOADP, LOADLUT: the read of the last item returns a cycle later, written then
 PAD = -1  # a lane outside the image: the zero point, no read
 IDLE_LANE = -2  # a lane beyond the tile: 0, no read
@@ -136,8 +137,10 @@ def gather_setup_cycles(arch: ArchSpec) -> int:
     """Cycles from a GATHER's issue to its first row of A at the earliest: the start edge, the divisions splitting
     m0 into (n, oh, ow) and k0 into (r, s, c) (``GATHER_DIVIDE_CYCLES``), the counters' first values from the
     quotients on a few shared multipliers (``GATHER_PRODUCT_CYCLES``), and the lanes' first addresses stepped into
-    place ``GATHER_FILL_LANES`` a cycle (one GLB word of lanes)."""
-    return 1 + GATHER_DIVIDE_CYCLES + GATHER_PRODUCT_CYCLES + -(-(arch.glb.word_bits // 8) // GATHER_FILL_LANES)
+    place ``GATHER_FILL_LANES`` a cycle (one GLB word of lanes), then the first row's lane addresses registered
+    (``GATHER_LOOKAHEAD_CYCLES``: a row's reads are decided from addresses made a row ahead)."""
+    fill = -(-(arch.glb.word_bits // 8) // GATHER_FILL_LANES)
+    return 1 + GATHER_DIVIDE_CYCLES + GATHER_PRODUCT_CYCLES + fill + GATHER_LOOKAHEAD_CYCLES
 
 
 def a_cycles(addresses: np.ndarray, arch: ArchSpec) -> int:

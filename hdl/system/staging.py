@@ -7,9 +7,11 @@ shared 32 x 16-bit multipliers make the pitches of the captured registers (row, 
 then the same multipliers give two counters their first values from the quotients (``GATHER_PRODUCT_CYCLES``;
 pixel: h = oh SH - PH, w = ow SW - PW and the byte offset of (n, h, w); tap: h = r DH, w = s DW, the offset of
 (r, s, c)), and the lanes' fixed half of every address (WS: the taps k0 + j, OS: the pixels
-m0 + j) is stepped into lane registers ``GATHER_FILL_LANES`` a cycle. Then A, a row at a time, the rows' half (WS:
-pixel m0 + r, OS: tap k0 + r) stepped once per row: a row reads, in lane order, the distinct GLB words its lanes need
-that the word buffer (the last 2 x rows distinct words read) does not hold, packed into cycles by the bank rule,
+m0 + j) is stepped into lane registers ``GATHER_FILL_LANES`` a cycle, and in one more (``GATHER_LOOKAHEAD_CYCLES``)
+row 0's lane addresses are registered. Then A, a row at a time, the rows' half (WS: pixel m0 + r, OS: tap k0 + r)
+stepped once per row, each row's lane addresses (words, bytes, inside the image, duplicates among the lanes) made a
+row ahead and registered on the previous row's last cycle: a row reads, in lane order, the distinct GLB words its
+lanes need that the word buffer (the last 2 x rows distinct words read) does not hold, packed into cycles by the bank rule,
 and takes max(1, those cycles). WRITEBACK, LOADP and LOADLUT move one output-buffer row, parameter entry or table
 word a cycle, the first read in the issue cycle. Every instruction takes exactly
 ``system_timing.instruction_cycles``; the GLB ports (and the output-buffer read) may be driven in the issue cycle.
@@ -29,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.contract.isa import Op, Reg
 from codesign.contract.system_timing import (
-    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, GATHER_PRODUCT_CYCLES, LUT_BYTES, PARAM_ENTRY_BYTES,
+    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, GATHER_LOOKAHEAD_CYCLES, GATHER_PRODUCT_CYCLES, LUT_BYTES, PARAM_ENTRY_BYTES,
     WORD_BUFFER_ROWS_FACTOR,
 )
 from codesign.errors import HdlError
@@ -224,7 +226,7 @@ class StagingUnit(wiring.Component):
 
         # issue -> DIVIDE (GATHER_DIVIDE_CYCLES) -> INIT -> FILL -> ROWS (once B is read) -> DRAIN
         state, phase = x.state, s.phase
-        fill_cycles = -(-wb // GATHER_FILL_LANES)
+        fill_cycles = -(-wb // GATHER_FILL_LANES) + GATHER_LOOKAHEAD_CYCLES
         with m.If(go):
             m.d.sync += [state.eq(_DIVIDE), phase.eq(0)]
         with m.If(state == _DIVIDE):
@@ -480,7 +482,11 @@ class StagingUnit(wiring.Component):
         # the lanes' fixed half (WS: taps, OS: pixels), GATHER_FILL_LANES lanes a cycle; the rows' half
         s.lane = [[Signal(signed(A), name=f"lane{j}_{n}") for n in ("h", "w", "off")] for j in range(L)]
         s.row = [Mux(c.os, tap[i], pix[i]) for i in (2, 3, 4)]
-        with m.If(x.state == _FILL):
+        s.row_next = [Mux(c.os, tap_chain[1][i], pix_chain[1][i]) for i in (2, 3, 4)]
+        fill_cycles = -(-L // GATHER_FILL_LANES)
+        s.look = Signal()  # FILL's extra cycle: row 0's lane addresses registered (_gather_rows)
+        m.d.comb += s.look.eq((x.state == _FILL) & (s.phase == fill_cycles))
+        with m.If((x.state == _FILL) & (s.phase < fill_cycles)):
             for j in range(L):
                 with m.If(s.phase == j // GATHER_FILL_LANES):
                     k = j % GATHER_FILL_LANES
@@ -511,27 +517,38 @@ class StagingUnit(wiring.Component):
         m.d.comb += in_rows.eq((x.state == _ROWS) & ~b_busy)
         first = in_rows & (r.sub == 0)
 
-        # each lane's address: the rows' half plus its own
-        word, byte, need, inside, on = [], [], [], [], []
+        # each lane's address, the rows' half plus its own, a cycle ahead (GATHER_LOOKAHEAD_CYCLES): made from the
+        # rows' counter stepped once (the next row's) and registered on the row's last cycle; row 0's from the
+        # counter itself, registered in FILL's extra cycle. So a row's first cycle starts from registers.
+        src = [Mux(s.look, now, ahead) for now, ahead in zip(s.row, s.row_next)]
+        word, byte, need, inside, on, dup, bad = [], [], [], [], [], [], []
+        ahead_word, ahead_need = [], []
         for j in range(L):
             ih, iw, addr = (Signal(signed(A + 1), name=f"{n}{j}") for n in ("ih", "iw", "addr"))
-            m.d.comb += [a.eq(row + lane) for a, row, lane in zip((ih, iw, addr), s.row, s.lane[j])]
-            on_j, in_j, need_j = (Signal(name=f"{n}{j}") for n in ("on", "inside", "need"))
+            m.d.comb += [a.eq(row + lane) for a, row, lane in zip((ih, iw, addr), src, s.lane[j])]
+            on_a, in_a, need_a, bad_a, dup_a = (Signal(name=f"{n}{j}_ahead")
+                                                for n in ("on", "inside", "need", "bad", "dup"))
             in_glb = (addr >= 0) & (addr < p.glb_bytes)
+            w_a = Signal(gwb, name=f"word{j}_ahead")
             m.d.comb += [
-                on_j.eq(c.lanes > j),
-                in_j.eq((ih >= 0) & (ih < c.reg[Reg.IN_H]) & (iw >= 0) & (iw < c.reg[Reg.IN_W])),
-                need_j.eq(on_j & in_j & in_glb),
+                on_a.eq(c.lanes > j),
+                in_a.eq((ih >= 0) & (ih < c.reg[Reg.IN_H]) & (iw >= 0) & (iw < c.reg[Reg.IN_W])),
+                need_a.eq(on_a & in_a & in_glb),
+                bad_a.eq(on_a & in_a & ~in_glb),
+                w_a.eq(addr[lwb:lwb + gwb]),
+                dup_a.eq(_any([ahead_need[i] & (ahead_word[i] == w_a) for i in range(j)], 1)),
             ]
-            with m.If(first & on_j & in_j & ~in_glb):
+            ahead_word.append(w_a)
+            ahead_need.append(need_a)
+            regs = [Signal(gwb, name=f"word{j}"), Signal(max(1, lwb), name=f"byte{j}")]
+            regs += [Signal(name=f"{n}{j}") for n in ("need", "inside", "on", "dup", "bad")]
+            with m.If(s.look | s.step_rows):
+                m.d.sync += [r_.eq(v) for r_, v in zip(regs, (w_a, addr[:max(1, lwb)], need_a, in_a, on_a, dup_a,
+                                                               bad_a))]
+            for lst, r_ in zip((word, byte, need, inside, on, dup, bad), regs):
+                lst.append(r_)
+            with m.If(first & bad[j]):
                 x.fault(_ERR_GLB)
-            w_j = Signal(gwb, name=f"word{j}")
-            m.d.comb += w_j.eq(addr[lwb:lwb + gwb])
-            word.append(w_j)
-            byte.append(addr[:lwb])
-            need.append(need_j)
-            inside.append(in_j)
-            on.append(on_j)
 
         # the word buffer: the last held_words distinct words read, circular (each read appends), with their data
         tags = [Signal(gwb, name=f"held_tag{e}") for e in range(held_words)]
@@ -554,10 +571,9 @@ class StagingUnit(wiring.Component):
         fresh_c, hit_c, hit_byte_c, cyc_c = [], [], [], []
         used, cyc = Const(0, banks), Const(0, range(L + 1))
         for j in range(L):
-            dup = _any([need[i] & (word[i] == word[j]) for i in range(j)], 1)
             hits = [valid[e] & (tags[e] == word[j]) for e in range(held_words)]
             hit, fresh = Signal(name=f"hit{j}"), Signal(name=f"fresh{j}")
-            m.d.comb += [hit.eq(Cat(*hits).any()), fresh.eq(need[j] & ~dup & ~hit)]
+            m.d.comb += [hit.eq(Cat(*hits).any()), fresh.eq(need[j] & ~dup[j] & ~hit)]
             # the bank rule (words_per_cycle = 1): a new cycle when this read's bank has served this one already
             onehot = Signal(banks, name=f"bank{j}")
             m.d.comb += onehot.eq(1 << word[j][:lb])
