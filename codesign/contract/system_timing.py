@@ -46,7 +46,9 @@ WORD_BUFFER_ROWS_FACTOR = 2  # the GATHER word buffer holds this many words per 
 GATHER_DIVIDE_CYCLES = 5  # a GATHER's start-up divisions of m0 and k0 (20 quotient bits, 4 a cycle)
 GATHER_PRODUCT_CYCLES = 3  # then its products of the quotients on four shared multipliers (two dependent levels)
 GATHER_FILL_LANES = 2  # lanes whose first address a GATHER steps into place per cycle
-GATHER_LOOKAHEAD_CYCLES = 1  # then the first row's lane addresses are registered: each row's are made a row ahead
+# then row 0's lane addresses registered, and its reads decided: a row's addresses are made two rows ahead, its
+# reads decided one row ahead, so that the cycles a row issues in are driven from registers
+GATHER_LOOKAHEAD_CYCLES = 2
 STAGING_LATENCY = 1  # WRITEBACK, LOADP, LOADLUT: the read of the last item returns a cycle later, written then
 PAD = -1  # a lane outside the image: the zero point, no read
 IDLE_LANE = -2  # a lane beyond the tile: 0, no read
@@ -137,8 +139,9 @@ def gather_setup_cycles(arch: ArchSpec) -> int:
     """Cycles from a GATHER's issue to its first row of A at the earliest: the start edge, the divisions splitting
     m0 into (n, oh, ow) and k0 into (r, s, c) (``GATHER_DIVIDE_CYCLES``), the counters' first values from the
     quotients on a few shared multipliers (``GATHER_PRODUCT_CYCLES``), and the lanes' first addresses stepped into
-    place ``GATHER_FILL_LANES`` a cycle (one GLB word of lanes), then the first row's lane addresses registered
-    (``GATHER_LOOKAHEAD_CYCLES``: a row's reads are decided from addresses made a row ahead)."""
+    place ``GATHER_FILL_LANES`` a cycle (one GLB word of lanes), then the first row's lane addresses registered and
+    its reads decided (``GATHER_LOOKAHEAD_CYCLES``: each row's addresses are made two rows ahead, its reads decided
+    one row ahead)."""
     fill = -(-(arch.glb.word_bits // 8) // GATHER_FILL_LANES)
     return 1 + GATHER_DIVIDE_CYCLES + GATHER_PRODUCT_CYCLES + fill + GATHER_LOOKAHEAD_CYCLES
 

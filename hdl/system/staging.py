@@ -7,13 +7,14 @@ shared 32 x 16-bit multipliers make the pitches of the captured registers (row, 
 then the same multipliers give two counters their first values from the quotients (``GATHER_PRODUCT_CYCLES``;
 pixel: h = oh SH - PH, w = ow SW - PW and the byte offset of (n, h, w); tap: h = r DH, w = s DW, the offset of
 (r, s, c)), and the lanes' fixed half of every address (WS: the taps k0 + j, OS: the pixels
-m0 + j) is stepped into lane registers ``GATHER_FILL_LANES`` a cycle, and in one more (``GATHER_LOOKAHEAD_CYCLES``)
-row 0's lane addresses are registered. Then A, a row at a time, the rows' half (WS: pixel m0 + r, OS: tap k0 + r)
-stepped once per row, each row's lane addresses (words, bytes, inside the image, duplicates among the lanes) made a
-row ahead and registered on the previous row's last cycle: a row reads, in lane order, the distinct GLB words its
-lanes need that the word buffer (the last 2 x rows distinct words read) does not hold, packed into cycles by the bank rule,
-and takes max(1, those cycles). WRITEBACK, LOADP and LOADLUT move one output-buffer row, parameter entry or table
-word a cycle, the first read in the issue cycle. Every instruction takes exactly
+m0 + j) is stepped into lane registers ``GATHER_FILL_LANES`` a cycle, and in two more (``GATHER_LOOKAHEAD_CYCLES``)
+row 0's lane addresses are registered and then its reads decided. Then A, a row at a time, the rows' half (WS: pixel
+m0 + r, OS: tap k0 + r) stepped once per row, each row's lane addresses (words, bytes, inside the image, duplicates
+among the lanes) registered two rows ahead and its reads decided one row ahead, both on the previous row's last
+cycle, so the cycles a row issues in are driven from registers: a row reads, in lane order, the distinct GLB words
+its lanes need that the word buffer (the last 2 x rows distinct words read) does not hold, packed into cycles by
+the bank rule, and takes max(1, those cycles). WRITEBACK, LOADP and LOADLUT move one output-buffer row, parameter
+entry or table word a cycle, the first read in the issue cycle. Every instruction takes exactly
 ``system_timing.instruction_cycles``; the GLB ports (and the output-buffer read) may be driven in the issue cycle.
 
 Assumed of the program (the compiler's): GATHER's ``b_addr`` and the LOADP / LOADLUT ``glb_addr`` are whole words
@@ -31,8 +32,8 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.contract.isa import Op, Reg
 from codesign.contract.system_timing import (
-    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, GATHER_LOOKAHEAD_CYCLES, GATHER_PRODUCT_CYCLES, LUT_BYTES, PARAM_ENTRY_BYTES,
-    WORD_BUFFER_ROWS_FACTOR,
+    GATHER_DIVIDE_CYCLES, GATHER_FILL_LANES, GATHER_LOOKAHEAD_CYCLES, GATHER_PRODUCT_CYCLES, LUT_BYTES,
+    PARAM_ENTRY_BYTES, WORD_BUFFER_ROWS_FACTOR,
 )
 from codesign.errors import HdlError
 from hdl.system import ports
@@ -484,8 +485,11 @@ class StagingUnit(wiring.Component):
         s.row = [Mux(c.os, tap[i], pix[i]) for i in (2, 3, 4)]
         s.row_next = [Mux(c.os, tap_chain[1][i], pix_chain[1][i]) for i in (2, 3, 4)]
         fill_cycles = -(-L // GATHER_FILL_LANES)
-        s.look = Signal()  # FILL's extra cycle: row 0's lane addresses registered (_gather_rows)
-        m.d.comb += s.look.eq((x.state == _FILL) & (s.phase == fill_cycles))
+        # FILL's extra cycles (GATHER_LOOKAHEAD_CYCLES): row 0's lane addresses registered, then its reads decided
+        # and row 1's addresses registered (_gather_rows)
+        s.look, s.look_decide = Signal(), Signal()
+        m.d.comb += [s.look.eq((x.state == _FILL) & (s.phase == fill_cycles)),
+                     s.look_decide.eq((x.state == _FILL) & (s.phase == fill_cycles + 1))]
         with m.If((x.state == _FILL) & (s.phase < fill_cycles)):
             for j in range(L):
                 with m.If(s.phase == j // GATHER_FILL_LANES):
@@ -496,7 +500,7 @@ class StagingUnit(wiring.Component):
                 m.d.sync += [a.eq(b) for a, b in zip(pix, pix_chain[-1])]
             with m.Else():
                 m.d.sync += [a.eq(b) for a, b in zip(tap, tap_chain[-1])]
-        s.step_rows = Signal()  # the rows' counter to the next row
+        s.step_rows = Signal()  # the rows' counter to the next row (_gather_rows: with every row's decision)
         with m.If(s.step_rows):
             with m.If(c.os):
                 m.d.sync += [a.eq(b) for a, b in zip(tap, tap_chain[1])]
@@ -505,9 +509,12 @@ class StagingUnit(wiring.Component):
         return s
 
     def _gather_rows(self, x: _Build, c, s, b_busy, a_wr) -> SimpleNamespace:
-        """The rows of A: each row's reads decided in its first cycle (combinationally: the lanes' words, the
-        duplicates, the word buffer's hits, the bank rule's cycles), issued over max(1, its cycles), written to
-        the A slot the cycle after its last."""
+        """The rows of A in a three-stage pipeline, so that nothing of a row's reads is combinational in its cycles:
+        its lanes' addresses (words, bytes, inside, duplicates) made from the rows' counter and registered two rows
+        ahead; its reads decided from those registers and the word buffer (hits, the bank rule's cycles, the
+        buffer slots its new words take) and registered a row ahead, the buffer's tags appended then; the row
+        itself issuing the decided reads over max(1, its cycles) and written to the A slot the cycle after its
+        last. Both steps ahead happen on the previous row's last cycle (row 0's and 1's in FILL's last cycles)."""
         m, p, wb, banks, lb, lwb, gwb = x.m, x.p, x.wb, x.banks, x.lb, x.lwb, x.gwb
         A, L, held_words = ADDRESS_BITS, x.wb, WORD_BUFFER_ROWS_FACTOR * p.rows
         rdata = x.rdata
@@ -516,10 +523,11 @@ class StagingUnit(wiring.Component):
         in_rows = Signal()
         m.d.comb += in_rows.eq((x.state == _ROWS) & ~b_busy)
         first = in_rows & (r.sub == 0)
+        decide = Signal()  # the next row's decision and the one after's addresses are registered
+        m.d.comb += [decide.eq(s.look_decide | r.last_cycle), s.step_rows.eq(decide)]
 
-        # each lane's address, the rows' half plus its own, a cycle ahead (GATHER_LOOKAHEAD_CYCLES): made from the
-        # rows' counter stepped once (the next row's) and registered on the row's last cycle; row 0's from the
-        # counter itself, registered in FILL's extra cycle. So a row's first cycle starts from registers.
+        # stage 1, each lane's address: the rows' half plus its own, from the rows' counter (row 0's in FILL's
+        # first extra cycle, then the counter stepped once with every decision)
         src = [Mux(s.look, now, ahead) for now, ahead in zip(s.row, s.row_next)]
         word, byte, need, inside, on, dup, bad = [], [], [], [], [], [], []
         ahead_word, ahead_need = [], []
@@ -542,15 +550,14 @@ class StagingUnit(wiring.Component):
             ahead_need.append(need_a)
             regs = [Signal(gwb, name=f"word{j}"), Signal(max(1, lwb), name=f"byte{j}")]
             regs += [Signal(name=f"{n}{j}") for n in ("need", "inside", "on", "dup", "bad")]
-            with m.If(s.look | s.step_rows):
+            with m.If(s.look | decide):
                 m.d.sync += [r_.eq(v) for r_, v in zip(regs, (w_a, addr[:max(1, lwb)], need_a, in_a, on_a, dup_a,
                                                                bad_a))]
             for lst, r_ in zip((word, byte, need, inside, on, dup, bad), regs):
                 lst.append(r_)
-            with m.If(first & bad[j]):
-                x.fault(_ERR_GLB)
 
-        # the word buffer: the last held_words distinct words read, circular (each read appends), with their data
+        # the word buffer: the last held_words distinct words read, circular, tags appended when a row is decided
+        # (the words it will read), data as its reads land
         tags = [Signal(gwb, name=f"held_tag{e}") for e in range(held_words)]
         valid = [Signal(name=f"held{e}") for e in range(held_words)]
         data = [Signal(8 * wb, name=f"held_data{e}") for e in range(held_words)]
@@ -568,88 +575,113 @@ class StagingUnit(wiring.Component):
             m.d.sync += data[e].eq(dn)
             data_next.append(dn)
 
-        fresh_c, hit_c, hit_byte_c, cyc_c = [], [], [], []
-        used, cyc = Const(0, banks), Const(0, range(L + 1))
+        # stage 2, the decision from registers: hits, new words, the bank rule (words_per_cycle = 1: a new cycle
+        # when this read's bank has served this one already), each new word's buffer slot (in lane order)
+        fresh_c, hits_c, hit_c, cyc_c, slot_c = [], [], [], [], []
+        used, cyc, rank = Const(0, banks), Const(0, range(L + 1)), Const(0, range(L + 1))
         for j in range(L):
-            hits = [valid[e] & (tags[e] == word[j]) for e in range(held_words)]
+            hits = Signal(held_words, name=f"hits{j}")
+            m.d.comb += hits.eq(Cat(*[valid[e] & (tags[e] == word[j]) for e in range(held_words)]))
             hit, fresh = Signal(name=f"hit{j}"), Signal(name=f"fresh{j}")
-            m.d.comb += [hit.eq(Cat(*hits).any()), fresh.eq(need[j] & ~dup[j] & ~hit)]
-            # the bank rule (words_per_cycle = 1): a new cycle when this read's bank has served this one already
+            m.d.comb += [hit.eq(hits.any()), fresh.eq(need[j] & ~dup[j] & ~hit)]
             onehot = Signal(banks, name=f"bank{j}")
             m.d.comb += onehot.eq(1 << word[j][:lb])
             clash = fresh & (used & onehot).any()
             cyc_j, used_j = Signal(range(L + 1), name=f"cycle{j}"), Signal(banks, name=f"used{j}")
             m.d.comb += [cyc_j.eq(cyc + clash), used_j.eq(Mux(fresh, Mux(clash, onehot, used | onehot), used))]
             used, cyc = used_j, cyc_j
-            hit_byte = Signal(8, name=f"hit_byte{j}")
-            m.d.comb += hit_byte.eq(_any([Mux(hits[e], data_next[e], 0) for e in range(held_words)], 8 * wb)
-                                    .word_select(byte[j], 8))
-            fresh_c.append(fresh)
-            hit_c.append(hit)
-            hit_byte_c.append(hit_byte)
-            cyc_c.append(cyc_j)
-        cycles_c = Signal(range(L + 2))  # max(1, the row's read cycles)
-        m.d.comb += cycles_c.eq(cyc + 1)
-
-        # the decision, kept for the row's later cycles (the word buffer changes under it)
-        fresh_r = [Signal(name=f"fresh_r{j}") for j in range(L)]
-        cyc_r = [Signal(range(L + 1), name=f"cycle_r{j}") for j in range(L)]
-        wait_r = [Signal(name=f"wait_r{j}") for j in range(L)]  # the lane's word is read in this row
-        word_r = [Signal(gwb, name=f"word_r{j}") for j in range(L)]
-        byte_r = [Signal(max(1, lwb), name=f"byte_r{j}") for j in range(L)]
-        value = [Signal(8, name=f"lane_value{j}") for j in range(L)]
-        cycles_r = Signal(range(L + 2))
-        fresh_e = [Mux(r.sub == 0, fresh_c[j], fresh_r[j]) for j in range(L)]
-        cyc_e = [Mux(r.sub == 0, cyc_c[j], cyc_r[j]) for j in range(L)]
-        m.d.comb += r.last_cycle.eq(in_rows & (r.sub == Mux(r.sub == 0, cycles_c, cycles_r) - 1))
-        m.d.comb += s.step_rows.eq(r.last_cycle)
-        with m.If(in_rows):
-            m.d.sync += r.sub.eq(Mux(r.last_cycle, 0, r.sub + 1))
-
-        # this cycle's reads, in lane order, each appended to the word buffer
-        rank = Const(0, range(L + 1))
-        issued = []
-        for j in range(L):
-            issue = Signal(name=f"issue{j}")
-            m.d.comb += issue.eq(in_rows & fresh_e[j] & (cyc_e[j] == r.sub))
             slot = Signal(range(2 * held_words), name=f"slot{j}")
             m.d.comb += slot.eq(head + rank)
-            slot = Mux(slot >= held_words, slot - held_words, slot)
-            x.read_word(issue, word[j])
-            with m.If(issue):
-                for e in range(held_words):
-                    with m.If(slot == e):
-                        m.d.sync += [tags[e].eq(word[j]), valid[e].eq(1)]
-                for b in range(banks):
-                    with m.If(word[j][:lb] == b):
-                        m.d.sync += [landing_tag[b].eq(word[j]), landing_slot[b].eq(slot)]
-            issued.append(issue)
-            rank = rank + issue
+            slot_j = Signal(range(held_words), name=f"slot_wrapped{j}")
+            m.d.comb += slot_j.eq(Mux(slot >= held_words, slot - held_words, slot))
+            rank = rank + fresh
+            fresh_c.append(fresh)
+            hits_c.append(hits)
+            hit_c.append(hit)
+            cyc_c.append(cyc_j)
+            slot_c.append(slot_j)
         new_head = Signal(range(2 * held_words))
         m.d.comb += new_head.eq(head + rank)
-        m.d.sync += head.eq(Mux(new_head >= held_words, new_head - held_words, new_head))
-        for b in range(banks):
-            m.d.sync += landing[b].eq(_any([issued[j] & (word[j][:lb] == b) for j in range(L)], 1))
+        with m.If(decide):
+            m.d.sync += head.eq(Mux(new_head >= held_words, new_head - held_words, new_head))
+            for j in range(L):
+                with m.If(fresh_c[j]):
+                    for e in range(held_words):
+                        with m.If(slot_c[j] == e):
+                            m.d.sync += [tags[e].eq(word[j]), valid[e].eq(1)]
         with m.If(x.take):  # empty when a GATHER starts
             m.d.sync += [head.eq(0), *[v.eq(0) for v in valid]]
 
-        # lane values: idle lanes 0, padding ZP_IN, hits in the first cycle, reads the cycle they land
-        lands, landed = [], []
-        for j in range(L):
-            here = [wait_r[j] & (word_r[j][:lb] == b) & landing[b] & (landing_tag[b] == word_r[j])
-                    for b in range(banks)]
-            lands_j, byte_j = Signal(name=f"lands{j}"), Signal(8, name=f"landed_byte{j}")
-            m.d.comb += [lands_j.eq(_any(here, 1)),
-                         byte_j.eq(_any([Mux(h, rdata[b], 0) for b, h in enumerate(here)], 8 * wb)
-                                   .word_select(byte_r[j], 8))]
-            lands.append(lands_j)
-            landed.append(byte_j)
-        with m.If(first):
-            m.d.sync += cycles_r.eq(cycles_c)
+        # the decision, registered for the row's cycles
+        fresh_r = [Signal(name=f"fresh_r{j}") for j in range(L)]
+        cyc_r = [Signal(range(L + 1), name=f"cycle_r{j}") for j in range(L)]
+        slot_r = [Signal(range(held_words), name=f"slot_r{j}") for j in range(L)]
+        hits_r = [Signal(held_words, name=f"hits_r{j}") for j in range(L)]
+        wait_r = [Signal(name=f"wait_r{j}") for j in range(L)]  # the lane's word is read in this row
+        word_r = [Signal(gwb, name=f"word_r{j}") for j in range(L)]
+        byte_r = [Signal(max(1, lwb), name=f"byte_r{j}") for j in range(L)]
+        fill_r = [Signal(2, name=f"fill_r{j}") for j in range(L)]  # 0 idle lane, 1 padding, 2 hit, 3 read
+        bad_r = [Signal(name=f"bad_r{j}") for j in range(L)]
+        last_sub = Signal(range(L + 1))  # max(1, the row's read cycles) - 1
+        with m.If(decide):
+            m.d.sync += last_sub.eq(cyc)
             for j in range(L):
-                m.d.sync += [fresh_r[j].eq(fresh_c[j]), cyc_r[j].eq(cyc_c[j]), wait_r[j].eq(need[j] & ~hit_c[j]),
-                             word_r[j].eq(word[j]), byte_r[j].eq(byte[j]),
-                             value[j].eq(Mux(~on[j], 0, Mux(~inside[j], c.zp_in, Mux(hit_c[j], hit_byte_c[j], 0))))]
+                m.d.sync += [fresh_r[j].eq(fresh_c[j]), cyc_r[j].eq(cyc_c[j]), slot_r[j].eq(slot_c[j]),
+                             hits_r[j].eq(hits_c[j]), wait_r[j].eq(need[j] & ~hit_c[j]), word_r[j].eq(word[j]),
+                             byte_r[j].eq(byte[j]), bad_r[j].eq(bad[j]),
+                             fill_r[j].eq(Mux(~on[j], 0, Mux(~inside[j], 1, Mux(hit_c[j], 2, 3))))]
+        m.d.comb += r.last_cycle.eq(in_rows & (r.sub == last_sub))
+        with m.If(in_rows):
+            m.d.sync += r.sub.eq(Mux(r.last_cycle, 0, r.sub + 1))
+        for j in range(L):
+            with m.If(first & bad_r[j]):
+                x.fault(_ERR_GLB)
+
+        # stage 3, this cycle's reads in lane order; each lands in its buffer slot
+        issued = []
+        for j in range(L):
+            issue = Signal(name=f"issue{j}")
+            m.d.comb += issue.eq(in_rows & fresh_r[j] & (cyc_r[j] == r.sub))
+            x.read_word(issue, word_r[j])
+            with m.If(issue):
+                for b in range(banks):
+                    with m.If(word_r[j][:lb] == b):
+                        m.d.sync += [landing_tag[b].eq(word_r[j]), landing_slot[b].eq(slot_r[j])]
+            issued.append(issue)
+        for b in range(banks):
+            m.d.sync += landing[b].eq(_any([issued[j] & (word_r[j][:lb] == b) for j in range(L)], 1))
+
+        # lane values: idle lanes 0, padding ZP_IN, hits in the first cycle, reads the cycle they land; the row
+        # written (the cycle after its last, when the next row's decision already holds the registers above) merges
+        # its last reads by a copy of its own
+        value = [Signal(8, name=f"lane_value{j}") for j in range(L)]
+        wait_w = [Signal(name=f"wait_w{j}") for j in range(L)]
+        word_w = [Signal(gwb, name=f"word_w{j}") for j in range(L)]
+        byte_w = [Signal(max(1, lwb), name=f"byte_w{j}") for j in range(L)]
+        with m.If(decide):
+            m.d.sync += [*[a.eq(b) for a, b in zip(wait_w, wait_r)], *[a.eq(b) for a, b in zip(word_w, word_r)],
+                         *[a.eq(b) for a, b in zip(byte_w, byte_r)]]
+
+        def landings(tag, waits, words, bytes_):
+            out_lands, out_bytes = [], []
+            for j in range(L):
+                here = [waits[j] & (words[j][:lb] == b) & landing[b] & (landing_tag[b] == words[j])
+                        for b in range(banks)]
+                lands_j, byte_j = Signal(name=f"lands{tag}{j}"), Signal(8, name=f"landed_byte{tag}{j}")
+                m.d.comb += [lands_j.eq(_any(here, 1)),
+                             byte_j.eq(_any([Mux(h, rdata[b], 0) for b, h in enumerate(here)], 8 * wb)
+                                       .word_select(bytes_[j], 8))]
+                out_lands.append(lands_j)
+                out_bytes.append(byte_j)
+            return out_lands, out_bytes
+
+        lands, landed = landings("", wait_r, word_r, byte_r)
+        lands_w, landed_w = landings("_w", wait_w, word_w, byte_w)
+        with m.If(first):
+            for j in range(L):
+                hit_byte = _any([Mux(hits_r[j][e], data_next[e], 0) for e in range(held_words)],
+                                8 * wb).word_select(byte_r[j], 8)
+                m.d.sync += value[j].eq(Mux(fill_r[j] == 1, c.zp_in, Mux(fill_r[j] == 2, hit_byte, 0)))
         with m.Elif(in_rows):
             for j in range(L):
                 with m.If(lands[j]):
@@ -659,7 +691,7 @@ class StagingUnit(wiring.Component):
         pending = Signal()
         m.d.sync += pending.eq(r.last_cycle)
         m.d.comb += [a_wr.addr.eq(c.slot * p.stage_rows + r.written), a_wr.en.eq(pending),
-                     a_wr.data.eq(Cat(*[Mux(lands[j], landed[j], value[j]) for j in range(L)]))]
+                     a_wr.data.eq(Cat(*[Mux(lands_w[j], landed_w[j], value[j]) for j in range(L)]))]
         with m.If(pending):
             m.d.sync += r.written.eq(r.written + 1)
         return r
