@@ -42,10 +42,18 @@ def _wrap(value, bits: int = V_BITS):
     return value[:bits].as_signed()
 
 
-def _clip(value, low, high):
-    """``np.clip(value, low, high)``: ``minimum(maximum(value, low), high)`` (``high`` wins if low > high)."""
-    raised = Mux(value < low, low, value)
-    return Mux(raised > high, high, raised)
+def _int8(value):
+    """``np.clip(value, -128, 127)`` as signed(8)."""
+    return Mux(value < -128, -128, Mux(value > 127, 127, value[:8].as_signed()))
+
+
+def _clip_int8(value, low, high):
+    """``np.clip(np.clip(value, low, high), -128, 127)`` (``high`` wins if low > high, as numpy's) with every
+    comparison side by side instead of four in a row: ``high`` when low > high or value > high, else ``low`` when
+    value < low, else ``value``, each clipped to int8 on its own (chained, they limited the tail's clock)."""
+    take_high = (low > high) | (value > high)
+    take_low = value < low
+    return Mux(take_high, _int8(high), Mux(take_low, _int8(low), _int8(value)))
 
 
 class Requantize(wiring.Component):
@@ -190,17 +198,18 @@ class OutputTail(wiring.Component):
                          write.data.eq(self.lut_write.data)]
             v = self.v[j]
             # stage 1: c = clip(clip(v + ZP_PRE, PRE_LO, PRE_HI), -128, 127), the table read at c + 128
-            pre = _clip(_clip(_wrap(v + self.zp_pre), self.pre_lo, self.pre_hi), -128, 127)
+            pre = Signal(signed(8), name=f"lut_pre{j}")
+            m.d.comb += pre.eq(_clip_int8(_wrap(v + self.zp_pre), self.pre_lo, self.pre_hi))
             address = Signal(8, name=f"lut_addr{j}")
-            m.d.comb += [address.eq(pre + 128), read.addr.eq(address[byte_bits:]), read.en.eq(1)]
+            m.d.comb += [address.eq(Cat(pre[:7], ~pre[7])), read.addr.eq(address[byte_bits:]), read.en.eq(1)]
             byte1 = Signal(max(1, byte_bits), name=f"lut_byte{j}")
             if byte_bits:
                 m.d.sync += byte1.eq(address[:byte_bits])
-            # without the table: y = clip(v + ZP_OUT, CLAMP_LO, CLAMP_HI) (fits 32 bits)
-            plain1 = Signal(signed(REG_BITS + 1), name=f"plain{j}")
-            m.d.sync += plain1.eq(_clip(_wrap(v + self.zp_out), self.clamp_lo, self.clamp_hi))
-            # stage 2: y = LUT[c + 128] - 128, clipped to CLAMP_LO..CLAMP_HI; either one clipped to int8
+            # without the table: y = clip(clip(v + ZP_OUT, CLAMP_LO, CLAMP_HI), -128, 127)
+            plain1 = Signal(signed(8), name=f"plain{j}")
+            m.d.sync += plain1.eq(_clip_int8(_wrap(v + self.zp_out), self.clamp_lo, self.clamp_hi))
+            # stage 2: y = LUT[c + 128] - 128, clipped to CLAMP_LO..CLAMP_HI and to int8
             entry = read.data.word_select(byte1, 8) if byte_bits else read.data
-            looked = _clip(Cat(entry[:7], ~entry[7]).as_signed(), clamp_lo1, clamp_hi1)  # entry - 128
-            m.d.sync += self.y[j].eq(_clip(Mux(lut_en1, looked, plain1), -128, 127))
+            looked = _clip_int8(Cat(entry[:7], ~entry[7]).as_signed(), clamp_lo1, clamp_hi1)  # entry - 128
+            m.d.sync += self.y[j].eq(Mux(lut_en1, looked, plain1))
         return m
