@@ -221,6 +221,15 @@ def build_top(top, platform, board: str, build_dir: str | os.PathLike, *, name: 
     )
 
 
+def _dsp_options(board: str, params, toolchain_options: dict) -> dict:
+    """``toolchain_options`` with ``synth_opts="-dsp"`` added for an iCE40 board when ``params`` multiply on DSP
+    blocks: synth_ice40 maps multipliers onto SB_MAC16 only when asked to, and builds them in logic otherwise."""
+    if BOARDS[board][2] == "ice40" and getattr(params, "multiplier", None) == "dsp" \
+            and "synth_opts" not in toolchain_options:
+        return {**toolchain_options, "synth_opts": "-dsp"}
+    return toolchain_options
+
+
 def build_binary_array(board: str, build_dir: str | os.PathLike, *, rows: int = 4, cols: int = 4,
                        word_bits: int = 32, acc_bits: int = 12) -> BoardBuild:
     """A binarized ``XnorThresholdArray`` on ``board``."""
@@ -236,7 +245,10 @@ def build_gemm_core(board: str, build_dir: str | os.PathLike, params=None, **too
     from hdl.params import CoreParams
 
     params = params or CoreParams()
-    return build_design(GemmCore(params), board, build_dir, label=params.top_name, **toolchain_options)
+    if board not in BOARDS:
+        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    return build_design(GemmCore(params), board, build_dir, label=params.top_name,
+                        **_dsp_options(board, params, toolchain_options))
 
 
 def build_binary_core(board: str, build_dir: str | os.PathLike, params=None, **toolchain_options) -> BoardBuild:
@@ -255,4 +267,7 @@ def build_rs_array(board: str, build_dir: str | os.PathLike, params=None, **tool
     from hdl.rs_pe import RsParams
 
     params = params or RsParams(rows=4, cols=4)
-    return build_design(RsArray(params), board, build_dir, label=params.top_name, **toolchain_options)
+    if board not in BOARDS:
+        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    return build_design(RsArray(params), board, build_dir, label=params.top_name,
+                        **_dsp_options(board, params, toolchain_options))

@@ -1047,11 +1047,10 @@ def rs_state_bits(params) -> float:
 def _rs_structural(params, family: str) -> dict[str, float]:
     from hdl.rs_pe import entry_layout
 
-    # iCE40: since the PE registers its product Yosys builds the multiplier in logic (no SB_MAC16), and each
-    # registered-read filter scratchpad goes to block RAM (both measured on the 2x2 and 4x4 builds)
-    on_dsp = params.multiplier == "dsp" and family != "ice40"
+    # one multiplier per PE on DSP blocks (iCE40: synth_ice40 -dsp, which hdl.fpga.build_rs_array asks for); on
+    # iCE40 each registered-read filter scratchpad goes to block RAM (measured on the 2x2 and 4x4 builds)
     dsp = dsp_blocks_per_pe(family, params.weight_bits, params.activation_bits, params.weight_signed,
-                            params.activation_signed) if on_dsp else 0
+                            params.activation_signed) if params.multiplier == "dsp" else 0
     values = {"dsps": float(params.pes * dsp), "brams": 0.0}
     if family == "ice40":
         from hdl.system.board import memory_blocks

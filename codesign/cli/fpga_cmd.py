@@ -104,15 +104,12 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"building {params.top_name} for {args.board} in {args.out} ...")
     from hdl.fpga import build_binary_core, build_gemm_core, build_rs_array
 
-    if rs:
-        options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and params.multiplier == "dsp" else {}
-        build = build_rs_array(args.board, Path(args.out), params, **options)
+    if rs:  # both builders ask synth_ice40 for SB_MAC16 multipliers (-dsp) themselves
+        build = build_rs_array(args.board, Path(args.out), params)
     elif binary:
         build = build_binary_core(args.board, Path(args.out), params)
     else:
-        # synth_ice40 maps multipliers onto SB_MAC16 blocks only when asked to (-dsp).
-        options = {"synth_opts": "-dsp"} if args.board == "icebreaker" and params.multiplier == "dsp" else {}
-        build = build_gemm_core(args.board, Path(args.out), params, **options)
+        build = build_gemm_core(args.board, Path(args.out), params)
     figures = build.as_dict() | {"arch": arch.name, "arch_clock_mhz": arch.clock_mhz,
                                  "parameters": dataclasses.asdict(params)}
     if predicted is not None:
