@@ -224,8 +224,8 @@ def build_top(top, platform, board: str, build_dir: str | os.PathLike, *, name: 
 def _dsp_options(board: str, params, toolchain_options: dict) -> dict:
     """``toolchain_options`` with ``synth_opts="-dsp"`` added for an iCE40 board when ``params`` multiply on DSP
     blocks: synth_ice40 maps multipliers onto SB_MAC16 only when asked to, and builds them in logic otherwise."""
-    if BOARDS[board][2] == "ice40" and getattr(params, "multiplier", None) == "dsp" \
-            and "synth_opts" not in toolchain_options:
+    family = BOARDS[board][2] if board in BOARDS else None  # an unknown board is build_design's error
+    if family == "ice40" and getattr(params, "multiplier", None) == "dsp" and "synth_opts" not in toolchain_options:
         return {**toolchain_options, "synth_opts": "-dsp"}
     return toolchain_options
 
@@ -245,8 +245,6 @@ def build_gemm_core(board: str, build_dir: str | os.PathLike, params=None, **too
     from hdl.params import CoreParams
 
     params = params or CoreParams()
-    if board not in BOARDS:
-        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
     return build_design(GemmCore(params), board, build_dir, label=params.top_name,
                         **_dsp_options(board, params, toolchain_options))
 
@@ -267,7 +265,5 @@ def build_rs_array(board: str, build_dir: str | os.PathLike, params=None, **tool
     from hdl.rs_pe import RsParams
 
     params = params or RsParams(rows=4, cols=4)
-    if board not in BOARDS:
-        raise HdlError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
     return build_design(RsArray(params), board, build_dir, label=params.top_name,
                         **_dsp_options(board, params, toolchain_options))

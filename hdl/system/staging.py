@@ -191,6 +191,9 @@ class StagingUnit(wiring.Component):
         if _DIVIDEND_BITS % GATHER_DIVIDE_CYCLES or GATHER_DIVIDE_CYCLES <= _STATIC_STEPS:
             raise HdlError(f"GATHER_DIVIDE_CYCLES={GATHER_DIVIDE_CYCLES} must divide {_DIVIDEND_BITS} and leave the "
                            f"{_STATIC_STEPS} steps the products of the captured registers take and one more")
+        if GATHER_LOOKAHEAD_CYCLES != 2:
+            raise HdlError(f"GATHER_LOOKAHEAD_CYCLES={GATHER_LOOKAHEAD_CYCLES}: the rows' pipeline registers row 0's "
+                           "addresses, then its decision, in 2 cycles")
         if GATHER_PRODUCT_CYCLES != 3:
             raise HdlError(f"GATHER_PRODUCT_CYCLES={GATHER_PRODUCT_CYCLES}: the start-up's post-division products "
                            "take 3 cycles (two levels on 4 multipliers)")
@@ -227,7 +230,7 @@ class StagingUnit(wiring.Component):
 
         # issue -> DIVIDE (GATHER_DIVIDE_CYCLES) -> INIT -> FILL -> ROWS (once B is read) -> DRAIN
         state, phase = x.state, s.phase
-        fill_cycles = -(-wb // GATHER_FILL_LANES) + GATHER_LOOKAHEAD_CYCLES
+        fill_cycles = s.fill_cycles + GATHER_LOOKAHEAD_CYCLES
         with m.If(go):
             m.d.sync += [state.eq(_DIVIDE), phase.eq(0)]
         with m.If(state == _DIVIDE):
@@ -484,7 +487,7 @@ class StagingUnit(wiring.Component):
         s.lane = [[Signal(signed(A), name=f"lane{j}_{n}") for n in ("h", "w", "off")] for j in range(L)]
         s.row = [Mux(c.os, tap[i], pix[i]) for i in (2, 3, 4)]
         s.row_next = [Mux(c.os, tap_chain[1][i], pix_chain[1][i]) for i in (2, 3, 4)]
-        fill_cycles = -(-L // GATHER_FILL_LANES)
+        s.fill_cycles = fill_cycles = -(-L // GATHER_FILL_LANES)  # FILL's cycles stepping the lanes in
         # FILL's extra cycles (GATHER_LOOKAHEAD_CYCLES): row 0's lane addresses registered, then its reads decided
         # and row 1's addresses registered (_gather_rows)
         s.look, s.look_decide = Signal(), Signal()
