@@ -24,7 +24,7 @@ from codesign.board_host import (ACK, CMD_READ_MEM, CMD_WRITE_CSR, NAK_CHECKSUM,
                                  BoardLinkError, checksum, frame)
 from codesign.errors import HdlError
 from hdl.benches.axi_memory import MASTER_SIGNALS, SLAVE_SIGNALS, AxiMemory
-from hdl.system.board import BoardSystem, check_board_fit, memory_plan
+from hdl.system.board import BoardSystem, board_fit, check_board_fit, memory_plan
 from hdl.system.controller import CSR, Controller
 from hdl.system.onchip_memory import QUEUE_DEPTH as QUEUE_BURSTS
 from hdl.system.onchip_memory import READ_LATENCY, OnChipMemory, board_arch, memory_bytes_for
@@ -35,7 +35,7 @@ PERIOD = 1e-6
 DIVISOR = 4  # clock cycles a UART bit: the fastest the receiver takes
 
 
-def _params(arch="fpga-8x8", dataflow="ws", imem_depth=256):
+def _params(arch="fpga-4x4", dataflow="ws", imem_depth=256):
     return system_params_from_arch(board_arch(load_arch(arch)), dataflow, imem_depth=imem_depth)
 
 
@@ -267,7 +267,7 @@ def test_the_client_reports_no_answer_within_its_timeout():
 # -- fit and placement ------------------------------------------------------------------------------------
 def test_the_icebreaker_refuses_the_8x8_system_in_one_line():
     with pytest.raises(HdlError) as error:
-        check_board_fit(_params(), 4096, "icebreaker")
+        check_board_fit(_params("fpga-8x8"), 4096, "icebreaker")
     message = str(error.value)
     assert "\n" not in message and "does not fit the iCEBreaker" in message
 
@@ -417,12 +417,12 @@ class ModelBoard:
         return out
 
 
-def _board_run_args(*extra):
+def _board_run_args(*extra, arch="fpga-4x4"):
     from codesign.cli import board_run_cmd
 
     parser = argparse.ArgumentParser()
     board_run_cmd.register(parser.add_subparsers())
-    return parser.parse_args(["board-run", "codesign.zoo.system_nets:lut_block", "--arch", "fpga-8x8",
+    return parser.parse_args(["board-run", "codesign.zoo.system_nets:lut_block", "--arch", arch,
                               "--dataflow", "ws", "--port", "/dev/null-board", *extra])
 
 
@@ -431,7 +431,7 @@ def test_board_run_compares_output_and_cycles(delta, code, capsys):
     from codesign.cli import board_run_cmd
     from codesign.contract.system_timing import Target
 
-    arch = board_arch(load_arch("fpga-8x8"))
+    arch = board_arch(load_arch("fpga-4x4"))
     board = ModelBoard(Target(arch, "ws"), 1 << 15, 2048, cycles_delta=delta)
     assert board_run_cmd.run(_board_run_args(), stream=board) == code
     out = capsys.readouterr().out
@@ -477,6 +477,23 @@ def test_board_run_refuses_a_board_it_does_not_fit():
         board_run_cmd.run(_board_run_args("--board", "icebreaker"), stream=Unused())
 
 
+def test_board_run_refuses_the_8x8_system_the_ulx3s_has_too_few_luts_for():
+    """fpga-8x8's system synthesizes to about 95,000 LUTs (hdl/resource_data/system.json) of the ECP5-85F's 83,640."""
+    from codesign.cli import board_run_cmd
+
+    class Unused:
+        def write(self, data):
+            raise AssertionError("nothing is sent to a board the system does not fit")
+
+        read = write
+
+    with pytest.raises(HdlError) as error:
+        board_run_cmd.run(_board_run_args(arch="fpga-8x8"), stream=Unused())
+    message = str(error.value)
+    assert "\n" not in message
+    assert "does not fit the ULX3S (ECP5-85F): the WS 8x8 system needs about" in message and "of 83640" in message
+
+
 
 @pytest.mark.rtl
 def test_the_memory_and_the_bridge_convert_to_verilog_and_lint_clean(tmp_path):
@@ -497,7 +514,7 @@ def test_no_memory_of_the_system_is_left_to_flip_flops(arch, dataflow):
     """Every memory has one write port, or two (the GLB's banks) with reads bypassing the other side's write,
     which Yosys maps to true dual-port block RAM; none is built from flip-flops."""
     params = system_params_from_arch(board_arch(load_arch(arch)), dataflow, imem_depth=512)
-    fit = check_board_fit(params, memory_bytes_for(17296), "ulx3s", synthesis=True)
+    fit = board_fit(params, memory_bytes_for(17296), "ulx3s")
     assert fit.flipflop_memories == ()
     assert fit.system_blocks >= params.glb_bytes // 2048  # the GLB counted as block RAM
 
@@ -509,7 +526,7 @@ def test_the_ulx3s_build_reports_utilisation_fmax_and_a_bitstream(tmp_path):
     from hdl.system.board import build_board
 
     params = _params(imem_depth=512)
-    memory_bytes = memory_bytes_for(17296)  # lut_block's image on fpga-8x8
+    memory_bytes = memory_bytes_for(17296)  # the image of lut_block compiled for fpga-8x8: a larger one than 4x4's
     fit = check_board_fit(params, memory_bytes, "ulx3s")
     build = build_board(params, memory_bytes, "ulx3s", tmp_path / "ulx3s")
     assert build.bitstream.is_file() and build.bitstream.stat().st_size > 0
@@ -527,7 +544,7 @@ def test_board_run_over_a_real_serial_port(capsys):
     from codesign.cli import board_run_cmd
     from codesign.contract.system_timing import Target
 
-    board = ModelBoard(Target(board_arch(load_arch("fpga-8x8")), "ws"), 1 << 15, 2048)
+    board = ModelBoard(Target(board_arch(load_arch("fpga-4x4")), "ws"), 1 << 15, 2048)
     controller, device = os.openpty()
     import tty
 

@@ -6,7 +6,8 @@ DRAM ranges beyond it are error 3), ``OnChipMemory`` behind its AXI4 port and ``
 port and the CSR port. Its ports: ``uart_rx``, ``uart_tx``, ``led_done``, ``led_error``, ``led_busy``. The memory's
 latency is ``onchip_memory.READ_LATENCY``, so ``params`` must come from ``board_arch(arch)`` (the cycle prediction
 then holds on the board). ``memory_plan`` says where each region of a program's image lives; ``check_board_fit``
-refuses, in one line before any tool runs, a design whose memories or logic do not fit the board; ``build_board``
+refuses, in one line before any tool runs, a design whose memories, logic or DSP blocks do not fit the board
+(the logic of the whole system: ``hdl.system.resources``); ``build_board``
 makes the bitstream and reports utilisation and Fmax (nextpnr's log, as ``hdl.fpga`` reads it).
 """
 
@@ -155,8 +156,11 @@ class BoardFit:
     blocks_available: int
     memory_bytes: int
     spram_bytes: int
-    logic_cells: float
+    logic_cells: float  # the whole system's (hdl.system.resources), the GEMM core's among them
     logic_available: int
+    core_cells: float = 0.0
+    dsps: int = 0
+    dsps_available: int = 0
 
     @property
     def blocks(self) -> int:
@@ -164,14 +168,17 @@ class BoardFit:
 
     @property
     def fits(self) -> bool:
-        return self.blocks <= self.blocks_available and self.logic_cells <= self.logic_available
+        return (self.blocks <= self.blocks_available and self.logic_cells <= self.logic_available
+                and self.dsps <= self.dsps_available)
 
 
 def board_fit(params: SystemParams, memory_bytes: int, board: str) -> BoardFit:
-    """How ``BoardSystem(params, memory_bytes)`` fits ``board`` by its memories' block RAMs and the GEMM core's
-    logic (``hdl.resources``' model: the system's logic is more). On the iCEBreaker the on-chip memory goes to
-    SPRAM when it fits the 128 KiB (the rest of the system in block RAM)."""
+    """How ``BoardSystem(params, memory_bytes)`` fits ``board`` by its memories' block RAMs and the whole system's
+    logic cells and DSP blocks (``hdl.system.resources``: the GEMM core's model plus the rest, fitted on measured
+    systems). On the iCEBreaker the on-chip memory goes to SPRAM when it fits the 128 KiB (the rest of the system
+    in block RAM)."""
     from hdl import resources
+    from hdl.system.resources import predict_system
 
     if board not in FPGA_BOARDS:
         raise HdlError(f"unknown board {board!r}; choose one of {', '.join(FPGA_BOARDS)}")
@@ -186,11 +193,11 @@ def board_fit(params: SystemParams, memory_bytes: int, board: str) -> BoardFit:
         on_chip = 0
     else:
         on_chip = memory_blocks(memory_bytes // params.axi_data_bytes, 8 * params.axi_data_bytes, family)
-    cells = resources.predict(params.core, family).cells
-    capacity = resources.BOARDS[board].capacity["cells"]
-    ffs = resources.BOARDS[board].capacity.get("ffs", resources.BOARDS[board].capacity["cells"])
-    return BoardFit(board, system, flipflops, ffs, on_chip, BLOCKS_AVAILABLE[board], memory_bytes,
-                    memory_bytes if memory_bytes <= spram else 0, cells, capacity)
+    logic = predict_system(params, family)
+    capacity = resources.BOARDS[board].capacity
+    return BoardFit(board, system, flipflops, capacity.get("ffs", capacity["cells"]), on_chip, BLOCKS_AVAILABLE[board],
+                    memory_bytes, memory_bytes if memory_bytes <= spram else 0, logic.cells, capacity["cells"],
+                    logic.core_cells, logic.dsps, capacity["dsps"])
 
 
 def check_board_fit(params: SystemParams, memory_bytes: int, board: str, *, synthesis: bool = False) -> BoardFit:
@@ -208,9 +215,13 @@ def check_board_fit(params: SystemParams, memory_bytes: int, board: str, *, synt
                  f"the {memory_bytes}-byte on-chip memory in SPRAM")
         raise HdlError(f"does not fit the {part}: the system's memories take {fit.system_blocks} block RAMs and "
                        f"{where}, {fit.blocks} of {fit.blocks_available}")
+    system = f"the {params.dataflow.upper()} {params.rows}x{params.cols} system"
     if fit.logic_cells > fit.logic_available:
-        raise HdlError(f"does not fit the {part}: the {params.rows}x{params.cols} GEMM core alone needs about "
-                       f"{fit.logic_cells:.0f} logic cells of {fit.logic_available}")
+        raise HdlError(f"does not fit the {part}: {system} needs about {fit.logic_cells:.0f} logic cells "
+                       f"({fit.core_cells:.0f} of them the GEMM core) of {fit.logic_available}")
+    if fit.dsps > fit.dsps_available:
+        raise HdlError(f"does not fit the {part}: {system} needs about {fit.dsps} DSP blocks of "
+                       f"{fit.dsps_available}")
     return fit
 
 

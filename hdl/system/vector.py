@@ -596,19 +596,24 @@ class VectorUnit(wiring.Component):
         mult1, mult2 = reg[Reg.VMULT1].as_signed(), reg[Reg.VMULT2].as_signed()
         shift_s = reg[Reg.VSHIFT][:SHIFT_BITS]
 
-        # POOL: the window's running sums (of x - ZP_IN) or maxima, per lane of a word
+        # POOL: the window's running sums (of x - ZP_IN) or maxima, per lane of a word. The maxima are made from the
+        # read data registered once more (``max_data``): the block RAM's output feeds a register, not the compare
+        # chain (the board system's critical path, docs/board.md). A max word thus arrives two cycles after its
+        # write slot instead of one, inside the drain of VECTOR_LATENCY cycles, so no instruction's cycles change.
         pool_go = Signal()
         m.d.comb += pool_go.eq(got_end | (in_slots & is_pool & walk.empty))
         zp_taps = sum((Mux(got_pool[b], zp_in, 0) for b in range(banks)), Const(0, signed(IN_BITS)))
+        max_data, max_taps, max_go = Signal(banks * word_bits), Signal(banks), Signal()
+        m.d.sync += [max_data.eq(rdata), max_taps.eq(got_pool), max_go.eq(pool_go)]
         best = Signal(word * 8)
         best_valid = Signal()
         seen = Signal()
         any_tap = Signal()
-        m.d.comb += any_tap.eq(seen | got_pool.any())
-        m.d.sync += best_valid.eq(pool_go & is_pool & ~average)
-        with m.If(got_pool.any()):
+        m.d.comb += any_tap.eq(seen | max_taps.any())
+        m.d.sync += best_valid.eq(max_go & is_pool & ~average)
+        with m.If(max_taps.any()):
             m.d.sync += seen.eq(1)
-        with m.If(pool_go):
+        with m.If(max_go):
             m.d.sync += seen.eq(0)
         window_sums = []
         for j in range(word):
@@ -618,13 +623,18 @@ class VectorUnit(wiring.Component):
             window_sum = Signal(signed(IN_BITS), name=f"window_sum{j}")
             m.d.comb += window_sum.eq(total + sum(taps[1:], taps[0]) - zp_taps)
             window_sums.append(window_sum)
+            with m.If(pool_go):
+                m.d.sync += total.eq(0)
+            with m.Else():
+                m.d.sync += total.eq(window_sum)
             largest = running_max
             for b in range(banks):
-                largest = Mux(got_pool[b] & (lane(rdata, b * word + j) > largest), lane(rdata, b * word + j), largest)
-            with m.If(pool_go):
-                m.d.sync += [total.eq(0), running_max.eq(-128), best[8 * j:8 * j + 8].eq(Mux(any_tap, largest, 0))]
+                tap = lane(max_data, b * word + j)
+                largest = Mux(max_taps[b] & (tap > largest), tap, largest)
+            with m.If(max_go):
+                m.d.sync += [running_max.eq(-128), best[8 * j:8 * j + 8].eq(Mux(any_tap, largest, 0))]
             with m.Else():
-                m.d.sync += [total.eq(window_sum), running_max.eq(largest)]
+                m.d.sync += running_max.eq(largest)
 
         # -- the multipliers: PassRequantize, one pass a cycle (docs/isa.md, "Timing") ------------------------------
         # VACT/VADD: v = (a M1 [+ b M2] + C) >> S with C = 2^(S-1) - ZP_IN M1 [- ZP_IN2 M2], equal modulo 2^64 to
