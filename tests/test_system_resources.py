@@ -111,3 +111,11 @@ def test_docs_show_the_measured_systems_as_the_data_file_has_them():
 
     board_md = (Path(__file__).resolve().parent.parent / "docs" / "board.md").read_text()
     assert summary_markdown() in board_md
+
+
+def test_the_block_ram_count_equals_what_synthesis_placed_for_every_measured_system():
+    """Memories deeper than 32 words in block RAM, each write-enable lane in blocks of its own (the accumulator's
+    int32 lanes): the fit check's count is the packed DP16KD count."""
+    for point in load_system_model()["points"]:
+        params = calibration_params(point["preset"], point["dataflow"])
+        assert board_fit(params, 4096, "ulx3s").system_blocks == point["measured"]["brams"], point

@@ -38,7 +38,9 @@ BLOCK_SHAPES = {"ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024)
                 "ice40": ((2, 2048), (4, 1024), (8, 512), (16, 256))}
 BLOCKS_AVAILABLE = {"ulx3s": 208, "icebreaker": 30}
 SPRAM_BYTES = {"ulx3s": 0, "icebreaker": 4 * 32768}
-DISTRIBUTED_DEPTH = 64  # memories this shallow are counted as logic (LUT RAM / flip-flops), not block RAM
+# memories this shallow are counted as logic (LUT RAM / flip-flops), not block RAM: measured, Yosys 0.70's
+# synth_ecp5 maps the tails' 32 x 64 tables (fpga-8x8) to LUT RAM and their 64 x 32 ones (fpga-4x4) to DP16KD
+DISTRIBUTED_DEPTH = 32
 
 
 class BoardSystem(wiring.Component):
@@ -113,13 +115,19 @@ def memory_plan(memory_map: dict, program_bytes: int, memory_bytes: int) -> list
 
 
 # -- fitting -------------------------------------------------------------------------------------------------
-def memory_blocks(depth: int, width: int, family: str) -> int:
-    """Block RAMs of ``family`` a memory of ``depth`` words of ``width`` bits takes in its cheapest shape."""
-    return min(-(-width // bits) * -(-depth // words) for bits, words in BLOCK_SHAPES[family])
+def memory_blocks(depth: int, width: int, family: str, lanes: int = 1) -> int:
+    """Block RAMs of ``family`` a memory of ``depth`` words of ``width`` bits takes in its cheapest shape. On ECP5
+    its ``lanes`` write-enable groups (of ``width / lanes`` bits) each take blocks of their own, as Yosys maps
+    them (measured: the packed DP16KD of every system in resource_data/system.json); an iCE40 block RAM has a
+    per-bit write mask."""
+    lanes = lanes if family == "ecp5" else 1
+    lane = -(-width // lanes)
+    return lanes * min(-(-lane // bits) * -(-depth // words) for bits, words in BLOCK_SHAPES[family])
 
 
-def _system_memories(params: SystemParams) -> list[tuple[str, int, int, bool]]:
-    """(name, depth, width, in flip-flops) of every memory of the system (its elaborated design). Yosys maps a
+def _system_memories(params: SystemParams) -> list[tuple[str, int, int, bool, int]]:
+    """(name, depth, width, in flip-flops, write-enable lanes) of every memory of the system (its elaborated
+    design; the lanes of its widest write enable). Yosys maps a
     memory to block RAM when it has one write port, or two with every read port transparent for a write port of
     the other side (a true dual-port RAM whose cross-port collisions are bypassed, as the GLB's banks are); with
     more write ports, or two and a read port that must return the old word beside the other port's write, it
@@ -136,7 +144,8 @@ def _system_memories(params: SystemParams) -> list[tuple[str, int, int, bool]]:
             data = fragment._data
             writes = len(fragment._write_ports)
             flipflops = writes > 2 or (writes == 2 and not all(port._transparent_for for port in fragment._read_ports))
-            found.append((path, data.depth, Shape.cast(data.shape).width, flipflops))
+            lanes = max((len(port._en) for port in fragment._write_ports), default=1)
+            found.append((path, data.depth, Shape.cast(data.shape).width, flipflops, max(1, lanes)))
         for sub, name, _src in fragment.subfragments:
             walk(sub, f"{path}/{name}")
 
@@ -184,10 +193,10 @@ def board_fit(params: SystemParams, memory_bytes: int, board: str) -> BoardFit:
         raise HdlError(f"unknown board {board!r}; choose one of {', '.join(FPGA_BOARDS)}")
     family = FPGA_BOARDS[board][2]
     memories = _system_memories(params)
-    system = sum(memory_blocks(depth, width, family) for _n, depth, width, _ffs in memories
+    system = sum(memory_blocks(depth, width, family, lanes) for _n, depth, width, _ffs, lanes in memories
                  if depth > DISTRIBUTED_DEPTH)  # the flip-flop ones too: what they would take as block RAM
     flipflops = tuple((name.strip("/").replace("/", "."), depth * width)
-                      for name, depth, width, in_ffs in memories if in_ffs)
+                      for name, depth, width, in_ffs, _lanes in memories if in_ffs)
     spram = SPRAM_BYTES[board]
     if memory_bytes <= spram:
         on_chip = 0
