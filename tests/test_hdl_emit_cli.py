@@ -232,3 +232,26 @@ def test_the_manifest_states_tile_limits_and_the_gemm_tiling_order(tmp_path):
     assert "M chunk outermost, then N chunk, then K chunk innermost" in data["gemm_tile_order"]
     tiles, _ = predict_gemm_tiles("os", 7, 11, 3, 3, 2, stream_tile=5)
     assert tiles[:4] == [(3, 5, 2), (3, 5, 2), (3, 1, 2), (3, 5, 1)]  # m outermost, n next, k innermost
+
+
+def test_hdl_system_writes_the_system_and_says_where_it_fits(tmp_path, capsys):
+    assert main(["hdl", "--system", "--arch", "fpga-4x4", "--imem-depth", "512", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    manifest_json = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest_json["top"] == "system_ws_4x4" and (tmp_path / "system_ws_4x4.v").is_file()
+    ulx3s = next(line for line in out if line.startswith("ULX3S"))
+    assert ulx3s.startswith("ULX3S (ECP5-85F): fits: about ") and "54 of 156 DSP blocks, 64 of 208 block RAMs" in ulx3s
+    icebreaker = next(line for line in out if line.startswith("iCEBreaker"))
+    assert icebreaker.startswith("iCEBreaker (iCE40 UP5K): does not fit (logic, DSP blocks, block RAM)")
+
+
+def test_hdl_system_says_the_8x8_system_is_beyond_the_ulx3s_logic(tmp_path, capsys):
+    assert main(["hdl", "--system", "--arch", "fpga-8x8", "--imem-depth", "512", "--out", str(tmp_path)]) == 0
+    ulx3s = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("ULX3S"))
+    assert ulx3s.startswith("ULX3S (ECP5-85F): does not fit (logic): about 9")
+
+
+def test_hdl_system_without_an_arch_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["hdl", "--system", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "codesign: error: --system needs --arch" and not (tmp_path / "x").exists()

@@ -240,7 +240,28 @@ def _system(args: argparse.Namespace) -> int:
           f"{8 * params.axi_data_bytes}-bit memory port, {params.acc_rows}-row accumulator, "
           f"{params.imem_depth}-instruction memory)")
     print(f"wrote {design.manifest_path}")
+    for line in _system_fit_lines(params):
+        print(line)
     return 0
+
+
+def _system_fit_lines(params) -> list[str]:
+    """The system's predicted fit on each board (``hdl.system.board.board_fit``: the whole system's logic and DSP
+    blocks, its memories' block RAMs; a board build adds the UART bridge and the image's on-chip memory)."""
+    from hdl.system.board import board_fit
+
+    names = {"ulx3s": "ULX3S (ECP5-85F)", "icebreaker": "iCEBreaker (iCE40 UP5K)"}
+    lines = []
+    for board, part in names.items():
+        fit = board_fit(params, 0, board)
+        over = [what for what, used, has in (("logic", fit.logic_cells, fit.logic_available),
+                                             ("DSP blocks", fit.dsps, fit.dsps_available),
+                                             ("block RAM", fit.blocks, fit.blocks_available)) if used > has]
+        verdict = "fits" if not over else f"does not fit ({', '.join(over)})"
+        lines.append(f"{part}: {verdict}: about {fit.logic_cells:,.0f} of {fit.logic_available:,} logic cells, "
+                     f"{fit.dsps} of {fit.dsps_available} DSP blocks, {fit.blocks} of {fit.blocks_available} "
+                     f"block RAMs (predicted, hdl/system/resources.py; docs/board.md)")
+    return lines
 
 
 def design_params_from_args(args: argparse.Namespace):
