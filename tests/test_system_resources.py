@@ -15,7 +15,7 @@ from hdl.system.params import system_params_from_arch
 from hdl.system.resources import (DATA_FILE, calibration_params, fit_system_model, load_system_model,
                                   measure_system, predict_system)
 
-BOARD_BUILD_LUTS = 51_963  # the fpga-4x4 WS board system, post-route on the ULX3S (docs/board.md, "Building")
+BOARD_BUILD_LUTS = 52_224  # the fpga-4x4 WS board system, post-route on the ULX3S (docs/board.md, "Building")
 
 
 def _params(preset="fpga-4x4", dataflow="ws"):
