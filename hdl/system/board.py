@@ -201,6 +201,7 @@ def board_fit(params: SystemParams, memory_bytes: int, board: str) -> BoardFit:
     if memory_bytes <= spram:
         on_chip = 0
     else:
+        # its byte lanes share an 18-bit block's two byte enables (measured: 9 DP16KD for 17296 bytes)
         on_chip = memory_blocks(memory_bytes // params.axi_data_bytes, 8 * params.axi_data_bytes, family)
     logic = predict_system(params, family)
     capacity = resources.BOARDS[board].capacity
