@@ -248,11 +248,10 @@ def _system(args: argparse.Namespace) -> int:
 def _system_fit_lines(params) -> list[str]:
     """The system's predicted fit on each board (``hdl.system.board.board_fit``: the whole system's logic and DSP
     blocks, its memories' block RAMs; a board build adds the UART bridge and the image's on-chip memory)."""
-    from hdl.system.board import board_fit
+    from hdl.system.board import BOARD_PARTS, board_fit
 
-    names = {"ulx3s": "ULX3S (ECP5-85F)", "icebreaker": "iCEBreaker (iCE40 UP5K)"}
     lines = []
-    for board, part in names.items():
+    for board, part in BOARD_PARTS.items():
         fit = board_fit(params, 0, board)
         over = [what for what, used, has in (("logic", fit.logic_cells, fit.logic_available),
                                              ("DSP blocks", fit.dsps, fit.dsps_available),

@@ -28,9 +28,10 @@ from hdl.system.uart_bridge import UartBridge, baud_divisor
 
 __all__ = ["BoardSystem", "BoardTop", "MemoryRegion", "memory_plan", "memory_blocks", "BoardFit",
            "board_fit", "check_board_fit", "build_board", "DEFAULT_BAUD", "board_arch", "memory_bytes_for",
-           "BOARD_CLOCK_HZ", "DISTRIBUTED_DEPTH"]
+           "BOARD_CLOCK_HZ", "BOARD_PARTS", "DISTRIBUTED_DEPTH"]
 
 DEFAULT_BAUD = 115200
+BOARD_PARTS = {"ulx3s": "ULX3S (ECP5-85F)", "icebreaker": "iCEBreaker (iCE40 UP5K)"}  # as messages name them
 BOARD_CLOCK_HZ = {"ulx3s": 25e6, "icebreaker": 12e6}  # amaranth-boards' default clocks (clk25, clk12)
 # Block-RAM shapes (data bits, words) of one block: ECP5 DP16KD (18 kbit; FPGA-TN-02204), iCE40 SB_RAM40_4K
 # (4 kbit; iCE40 memory usage guide, FPGA-TN-02002). iCE40 UP5K SPRAM: 4 blocks of 16 bits x 16384 words.
@@ -214,7 +215,7 @@ def check_board_fit(params: SystemParams, memory_bytes: int, board: str, *, synt
     """``board_fit``, raising HdlError (one line) when the design does not fit. ``synthesis``: also refuse what
     Yosys would build from flip-flops beyond the board's (``_system_memories``)."""
     fit = board_fit(params, memory_bytes, board)
-    part = {"ulx3s": "ULX3S (ECP5-85F)", "icebreaker": "iCEBreaker (iCE40 UP5K)"}[board]
+    part = BOARD_PARTS[board]
     flipflop_bits = sum(bits for _name, bits in fit.flipflop_memories)
     if synthesis and flipflop_bits > fit.flipflops_available:
         names = ", ".join(name for name, _bits in fit.flipflop_memories)

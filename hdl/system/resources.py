@@ -21,7 +21,6 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from codesign.errors import HdlError
@@ -61,16 +60,17 @@ class SystemLogic:
         return self.core_dsps + self.rest_dsps
 
 
-def _features(params: SystemParams) -> dict[str, float]:
-    return {"const": 1.0, "word_bytes": float(params.word_bytes)}
+def _features(word_bytes: int) -> dict[str, float]:
+    return {"const": 1.0, "word_bytes": float(word_bytes)}
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, mtime: float) -> dict:
-    return json.loads(Path(path).read_text())
+def _system_name(point: dict) -> str:
+    return f"{point['dataflow']} {point['rows']}x{point['cols']}"
 
 
 def load_system_model(path: str | os.PathLike | None = None) -> dict:
+    from hdl.resources import _load
+
     file = Path(path) if path else DATA_FILE
     if not file.is_file():
         raise HdlError(f"the system resource data {file} is missing: run python -m hdl.system.resources --calibrate")
@@ -89,7 +89,7 @@ def predict_system(params: SystemParams, family: str, *, data_file: str | os.Pat
         raise HdlError(f"the system resource data has no {family} model: run python -m hdl.system.resources "
                        "--calibrate")
     core = resources.predict(params.core, family)
-    feats = _features(params)
+    feats = _features(params.word_bytes)
     rest = {q: max(0.0, sum(c * feats[f] for f, c in model[q].items())) for q in QUANTITIES}
     return SystemLogic(family, core.cells, rest["cells"], core.dsps, int(round(rest["dsps"])))
 
@@ -133,7 +133,7 @@ def fit_system_model(points: list[dict]) -> dict:
         mine = [p for p in points if p["family"] == family]
         if len({p["word_bytes"] for p in mine}) < 2:
             raise HdlError(f"the {family} system fit needs systems of two GLB word widths")
-        a = np.array([[1.0, p["word_bytes"]] for p in mine])
+        a = np.array([[_features(p["word_bytes"])[f] for f in FEATURES] for p in mine])
         models[family] = {}
         for q in QUANTITIES:
             rest = np.array([p["measured"][q] - p["core_predicted"][q] for p in mine], dtype=float)
@@ -141,8 +141,8 @@ def fit_system_model(points: list[dict]) -> dict:
             models[family][q] = {f: round(float(v), 3) for f, v in zip(FEATURES, x)}
         errors[family] = []
         for p in mine:
-            feats = {"const": 1.0, "word_bytes": float(p["word_bytes"])}
-            row = {"system": f"{p['dataflow']} {p['rows']}x{p['cols']}"}
+            feats = _features(p["word_bytes"])
+            row = {"system": _system_name(p)}
             for q in QUANTITIES:
                 predicted = p["core_predicted"][q] + sum(c * feats[f] for f, c in models[family][q].items())
                 row[q] = {"measured": p["measured"][q], "predicted": round(predicted, 1)}
@@ -157,7 +157,7 @@ def summary_markdown(data: dict | None = None) -> str:
              " block RAMs |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = {(family, r["system"]): r for family, found in data["errors"].items() for r in found}
     for point in data["points"]:
-        m, row = point["measured"], rows[point["family"], f"{point['dataflow']} {point['rows']}x{point['cols']}"]
+        m, row = point["measured"], rows[point["family"], _system_name(point)]
         lines.append(f"| {point['preset']} {point['dataflow'].upper()} | {point['family']} | {m['cells']:,} | "
                      f"{point['core_predicted']['cells']:,.0f} | {row['cells']['predicted']:,.0f} | {m['dsps']} | "
                      f"{row['dsps']['predicted']:.0f} | {m.get('ffs', 0):,} | {m.get('brams', 0)} |")
@@ -181,8 +181,8 @@ def calibrate(*, jobs: int = 2, data_file: str | os.PathLike | None = None,
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         points = list(pool.map(_measure_job, systems))
     data = {"command": "python -m hdl.system.resources --calibrate", "tools": _package_versions(),
-            "imem_depth": CALIBRATION_IMEM_DEPTH, "substitutes": SUBSTITUTES, "wall_seconds": round(time.monotonic() - started, 1),
-            "points": points, **fit_system_model(points)}
+            "imem_depth": CALIBRATION_IMEM_DEPTH, "substitutes": SUBSTITUTES,
+            "wall_seconds": round(time.monotonic() - started, 1), "points": points, **fit_system_model(points)}
     write_text_atomic(Path(data_file) if data_file else DATA_FILE, json.dumps(data, indent=1) + "\n")
     return data
 
