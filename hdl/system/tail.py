@@ -47,13 +47,62 @@ def _int8(value):
     return Mux(value < -128, -128, Mux(value > 127, 127, value[:8].as_signed()))
 
 
-def _clip_int8(value, low, high):
-    """``np.clip(np.clip(value, low, high), -128, 127)`` (``high`` wins if low > high, as numpy's) with every
-    comparison side by side instead of four in a row: ``high`` when low > high or value > high, else ``low`` when
-    value < low, else ``value``, each clipped to int8 on its own (chained, they limited the tail's clock)."""
-    take_high = (low > high) | (value > high)
-    take_low = value < low
-    return Mux(take_high, _int8(high), Mux(take_low, _int8(low), _int8(value)))
+def _bounds(low, high):
+    """(low', high', flip) for the clips by int32 registers ``low``, ``high`` followed by int8's: each bound
+    clipped to int8, and ``flip`` when low' > high' (numpy's clip then gives high' whatever the value).
+    ``clip(clip(x, low, high), -128, 127) == clip(x, low', high')`` (high' winning when flip): clamps are
+    monotone, so two in a row are one by the intersection of their ranges, or the nearer end of the second."""
+    low8, high8 = _int8(low), _int8(high)
+    return low8, high8, low8 > high8
+
+
+def _clip8(above, below, byte, bounds):
+    """The int8 result of clipping a value x by ``bounds`` (``_bounds``), x given as ``above`` (x > 127),
+    ``below`` (x < -128) or, when neither, its value ``byte``: every comparison 8 bits wide."""
+    low8, high8, flip = bounds
+    inside = ~above & ~below
+    take_high = flip | above | (inside & (byte > high8))
+    take_low = below | (inside & (byte < low8))
+    return Mux(take_high, high8, Mux(take_low, low8, byte))
+
+
+class _Upper:
+    """What the offset sums of an int64 ``v`` need of its upper word ``H = v >> 32`` (signed), shared by a lane's
+    two sums: whether H is -2, -1, 0 or 1 (near int8 after a carry), INT32_MAX or INT32_MIN (where a carry
+    wraps int64), and its sign."""
+
+    def __init__(self, v):
+        upper = v[32:64]
+        ones, zeros = upper[1:31].all(), ~upper[1:31].any()
+        top, bit0 = upper[31], upper[0]
+        self.minus2 = top & ones & ~bit0
+        self.minus1 = top & ones & bit0
+        self.zero = ~top & zeros & ~bit0
+        self.plus1 = ~top & zeros & bit0
+        self.maximum = ~top & ones & bit0
+        self.minimum = top & zeros & ~bit0
+        self.negative = top
+
+
+def _offset(v, upper: _Upper, zp):
+    """``x = wrap64(v + zp)`` (numpy's int64 sum of an int64 and an int32) as (above, below, byte): x > 127,
+    x < -128, and its low byte. Only the low word is added (L = v[0:32] + zp, 34 bits); x's upper word is H + c
+    with the carry c = L >> 32 in {-1, 0, 1}, so x is an int8 when H + c is 0 and L's bits 7..31 are 0, or H + c
+    is -1 and they are 1, and x's sign is that of H + c, which wraps only from INT32_MAX up or INT32_MIN down.
+    Exact for every int64 v and int32 zp (the 64-bit add and compares this replaces took a lane's most logic)."""
+    low = v[:32] + zp  # unsigned 32 + signed 32: signed(34), exact
+    carry_up = ~low[33] & low[32]
+    carry_down = low[33]
+    no_carry = ~low[33] & ~low[32]
+    upper_zero = (no_carry & upper.zero) | (carry_up & upper.minus1) | (carry_down & upper.plus1)
+    upper_minus1 = (no_carry & upper.minus1) | (carry_up & upper.minus2) | (carry_down & upper.zero)
+    middle = low[7:32]
+    inside = (upper_zero & ~middle.any()) | (upper_minus1 & middle.all())
+    near = upper.minus2 | upper.minus1 | upper.zero | upper.plus1
+    negative = Mux(near,
+                   upper.minus2 | (upper.minus1 & ~carry_up) | (upper.zero & carry_down),
+                   (upper.negative & ~(upper.minimum & carry_down)) | (upper.maximum & carry_up))
+    return ~inside & ~negative, ~inside & negative, low[:8].as_signed()
 
 
 class Requantize(wiring.Component):
@@ -185,11 +234,13 @@ class OutputTail(wiring.Component):
         byte_bits = (word - 1).bit_length()
         identity = [sum((w * word + b) << (8 * b) for b in range(word)) for w in range(LUT_BYTES // word)]
 
-        # stage 1 registers: the registers stage 2 still needs travel with the values
+        # stage 1 registers: stage 2's clamp bounds (as int8, _bounds) travel with the values
         valid1, lut_en1 = Signal(), Signal()
-        clamp_lo1, clamp_hi1 = Signal(signed(REG_BITS)), Signal(signed(REG_BITS))
-        m.d.sync += [valid1.eq(self.valid), lut_en1.eq(self.lut_en != 0), clamp_lo1.eq(self.clamp_lo),
-                     clamp_hi1.eq(self.clamp_hi), self.out_valid.eq(valid1)]
+        clamp_lo1, clamp_hi1, clamp_flip1 = Signal(signed(8)), Signal(signed(8)), Signal()
+        pre_bounds = _bounds(self.pre_lo, self.pre_hi)
+        clamp_bounds = _bounds(self.clamp_lo, self.clamp_hi)
+        m.d.sync += [valid1.eq(self.valid), lut_en1.eq(self.lut_en != 0), clamp_lo1.eq(clamp_bounds[0]),
+                     clamp_hi1.eq(clamp_bounds[1]), clamp_flip1.eq(clamp_bounds[2]), self.out_valid.eq(valid1)]
         for j in range(self.lanes):
             table = memory.Memory(shape=unsigned(8 * word), depth=LUT_BYTES // word, init=identity)
             m.submodules[f"lut{j}"] = table
@@ -197,9 +248,10 @@ class OutputTail(wiring.Component):
             m.d.comb += [write.en.eq(self.lut_write.en), write.addr.eq(self.lut_write.index),
                          write.data.eq(self.lut_write.data)]
             v = self.v[j]
+            upper = _Upper(v)
             # stage 1: c = clip(clip(v + ZP_PRE, PRE_LO, PRE_HI), -128, 127), the table read at c + 128
             pre = Signal(signed(8), name=f"lut_pre{j}")
-            m.d.comb += pre.eq(_clip_int8(_wrap(v + self.zp_pre), self.pre_lo, self.pre_hi))
+            m.d.comb += pre.eq(_clip8(*_offset(v, upper, self.zp_pre), pre_bounds))
             address = Signal(8, name=f"lut_addr{j}")
             m.d.comb += [address.eq(Cat(pre[:7], ~pre[7])), read.addr.eq(address[byte_bits:]), read.en.eq(1)]
             byte1 = Signal(max(1, byte_bits), name=f"lut_byte{j}")
@@ -207,9 +259,10 @@ class OutputTail(wiring.Component):
                 m.d.sync += byte1.eq(address[:byte_bits])
             # without the table: y = clip(clip(v + ZP_OUT, CLAMP_LO, CLAMP_HI), -128, 127)
             plain1 = Signal(signed(8), name=f"plain{j}")
-            m.d.sync += plain1.eq(_clip_int8(_wrap(v + self.zp_out), self.clamp_lo, self.clamp_hi))
+            m.d.sync += plain1.eq(_clip8(*_offset(v, upper, self.zp_out), clamp_bounds))
             # stage 2: y = LUT[c + 128] - 128, clipped to CLAMP_LO..CLAMP_HI and to int8
             entry = read.data.word_select(byte1, 8) if byte_bits else read.data
-            looked = _clip_int8(Cat(entry[:7], ~entry[7]).as_signed(), clamp_lo1, clamp_hi1)  # entry - 128
+            looked = _clip8(Const(0, 1), Const(0, 1), Cat(entry[:7], ~entry[7]).as_signed(),  # entry - 128
+                            (clamp_lo1, clamp_hi1, clamp_flip1))
             m.d.sync += self.y[j].eq(Mux(lut_en1, looked, plain1))
         return m
