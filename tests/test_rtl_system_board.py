@@ -522,7 +522,7 @@ def test_no_memory_of_the_system_is_left_to_flip_flops(arch, dataflow):
 @pytest.mark.slow
 @pytest.mark.long
 def test_the_ulx3s_build_reports_utilisation_fmax_and_a_bitstream(tmp_path):
-    """About 70-85 minutes on a 2-core machine; measured post-route 26.65 MHz against the board's 25 (docs/board.md)."""
+    """About 30-85 minutes on a 2-core machine; measured post-route 28.53 MHz against the board's 25 (docs/board.md)."""
     from hdl.system.board import build_board
 
     params = _params(imem_depth=512)
