@@ -47,7 +47,7 @@ def test_board_fit_counts_the_whole_system_not_the_core_alone():
 
 
 def test_no_system_fits_the_icebreakers_logic():
-    """The smallest preset's system is about ten times the UP5K's 5280 logic cells, whatever its memories."""
+    """The smallest preset's system is about nine times the UP5K's 5280 logic cells, whatever its memories."""
     fit = board_fit(_params(), 4096, "icebreaker")
     assert fit.logic_cells > fit.logic_available and not fit.fits
 
