@@ -8,11 +8,13 @@ edge, as it takes a LOAD dispatched in cycle 0 (its dispatch port's ``ready``/``
 high again at ``system_timing.boot_cycles``). The cycle counter reads 1 after that edge and counts every cycle
 while BUSY, so after END, dispatched in cycle t_END, CYCLES = t_END + 1.
 
-**Fetch**: the instruction memory's read port (synchronous, transparent for the DMA's writes) is addressed with
-the index of the instruction the next cycle will hold, ``pc + 1`` in a cycle that dispatches and ``pc``
-otherwise, so its data is always instruction ``pc`` and a stall-free stream dispatches one instruction a cycle.
-During the boot it reads entry 0; an entry the DMA unit writes up to the cycle before the boot's ``idle`` rises
-is the one dispatched.
+**Fetch** is one instruction ahead, so the dispatched word and its decode come from flip-flops, not from the block
+RAM's output: an instruction register holds instruction ``pc``, decoded (its opcode's flag, reserved bits, a SET
+of a missing register), and the instruction memory's read port (synchronous, transparent for the DMA's writes)
+holds instruction ``pc + 1``: it is addressed ``pc + 2`` in a cycle that dispatches (the register takes the read
+data, decoded, on that edge) and ``pc + 1`` otherwise, so a stall-free stream dispatches one instruction a cycle.
+During the boot the register takes entry 0 from the DMA unit's write of it and the read port reads entry 1, so an
+entry the DMA unit writes up to the cycle before the boot's ``idle`` rises is the one dispatched.
 
 **Dispatch** is ``system_timing.Dispatcher``'s rule decided combinationally from the units' ``ready`` and
 ``idle`` (which never depend on ``start``), so with units that keep the dispatch contract the issue cycles are
@@ -149,33 +151,48 @@ class Controller(wiring.Component):
         regs = [Signal(32, name=f"reg{r}") for r in range(N_CONFIG_REGS)]
         last_pc = {name: Signal(self.pc_bits, name=f"last_pc_{name}") for name in _UNITS}
 
-        # -- instruction memory: written by the DMA unit at boot, read ahead by the dispatcher --------------
+        # -- instruction memory: written by the DMA unit at boot, read one ahead of the instruction register --
         m.submodules.imem = imem = memory.Memory(shape=INSTRUCTION_BITS, depth=p.imem_depth, init=[])
         write = imem.write_port()
         read = imem.read_port(transparent_for=(write,))
         m.d.comb += [write.en.eq(self.imem_write.en), write.addr.eq(self.imem_write.addr),
                      write.data.eq(self.imem_write.data)]
-        ins = read.data  # always instruction pc (module docstring, "Fetch")
 
-        # -- decode ----------------------------------------------------------------------------------------
-        opcode = ins[0:8]
+        # -- decode, into the instruction register (module docstring, "Fetch") -----------------------------
+        fetched = Signal(INSTRUCTION_BITS)  # the word the register takes: entry 0 from the boot, else pc + 1
+        booted_entry0 = self.imem_write.en & (self.imem_write.addr == 0)
+        m.d.comb += fetched.eq(Mux(booted_entry0, self.imem_write.data, read.data))
+        ins = Signal(INSTRUCTION_BITS)  # instruction pc
         is_op = {op: Signal(name=f"is_{op.name.lower()}") for op in Op}
-        reserved = Signal()  # a bit outside the opcode's fields is set
-        m.d.comb += reserved.eq(1)  # an unknown opcode is a decode error too
-        with m.Switch(opcode):
+        reserved = Signal()  # a bit outside the opcode's fields is set (or the opcode is unknown)
+        bad_reg = Signal()  # a SET of a register that does not exist
+        to_unit = {name: Signal(name=f"to_{name}") for name in _UNITS}
+        next_is = {op: Signal(name=f"next_is_{op.name.lower()}") for op in Op}
+        next_reserved = Signal()
+        m.d.comb += next_reserved.eq(1)  # an unknown opcode is a decode error too
+        with m.Switch(fetched[0:8]):
             for op in Op:
                 with m.Case(int(op)):
-                    m.d.comb += [is_op[op].eq(1),
-                                 reserved.eq((ins & Const(~used_bits(op) & ((1 << INSTRUCTION_BITS) - 1),
-                                                          INSTRUCTION_BITS)) != 0)]
+                    m.d.comb += [next_is[op].eq(1),
+                                 next_reserved.eq((fetched & Const(~used_bits(op) & ((1 << INSTRUCTION_BITS) - 1),
+                                                                   INSTRUCTION_BITS)) != 0)]
+        next_to_unit = {"dma": next_is[Op.LOAD] | next_is[Op.STORE],
+                        "stage": Cat(*(next_is[op] for op in _STAGE_OPS)).any(),
+                        "core": next_is[Op.MATMUL]}
+        load_ins = Signal()  # driven below: the cycle dispatches, or the boot writes entry 0
+
+        def decoded_into_register():
+            m.d.sync += [ins.eq(fetched), reserved.eq(next_reserved),
+                         bad_reg.eq(next_is[Op.SET] & (fetched[8:16] >= N_CONFIG_REGS))]
+            m.d.sync += [is_op[op].eq(next_is[op]) for op in Op]
+            m.d.sync += [to_unit[name].eq(next_to_unit[name]) for name in _UNITS]
+
+        with m.If(load_ins):
+            decoded_into_register()
         reg_index = ins[8:16]
         set_value = ins[32:64]
         mask = ins[8:11]
         wb_obuf = ins[8]
-
-        to_unit = {"dma": is_op[Op.LOAD] | is_op[Op.STORE],
-                   "stage": Cat(*(is_op[op] for op in _STAGE_OPS)).any(),
-                   "core": is_op[Op.MATMUL]}
         quiet = {name: port.ready & port.idle for name, port in units.items()}
         all_quiet = quiet["dma"] & quiet["stage"] & quiet["core"]
 
@@ -205,7 +222,7 @@ class Controller(wiring.Component):
         decode_code = Signal(ERROR_CODE_BITS)
         with m.If(past_end | reserved):
             m.d.comb += [decode_fault.eq(1), decode_code.eq(ERROR_DECODE)]
-        with m.Elif(is_op[Op.SET] & (reg_index >= N_CONFIG_REGS)):
+        with m.Elif(bad_reg):
             m.d.comb += [decode_fault.eq(1), decode_code.eq(ERROR_REGISTER)]
 
         # a vector op's setup (system_timing.VECTOR_SETUP_CYCLES): nothing issues until its checks are in
@@ -293,7 +310,7 @@ class Controller(wiring.Component):
             m.d.sync += pc.eq(pc + 1)
 
         # -- dispatch: one instruction at most per cycle ---------------------------------------------------
-        m.d.comb += read.addr.eq(Mux(fire & ~is_op[Op.END], pc + 1, pc))
+        m.d.comb += [read.addr.eq(Mux(fire, pc + 2, pc + 1)), load_ins.eq(fire | booted_entry0)]
         with m.If(fire & is_op[Op.SET]):
             with m.Switch(reg_index):
                 for r in range(N_CONFIG_REGS):

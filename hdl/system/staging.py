@@ -139,24 +139,32 @@ class _Build:
     def starts(self, op: Op):
         return self.take & (self.opcode == int(op))
 
+    def may_start(self, op: Op):
+        """The unit is idle and the dispatch port holds ``op``: its issue cycle if it is dispatched now. Unlike
+        ``starts`` this does not wait for the dispatch decision, so what it selects (the issue cycle's addresses)
+        comes from registers and settles while the controller decides."""
+        return (self.state == _IDLE) & (self.opcode == int(op))
+
     def fault(self, code: int) -> None:
         """Raise ``error`` with ``code`` from the next cycle on (the first fault is kept until reset)."""
         with self.m.If(~self.error):
             self.m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
 
-    def request(self, bank: int, en, addr, we=None, wdata=None) -> None:
-        """An access to ``bank`` (a Python int) at ``addr`` within it when ``en``; a write with ``we``, ``wdata``."""
+    def request(self, bank: int, en, addr, we=None, wdata=None, owner=None) -> None:
+        """An access to ``bank`` (a Python int) at ``addr`` within it when ``en``; a write with ``we``, ``wdata``.
+        ``owner`` (default ``en``), high whenever ``en`` may be and never while another part's is, selects the
+        address: a read issued in the dispatch cycle names one that does not wait for the dispatch decision."""
         ens, addrs, wes, datas = self._terms[bank]
         ens.append(en)
-        addrs.append(Mux(en, addr, 0))
+        addrs.append(Mux(en if owner is None else owner, addr, 0))
         if we is not None:
             wes.append(Mux(en, we, 0))
             datas.append(Mux(en, wdata, 0))
 
-    def read_word(self, en, word) -> None:
-        """A read of GLB word ``word`` (a Value) on its bank when ``en``."""
+    def read_word(self, en, word, owner=None) -> None:
+        """A read of GLB word ``word`` (a Value) on its bank when ``en`` (``owner`` as for ``request``)."""
         for b in range(self.banks):
-            self.request(b, en & (word[:self.lb] == b), word[self.lb:])
+            self.request(b, en & (word[:self.lb] == b), word[self.lb:], owner=owner)
 
     def drive_glb(self) -> None:
         for b, (ens, addrs, wes, datas) in enumerate(self._terms):
@@ -313,15 +321,17 @@ class StagingUnit(wiring.Component):
         busy, i = Signal(), Signal(12)
         landing = [Signal(name=f"b_landing{b}") for b in range(banks)]
         landing_row = Signal(12)
-        group = Mux(go, 0, i)
-        bword = Mux(go, x.field(_F_BADDR)[x.lwb:], c.bword)
-        k_now = Mux(go, k_in, c.k_rows)
+        # the issue cycle's operands from the instruction, selected by busy (a register), not by go
+        group = Mux(busy, i, 0)
+        bword = Mux(busy, c.bword, x.field(_F_BADDR)[x.lwb:])
+        k_now = Mux(busy, c.k_rows, k_in)
+        owner = busy | x.may_start(Op.GATHER)
         for b in range(banks):
             u = Signal(lb, name=f"b_row{b}")
             m.d.comb += u.eq(b - bword[:lb])
             q = Cat(u, group)
             rd = (go | busy) & (q < k_now)
-            x.request(b, rd, (bword + q)[lb:])
+            x.request(b, rd, (bword + q)[lb:], owner=owner)
             m.d.sync += landing[b].eq(rd)
         m.d.sync += landing_row.eq(group)
         for u in range(banks):
@@ -718,8 +728,8 @@ class StagingUnit(wiring.Component):
                          x.state.eq(_WB)]
         active = x.state == _WB
         reading = active & (read < rows)
-        m.d.comb += [ob.en.eq(go | reading), ob.buf.eq(Mux(go, x.field(_F_WB_OBUF), buf)),
-                     ob.addr.eq(Mux(go, 0, read))]
+        m.d.comb += [ob.en.eq(go | reading), ob.buf.eq(Mux(active, buf, x.field(_F_WB_OBUF))),
+                     ob.addr.eq(Mux(active, read, 0))]
         with m.If(reading):
             m.d.sync += read.eq(read + 1)
         inside = addr + lanes <= p.glb_bytes
@@ -778,19 +788,21 @@ class StagingUnit(wiring.Component):
 
         words = pw if wb <= PARAM_ENTRY_BYTES else 1
         entry = [Signal(24 - lwb, name=f"entry_word{q}") for q in range(words)]
-        m.d.comb += [w.eq(Mux(go_p, entry_word(start_word, 0), entry_word(base, item)) + q)
+        # the issue cycle's words from the instruction, selected by the state (a register), not by go
+        may_p, may_l = x.may_start(Op.LOADP), x.may_start(Op.LOADLUT)
+        m.d.comb += [w.eq(Mux(in_p, entry_word(base, item), entry_word(start_word, 0)) + q)
                      for q, w in enumerate(entry)]
         for w in entry:
-            x.read_word(go_p | (in_p & more), w)
+            x.read_word(go_p | (in_p & more), w, owner=may_p | in_p)
         table = Signal(24 - lwb)
-        m.d.comb += table.eq(Mux(go_l, start_word, base + item))
-        x.read_word(go_l | (in_l & more), table)
+        m.d.comb += table.eq(Mux(in_l, base + item, start_word))
+        x.read_word(go_l | (in_l & more), table, owner=may_l | in_l)
         with m.If((in_p | in_l) & more):
             m.d.sync += item.eq(item + 1)
 
         # landing: word q of an entry from bank (its first word + q) mod banks
         bank = Signal(lb)
-        m.d.sync += bank.eq(Mux(go_p | in_p, entry[0][:lb], table[:lb]))
+        m.d.sync += bank.eq(Mux(may_p | in_p, entry[0][:lb], table[:lb]))
         if wb <= PARAM_ENTRY_BYTES:
             raw = Cat(*[_select(x.rdata, (bank + q)[:lb]) for q in range(pw)])
         else:

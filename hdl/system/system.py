@@ -96,13 +96,16 @@ class AcceleratorSystem(wiring.Component):
             ctrl.stage.error_code.eq(Mux(stage.dispatch.error, stage.dispatch.error_code,
                                          vector.dispatch.error_code)),
         ]
-        # the staging side of the GLB: whichever unit accesses a bank drives it (never both in one cycle)
+        # the staging side of the GLB: whichever unit accesses a bank drives it (never both in one cycle). The
+        # address is the vector unit's while it runs or may start (a vector op held, the staging unit idle), chosen
+        # from registers rather than by the enables, which in a dispatch cycle wait for the dispatch decision
+        vector_owns = ~vector.dispatch.ready | (to_vector & stage.dispatch.idle)
         for bank in range(p.glb_banks):
             s, v, g = stage.glb[bank], vector.glb[bank], glb.stage[bank]
             m.d.comb += [
                 g.en.eq(s.en | v.en),
                 g.we.eq(Mux(s.en, s.we, v.we)),
-                g.addr.eq(Mux(s.en, s.addr, v.addr)),
+                g.addr.eq(Mux(vector_owns, v.addr, s.addr)),
                 g.wdata.eq(Mux(s.en, s.wdata, v.wdata)),
                 s.rdata.eq(g.rdata),
                 v.rdata.eq(g.rdata),

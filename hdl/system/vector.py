@@ -761,5 +761,5 @@ class VectorUnit(wiring.Component):
             with m.Elif(store):
                 pass  # a bank beyond the group's last word: no access
             with m.Else():
-                m.d.comb += [port.en.eq(read_en[b]), port.addr.eq(Mux(read_en[b], read_addr[b], 0))]
+                m.d.comb += [port.en.eq(read_en[b]), port.addr.eq(read_addr[b])]
         return m
