@@ -194,19 +194,22 @@ class DmaUnit(wiring.Component):
 
         # -- address channel (AR for LOAD and boot, AW for STORE): one burst a cycle, the first in the start
         # cycle; each burst's length from its address and the beats left -----------------------------------
+        # The burst's address and length come from the job in flight or, with none (only then may a job start),
+        # from the instruction and the boot's registers: selected by a register, so that only ``valid`` waits for
+        # the start
         a_addr = Signal(DRAM_ADDRESS_BITS)
         a_left = Signal(count)
         a_write = Signal()
+        a_held = Signal()
         cur_addr = Signal(DRAM_ADDRESS_BITS)
         cur_left = Signal(count)
         cur_write = Signal()
-        with m.If(go_read | go_store):
-            m.d.comb += [cur_addr.eq(job_dram), cur_left.eq(job_beats), cur_write.eq(go_store)]
-        with m.Else():
-            m.d.comb += [cur_addr.eq(a_addr), cur_left.eq(a_left), cur_write.eq(a_write)]
+        m.d.comb += [a_held.eq(a_left != 0),
+                     cur_addr.eq(Mux(a_held, a_addr, job_dram)), cur_left.eq(Mux(a_held, a_left, job_beats)),
+                     cur_write.eq(Mux(a_held, a_write, ~self.boot_start & is_store))]
         a_beats = Signal(range(MAX_BURST_BEATS + 1))
         m.d.comb += a_beats.eq(burst_beats(cur_addr, cur_left))
-        a_valid = cur_left != 0
+        a_valid = a_held | go_read | go_store
         a_ready = Mux(cur_write, axi.awready, axi.arready)
         m.d.comb += [
             axi.araddr.eq(cur_addr), axi.awaddr.eq(cur_addr),
@@ -217,7 +220,7 @@ class DmaUnit(wiring.Component):
         ]
         with m.If(a_valid & a_ready):
             m.d.sync += [a_addr.eq(cur_addr + (a_beats << beat_bits)), a_left.eq(cur_left - a_beats)]
-        with m.Else():
+        with m.Elif(a_valid):
             m.d.sync += [a_addr.eq(cur_addr), a_left.eq(cur_left)]
         m.d.sync += a_write.eq(cur_write)
 
@@ -279,7 +282,9 @@ class DmaUnit(wiring.Component):
         cur_g_dram = Signal(DRAM_ADDRESS_BITS)
         cur_g_burst = Signal(range(MAX_BURST_BEATS + 1))
         cur_g_first = Signal()
-        with m.If(go_store):
+        g_held = Signal()  # a STORE's beats in flight; with none, the instruction's (selected by a register)
+        m.d.comb += g_held.eq(g_left != 0)
+        with m.If(~g_held):
             m.d.comb += [cur_g_left.eq(dispatch_beats), cur_g_byte.eq(glb_addr), cur_g_dram.eq(dram_addr),
                          cur_g_burst.eq(0), cur_g_first.eq(1)]
         with m.Else():
@@ -291,7 +296,7 @@ class DmaUnit(wiring.Component):
         w_last = Signal()
         w_taken = axi.wvalid & axi.wready
         produce = Signal()
-        m.d.comb += produce.eq((cur_g_left != 0) & (~w_valid | w_taken))
+        m.d.comb += produce.eq((g_held | go_store) & (~w_valid | w_taken))
         burst_now = Mux(cur_g_burst == 0, burst_beats(cur_g_dram, cur_g_left), cur_g_burst)
         g_lane = cur_g_byte[beat_bits:word_bits] if beats_per_word > 1 else Const(0)
         g_word = cur_g_byte >> word_bits
@@ -304,8 +309,9 @@ class DmaUnit(wiring.Component):
                 w_last.eq(burst_now == 1),
             ]
         with m.Else():
-            m.d.sync += [g_left.eq(cur_g_left), g_byte.eq(cur_g_byte), g_dram.eq(cur_g_dram),
-                         g_burst.eq(cur_g_burst), g_first.eq(cur_g_first)]
+            with m.If(go_store):
+                m.d.sync += [g_left.eq(cur_g_left), g_byte.eq(cur_g_byte), g_dram.eq(cur_g_dram),
+                             g_burst.eq(cur_g_burst), g_first.eq(cur_g_first)]
             with m.If(w_taken):
                 m.d.sync += w_valid.eq(0)
         bank_word = Signal(p.glb_word_bits)
