@@ -570,23 +570,31 @@ class StagingUnit(wiring.Component):
                 lst.append(r_)
 
         # the word buffer: the last held_words distinct words read, circular, tags appended when a row is decided
-        # (the words it will read), data as its reads land
+        # (the words it will read), data as its reads land. The data is in distributed RAM, not registers: a row's
+        # lanes read their hits in its first cycle, each at its own entry, and up to ``banks`` reads land in a
+        # cycle, so each (bank, lane) pair has a copy written by that bank's landings and read by that lane, and
+        # ``writer`` (a live-value table) names the bank that wrote each entry last. A word landing in the cycle
+        # a lane reads it is taken from the bank's read data (the registers' write-through).
         tags = [Signal(gwb, name=f"held_tag{e}") for e in range(held_words)]
         valid = [Signal(name=f"held{e}") for e in range(held_words)]
-        data = [Signal(8 * wb, name=f"held_data{e}") for e in range(held_words)]
+        writer = [Signal(max(1, lb), name=f"held_writer{e}") for e in range(held_words)]
         head = Signal(range(held_words))
         landing = [Signal(name=f"landing{b}") for b in range(banks)]  # A reads issued last cycle, per bank
         landing_tag = [Signal(gwb, name=f"landing_tag{b}") for b in range(banks)]
         landing_slot = [Signal(range(held_words), name=f"landing_slot{b}") for b in range(banks)]
-        data_next = []
-        for e in range(held_words):  # a word lands the cycle after its read; a hit that cycle sees it
-            value = data[e]
-            for b in range(banks):
-                value = Mux(landing[b] & (landing_slot[b] == e), rdata[b], value)
-            dn = Signal(8 * wb, name=f"held_next{e}")
-            m.d.comb += dn.eq(value)
-            m.d.sync += data[e].eq(dn)
-            data_next.append(dn)
+        copies = []  # copies[b][j]: the read port of lane j on the copy bank b writes
+        for b in range(banks):
+            row_ports = []
+            for j in range(L):
+                mem = m.submodules[f"held_data_b{b}_l{j}"] = Memory(shape=unsigned(8 * wb), depth=held_words,
+                                                                    init=[])
+                wr = mem.write_port()
+                m.d.comb += [wr.addr.eq(landing_slot[b]), wr.en.eq(landing[b]), wr.data.eq(rdata[b])]
+                row_ports.append(mem.read_port(domain="comb"))
+            copies.append(row_ports)
+            for e in range(held_words):
+                with m.If(landing[b] & (landing_slot[b] == e)):
+                    m.d.sync += writer[e].eq(b)
 
         # stage 2, the decision from registers: hits, new words, the bank rule (words_per_cycle = 1: a new cycle
         # when this read's bank has served this one already), each new word's buffer slot (in lane order)
@@ -629,7 +637,7 @@ class StagingUnit(wiring.Component):
         fresh_r = [Signal(name=f"fresh_r{j}") for j in range(L)]
         cyc_r = [Signal(range(L + 1), name=f"cycle_r{j}") for j in range(L)]
         slot_r = [Signal(range(held_words), name=f"slot_r{j}") for j in range(L)]
-        hits_r = [Signal(held_words, name=f"hits_r{j}") for j in range(L)]
+        entry_r = [Signal(range(held_words), name=f"entry_r{j}") for j in range(L)]  # the entry a hit reads
         wait_r = [Signal(name=f"wait_r{j}") for j in range(L)]  # the lane's word is read in this row
         word_r = [Signal(gwb, name=f"word_r{j}") for j in range(L)]
         byte_r = [Signal(max(1, lwb), name=f"byte_r{j}") for j in range(L)]
@@ -640,7 +648,8 @@ class StagingUnit(wiring.Component):
             m.d.sync += last_sub.eq(cyc)
             for j in range(L):
                 m.d.sync += [fresh_r[j].eq(fresh_c[j]), cyc_r[j].eq(cyc_c[j]), slot_r[j].eq(slot_c[j]),
-                             hits_r[j].eq(hits_c[j]), wait_r[j].eq(need[j] & ~hit_c[j]), word_r[j].eq(word[j]),
+                             entry_r[j].eq(_any([Mux(hits_c[j][e], e, 0) for e in range(held_words)],
+                                                    len(entry_r[j]))), wait_r[j].eq(need[j] & ~hit_c[j]), word_r[j].eq(word[j]),
                              byte_r[j].eq(byte[j]), bad_r[j].eq(bad[j]),
                              fill_r[j].eq(Mux(~on[j], 0, Mux(~inside[j], 1, Mux(hit_c[j], 2, 3))))]
         m.d.comb += r.last_cycle.eq(in_rows & (r.sub == last_sub))
@@ -688,12 +697,18 @@ class StagingUnit(wiring.Component):
                 out_bytes.append(byte_j)
             return out_lands, out_bytes
 
+        for j in range(L):
+            m.d.comb += [copies[b][j].addr.eq(entry_r[j]) for b in range(banks)]
         lands, landed = landings("", wait_r, word_r, byte_r)
         lands_w, landed_w = landings("_w", wait_w, word_w, byte_w)
         with m.If(first):
             for j in range(L):
-                hit_byte = _any([Mux(hits_r[j][e], data_next[e], 0) for e in range(held_words)],
-                                8 * wb).word_select(byte_r[j], 8)
+                entry = entry_r[j]
+                stored = Cat(*[copies[b][j].data.word_select(byte_r[j], 8) for b in range(banks)])
+                hit_byte = stored.word_select(Cat(*writer).word_select(entry, len(writer[0])), 8)
+                for b in range(banks):  # landing now: the tags are distinct, so at most one bank writes it
+                    hit_byte = Mux(landing[b] & (landing_slot[b] == entry), rdata[b].word_select(byte_r[j], 8),
+                                   hit_byte)
                 m.d.sync += value[j].eq(Mux(fill_r[j] == 1, c.zp_in, Mux(fill_r[j] == 2, hit_byte, 0)))
         with m.Elif(in_rows):
             for j in range(L):
